@@ -1,0 +1,169 @@
+//! The commands behind the CLI, usable from tests and benches without a process: build the
+//! configuration from file, environment and flags, then serve, query or generate.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::{Config, DatasetConfig, DatasetFormat, is_identifier};
+use crate::demo;
+use crate::engine::Engine;
+use crate::error::{Result, SegmintError};
+use crate::output::{OutputFormat, write_stream};
+use crate::server::Server;
+
+/// Where the datasets come from, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct DataSources {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--demo`: serve the generated demo data.
+    pub demo: bool,
+    /// `--dataset NAME=URL`, repeatable.
+    pub datasets: Vec<String>,
+}
+
+/// Builds the effective configuration: file, then flags on top.
+pub fn load_config(sources: &DataSources, listen: Option<&str>) -> Result<Config> {
+    let mut config = match &sources.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = listen {
+        config.server.listen = listen.to_string();
+    }
+    if sources.demo {
+        let root = config
+            .demo
+            .cache_dir
+            .clone()
+            .unwrap_or_else(demo::default_cache_root);
+        let dir = demo::ensure_cached(&root, config.demo.customers, config.demo.seed)?;
+        let mut datasets = demo::datasets(&dir);
+        datasets.retain(|d| !config.datasets.iter().any(|c| c.name == d.name));
+        config.datasets.splice(0..0, datasets);
+    }
+    for spec in &sources.datasets {
+        let dataset = parse_dataset_flag(spec)?;
+        config.datasets.retain(|d| d.name != dataset.name);
+        config.datasets.push(dataset);
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Parses `NAME=URL` (the format follows the file extension: `.csv`, `.json`, else Parquet).
+pub fn parse_dataset_flag(spec: &str) -> Result<DatasetConfig> {
+    let (name, url) = spec.split_once('=').ok_or_else(|| {
+        SegmintError::ConfigInvalid(format!("--dataset '{spec}' must look like NAME=URL"))
+    })?;
+    if !is_identifier(name) {
+        return Err(SegmintError::ConfigInvalid(format!(
+            "--dataset name '{name}' must be a lowercase SQL identifier"
+        )));
+    }
+    let format = if url.ends_with(".csv") {
+        DatasetFormat::Csv
+    } else if url.ends_with(".json") || url.ends_with(".ndjson") {
+        DatasetFormat::Json
+    } else {
+        DatasetFormat::Parquet
+    };
+    Ok(DatasetConfig {
+        name: name.to_string(),
+        url: url.to_string(),
+        format,
+        partition_columns: None,
+    })
+}
+
+/// Builds the engine and reports datasets that could not be registered.
+pub async fn build_engine(config: &Config) -> Result<Arc<Engine>> {
+    let engine = Engine::build(config).await?;
+    for status in engine.datasets() {
+        if let Some(error) = &status.error {
+            tracing::warn!(dataset = %status.name, %error, "dataset unavailable");
+        }
+    }
+    Ok(Arc::new(engine))
+}
+
+/// `segmint serve`: serves until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<()> {
+    let engine = build_engine(&config).await?;
+    let server = Server::bind(
+        config.listen_addr()?,
+        engine.clone(),
+        config.server.max_connections,
+    )
+    .await?;
+    let addr = server.local_addr()?;
+    let tables: Vec<&str> = engine
+        .datasets()
+        .iter()
+        .filter(|d| d.error.is_none())
+        .map(|d| d.name.as_str())
+        .collect();
+    tracing::info!(%addr, tables = ?tables, "Segmint is ready");
+    eprintln!(
+        "Segmint listening on {addr}: psql -h {} -p {} -U segmint -d {}",
+        addr.ip(),
+        addr.port(),
+        engine.database()
+    );
+    server.serve(shutdown_signal()).await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// `segmint sql`: runs one query and prints its result to stdout.
+pub async fn sql(config: Config, query: &str, format: OutputFormat) -> Result<u64> {
+    let engine = build_engine(&config).await?;
+    let ctx = engine.session();
+    let frame = ctx.sql(query).await?;
+    let stream = frame.execute_stream().await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    write_stream(stream, format, &mut out).await
+}
+
+/// `segmint demo-data`: generates demo data into `out` and prints a summary.
+pub fn demo_data(
+    out: &Path,
+    customers: u64,
+    seed: u64,
+    threads: Option<usize>,
+) -> Result<demo::DemoSummary> {
+    let summary = demo::generate(&demo::DemoOptions {
+        out: out.to_path_buf(),
+        customers,
+        seed,
+        threads,
+    })?;
+    Ok(summary)
+}

@@ -1,0 +1,345 @@
+//! `segmint.toml`: what to serve, where the data lives, and how the engine runs.
+//!
+//! Precedence is file → environment → command-line flags: the file is read first, then
+//! `main` applies `SEGMINT_*` variables and flags on top. Unknown keys are rejected so a typo
+//! never silently falls back to a default. Secrets are never written in the file: any string
+//! value in `[object_stores.options]` may be `${ENV_VAR}`, resolved when the store is built.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Result, SegmintError};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The PostgreSQL wire-protocol listener.
+    pub server: ServerConfig,
+    /// DataFusion session and runtime settings.
+    pub engine: EngineConfig,
+    /// Parquet (or CSV / JSON) datasets, each registered as a table.
+    pub datasets: Vec<DatasetConfig>,
+    /// Object stores for URL prefixes (credentials, endpoints).
+    pub object_stores: Vec<ObjectStoreConfig>,
+    /// Defaults for the CRM functions, settable per session with `SET segmint.<key> = ...`.
+    pub functions: BTreeMap<String, String>,
+    /// Where `--demo` keeps its generated data and how much it generates.
+    pub demo: DemoConfig,
+}
+
+/// Listener settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:5433`; port 0 picks a free port).
+    pub listen: String,
+    /// Connections served at once; further clients get SQLSTATE 53300.
+    pub max_connections: usize,
+    /// The database name reported to clients (`current_database()`).
+    pub database: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:5433".to_string(),
+            max_connections: 100,
+            database: "segmint".to_string(),
+        }
+    }
+}
+
+/// Engine settings shared by every session.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Memory pool size for all queries together, e.g. `"4GiB"`; unlimited when absent.
+    pub memory_limit: Option<String>,
+    /// Directory for spill files of sorts, joins and aggregations.
+    pub spill_dir: Option<PathBuf>,
+    /// Parallelism of plans; defaults to the number of cores.
+    pub target_partitions: Option<usize>,
+    /// Any DataFusion option, by its full key (`datafusion.execution.batch_size = "8192"`).
+    pub options: BTreeMap<String, String>,
+}
+
+/// File format of a dataset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetFormat {
+    /// Apache Parquet (the default).
+    #[default]
+    Parquet,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// Newline-delimited JSON.
+    Json,
+}
+
+impl DatasetFormat {
+    /// The file extension listed under a dataset prefix.
+    pub fn extension(self) -> &'static str {
+        match self {
+            DatasetFormat::Parquet => ".parquet",
+            DatasetFormat::Csv => ".csv",
+            DatasetFormat::Json => ".json",
+        }
+    }
+}
+
+/// One dataset: a table name and where its files are.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// The table name used in SQL.
+    pub name: String,
+    /// A file, a prefix ending in `/`, or a glob (`file:///data/orders/`, `/data/x.parquet`).
+    pub url: String,
+    /// The file format.
+    #[serde(default)]
+    pub format: DatasetFormat,
+    /// Hive partition columns (`key=value` folders); found from the folders when absent.
+    #[serde(default)]
+    pub partition_columns: Option<Vec<String>>,
+}
+
+/// Settings for the object store serving one URL prefix (`s3://bucket`, `file://`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectStoreConfig {
+    /// The store's URL prefix: scheme and bucket/container/host.
+    pub url: String,
+    /// Store options (`endpoint`, `region`, `access_key_id`...); values may be `${ENV_VAR}`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// Demo data settings for `serve --demo` and `sql --demo`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Cache directory for generated data; `$XDG_CACHE_HOME/segmint` or `~/.cache/segmint`.
+    pub cache_dir: Option<PathBuf>,
+    /// Number of customers to generate (about 6 orders each).
+    pub customers: u64,
+    /// Seed: the same seed always gives the same data.
+    pub seed: u64,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            cache_dir: None,
+            customers: 20_000,
+            seed: 42,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|source| SegmintError::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = Config::from_toml(&text).map_err(|e| match e {
+            SegmintError::ConfigParse { message, .. } => SegmintError::ConfigParse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| SegmintError::ConfigParse {
+            path: PathBuf::from("<string>"),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<()> {
+        self.server
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid(format!("server.listen '{}': {e}", self.server.listen)))?;
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections must be at least 1".into()));
+        }
+        if let Some(limit) = &self.engine.memory_limit {
+            parse_byte_size(limit)?;
+        }
+        if self.engine.target_partitions == Some(0) {
+            return Err(invalid(
+                "engine.target_partitions must be at least 1".into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for dataset in &self.datasets {
+            if !is_identifier(&dataset.name) {
+                return Err(invalid(format!(
+                    "dataset name '{}' must be a lowercase SQL identifier ([a-z_][a-z0-9_]*)",
+                    dataset.name
+                )));
+            }
+            if !seen.insert(dataset.name.as_str()) {
+                return Err(invalid(format!(
+                    "dataset '{}' is defined twice",
+                    dataset.name
+                )));
+            }
+        }
+        if self.demo.customers == 0 {
+            return Err(invalid("demo.customers must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The listen address, already validated.
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|e| invalid(format!("listen address '{}': {e}", self.server.listen)))
+    }
+}
+
+fn invalid(message: String) -> SegmintError {
+    SegmintError::ConfigInvalid(message)
+}
+
+/// True for names usable unquoted in SQL.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Parses `"512MiB"`, `"4GiB"`, `"2G"`, `"1048576"` into bytes.
+pub fn parse_byte_size(text: &str) -> Result<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| invalid(format!("size '{text}' must look like 512MiB or 4GiB")))?;
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => return Err(invalid(format!("unknown size unit '{other}' in '{text}'"))),
+    };
+    Ok((number * multiplier) as usize)
+}
+
+/// Replaces every `${NAME}` in `value` with the environment variable `NAME`.
+///
+/// A missing variable is an error naming the variable (never its would-be value).
+pub fn expand_env(value: &str) -> Result<String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| invalid(format!("unterminated '${{' in config value '{value}'")))?;
+        let name = &after[..end];
+        let resolved = std::env::var(name)
+            .map_err(|_| invalid(format!("environment variable {name} is not set")))?;
+        out.push_str(&resolved);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::from_toml("").expect("empty config is valid");
+        assert_eq!(config.server.listen, "127.0.0.1:5433");
+        assert_eq!(config.server.database, "segmint");
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let config = Config::from_toml(
+            r#"
+            [server]
+            listen = "0.0.0.0:6000"
+            max_connections = 10
+            [engine]
+            memory_limit = "2GiB"
+            target_partitions = 4
+            options = { "datafusion.execution.batch_size" = "4096" }
+            [[datasets]]
+            name = "orders"
+            url = "file:///data/orders/"
+            partition_columns = ["order_month"]
+            [[object_stores]]
+            url = "s3://lake"
+            options = { region = "eu-west-1", secret_access_key = "${AWS_SECRET_ACCESS_KEY}" }
+            [functions]
+            lifecycle_new_days = "45"
+            "#,
+        )
+        .expect("valid config");
+        assert_eq!(config.datasets[0].format, DatasetFormat::Parquet);
+        assert_eq!(config.engine.target_partitions, Some(4));
+        assert_eq!(config.functions["lifecycle_new_days"], "45");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = Config::from_toml("[server]\nlisten_addr = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(Config::from_toml("[server]\nlisten = \"nowhere\"").is_err());
+        assert!(Config::from_toml("[engine]\nmemory_limit = \"lots\"").is_err());
+        let twice = "[[datasets]]\nname='a'\nurl='/x'\n[[datasets]]\nname='a'\nurl='/y'";
+        assert!(Config::from_toml(twice).is_err());
+        assert!(Config::from_toml("[[datasets]]\nname='Bad-Name'\nurl='/x'").is_err());
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("1024").unwrap(), 1024);
+        assert_eq!(parse_byte_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_byte_size("4G").unwrap(), 4 << 30);
+        assert!(parse_byte_size("4 parsecs").is_err());
+    }
+
+    #[test]
+    fn env_expansion() {
+        // SAFETY: tests in this module do not read this variable concurrently.
+        unsafe { std::env::set_var("SEGMINT_TEST_SECRET", "s3cr3t") };
+        assert_eq!(
+            expand_env("k=${SEGMINT_TEST_SECRET}!").unwrap(),
+            "k=s3cr3t!"
+        );
+        let err = expand_env("${SEGMINT_TEST_MISSING_VAR}").unwrap_err();
+        assert!(err.to_string().contains("SEGMINT_TEST_MISSING_VAR"));
+        assert!(!err.to_string().contains("s3cr3t"));
+    }
+}

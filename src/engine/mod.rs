@@ -1,0 +1,145 @@
+//! The engine: the one place a DataFusion `SessionContext` is built.
+//!
+//! [`Engine::build`] assembles config → runtime (memory pool, spill directory) → object stores
+//! → datasets → CRM functions → pg_catalog. The server asks [`Engine::session`] for a fresh
+//! context per connection: tables and functions are shared, while settings changed with `SET`
+//! stay within that connection. Reports, the `sql` command, tests and benches use the same
+//! builder, so every path sees the same tables and functions.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+
+use crate::catalog::{self, DatasetStatus};
+use crate::config::{Config, parse_byte_size};
+use crate::error::{Result, SegmintError};
+
+mod pg_proc;
+
+/// The PostgreSQL version Segmint reports to clients, which they parse to pick features.
+pub const PG_COMPAT_VERSION: &str = "15.0";
+
+/// The schema user datasets live in.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// Shared engine state: the prototype session every connection is cloned from.
+pub struct Engine {
+    prototype: SessionContext,
+    datasets: Vec<DatasetStatus>,
+    database: String,
+}
+
+impl Engine {
+    /// Builds the engine from a validated config.
+    pub async fn build(config: &Config) -> Result<Engine> {
+        let database = config.server.database.clone();
+        let session_config = session_config(config)?;
+        let runtime = runtime(config)?;
+        catalog::register_object_stores(&runtime, &config.object_stores)?;
+        let ctx = SessionContext::new_with_config_rt(session_config, runtime);
+
+        segmint_udfs::register_all(&ctx)?;
+        datafusion_pg_catalog::setup_pg_catalog(&ctx, &database, EmptyContextProvider)
+            .map_err(|e| SegmintError::DataFusion(*e))?;
+        ctx.register_udf(version_udf());
+
+        let datasets = catalog::register_datasets(&ctx, &config.datasets).await;
+        pg_proc::install(&ctx, &database).await?;
+        Ok(Engine {
+            prototype: ctx,
+            datasets,
+            database,
+        })
+    }
+
+    /// A new session: shared tables and functions, its own settings.
+    pub fn session(&self) -> SessionContext {
+        SessionContext::new_with_state(self.prototype.state())
+    }
+
+    /// A new session whose `session_user` / `current_user` is `user`.
+    pub fn session_for(&self, user: &str) -> SessionContext {
+        let ctx = self.session();
+        ctx.register_udf(constant_text_udf("session_user", user));
+        ctx.register_udf(constant_text_udf("current_user", user));
+        ctx
+    }
+
+    /// What happened to each configured dataset.
+    pub fn datasets(&self) -> &[DatasetStatus] {
+        &self.datasets
+    }
+
+    /// The database (catalog) name reported to clients.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+}
+
+fn session_config(config: &Config) -> Result<SessionConfig> {
+    let mut session = segmint_udfs::with_function_options(
+        SessionConfig::new()
+            .with_default_catalog_and_schema(&config.server.database, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(true)
+            .with_information_schema(true),
+    );
+    if let Some(partitions) = config.engine.target_partitions {
+        session = session.with_target_partitions(partitions);
+    }
+    let options = session.options_mut();
+    for (key, value) in &config.engine.options {
+        options
+            .set(key, value)
+            .map_err(|e| SegmintError::ConfigInvalid(format!("engine.options.{key}: {e}")))?;
+    }
+    for (key, value) in &config.functions {
+        options
+            .set(&format!("segmint.{key}"), value)
+            .map_err(|e| SegmintError::ConfigInvalid(format!("functions.{key}: {e}")))?;
+    }
+    Ok(session)
+}
+
+fn runtime(config: &Config) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    let mut builder = RuntimeEnvBuilder::new();
+    if let Some(limit) = &config.engine.memory_limit {
+        builder = builder.with_memory_limit(parse_byte_size(limit)?, 1.0);
+    }
+    if let Some(dir) = &config.engine.spill_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SegmintError::io(format!("creating spill dir {}", dir.display()), e))?;
+        builder = builder.with_temp_file_path(dir);
+    }
+    Ok(builder.build_arc()?)
+}
+
+/// `version()` in the form drivers parse (`PostgreSQL 15.0 ...`), naming Segmint.
+fn version_udf() -> ScalarUDF {
+    let text = format!(
+        "PostgreSQL {PG_COMPAT_VERSION} (Segmint {}, Apache DataFusion {}) on {}",
+        env!("CARGO_PKG_VERSION"),
+        datafusion::DATAFUSION_VERSION,
+        std::env::consts::ARCH
+    );
+    constant_text_udf("version", &text)
+}
+
+fn constant_text_udf(name: &str, value: &str) -> ScalarUDF {
+    let value = value.to_string();
+    create_udf(
+        name,
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                value.clone(),
+            ))))
+        }),
+    )
+}

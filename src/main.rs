@@ -1,0 +1,141 @@
+//! `segmint`: command-line entry point. Parses flags, sets up logging, hands over to
+//! [`segmint::app`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use segmint::app::{self, DataSources};
+use segmint::output::OutputFormat;
+use tracing_subscriber::EnvFilter;
+
+/// Segmint: PostgreSQL-compatible SQL for e-commerce customer analytics on Parquet.
+#[derive(Debug, Parser)]
+#[command(name = "segmint", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve datasets over the PostgreSQL wire protocol.
+    Serve {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Address to listen on (overrides server.listen).
+        #[arg(long, env = "SEGMINT_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Run one SQL query and print the result.
+    Sql {
+        /// The query.
+        query: String,
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Generate the demo e-commerce dataset as Parquet.
+    DemoData {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of customers (about 4 orders each).
+        #[arg(long, default_value_t = 20_000)]
+        customers: u64,
+        /// Random seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SourceArgs {
+    /// Configuration file (segmint.toml).
+    #[arg(long, env = "SEGMINT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Serve the built-in demo data (generated into a cache folder on first use).
+    #[arg(long)]
+    demo: bool,
+    /// Register an extra dataset, NAME=URL (repeatable).
+    #[arg(long = "dataset", value_name = "NAME=URL")]
+    datasets: Vec<String>,
+}
+
+impl From<SourceArgs> for DataSources {
+    fn from(args: SourceArgs) -> Self {
+        DataSources {
+            config: args.config,
+            demo: args.demo,
+            datasets: args.datasets,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("SEGMINT_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> segmint::Result<()> {
+    if let Command::DemoData {
+        out,
+        customers,
+        seed,
+        threads,
+    } = &cli.command
+    {
+        let summary = app::demo_data(out, *customers, *seed, *threads)?;
+        for (table, rows) in &summary.tables {
+            println!("{table:<16} {rows:>12} rows");
+        }
+        let seconds = summary.elapsed.as_secs_f64();
+        println!(
+            "{} rows in {seconds:.2} s ({:.0} rows/s; orders {:.0}/s) -> {}",
+            summary.total_rows(),
+            summary.total_rows() as f64 / seconds.max(1e-9),
+            summary.rows("orders") as f64 / seconds.max(1e-9),
+            out.display()
+        );
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| segmint::SegmintError::io("starting the async runtime", e))?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { sources, listen } => {
+                let config = app::load_config(&sources.into(), listen.as_deref())?;
+                app::serve(config).await
+            }
+            Command::Sql {
+                query,
+                sources,
+                format,
+            } => {
+                let config = app::load_config(&sources.into(), None)?;
+                app::sql(config, &query, format).await.map(|_| ())
+            }
+            Command::DemoData { .. } => Ok(()),
+        }
+    })
+}

@@ -1,0 +1,116 @@
+//! The PostgreSQL wire-protocol server: binds first (so callers and tests can read the real
+//! address of `127.0.0.1:0`), then accepts connections until shutdown, each served by its own
+//! handler set with its own session.
+
+mod encode;
+mod handler;
+pub mod session;
+pub mod sqlstate;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use pgwire::api::ConnectionManager;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::engine::Engine;
+use crate::error::{Result, SegmintError};
+use handler::{ConnectionHandlers, TooManyConnections};
+
+/// How long open sessions get to finish after shutdown is requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A bound, not yet serving, wire-protocol server.
+pub struct Server {
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    max_connections: usize,
+}
+
+impl Server {
+    /// Binds the listener.
+    pub async fn bind(
+        addr: SocketAddr,
+        engine: Arc<Engine>,
+        max_connections: usize,
+    ) -> Result<Server> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| SegmintError::io(format!("binding {addr}"), e))?;
+        Ok(Server {
+            listener,
+            engine,
+            max_connections,
+        })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| SegmintError::io("reading the listener address", e))
+    }
+
+    /// Serves connections until `shutdown` completes, then gives open sessions a short grace
+    /// period before closing them.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let sql_parser = Arc::new(PostgresCompatibilityParser::new());
+        let connections = Arc::new(ConnectionManager::new());
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let mut sessions = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                accepted = self.listener.accept() => {
+                    let (socket, peer) = match accepted {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            tracing::warn!(%error, "accept failed");
+                            continue;
+                        }
+                    };
+                    let _ = socket.set_nodelay(true);
+                    match slots.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let handlers = Arc::new(ConnectionHandlers::new(
+                                self.engine.clone(),
+                                sql_parser.clone(),
+                                connections.clone(),
+                            ));
+                            sessions.spawn(async move {
+                                if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                                    tracing::debug!(%peer, %error, "connection ended with error");
+                                }
+                                drop(permit);
+                                tracing::debug!(%peer, "connection closed");
+                            });
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "rejecting connection: max_connections reached");
+                            sessions.spawn(async move {
+                                let _ = pgwire::tokio::process_socket(socket, None, Arc::new(TooManyConnections)).await;
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!(open = sessions.len(), "shutting down");
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::info!(open = sessions.len(), "closing sessions still open");
+            sessions.shutdown().await;
+        }
+        Ok(())
+    }
+}

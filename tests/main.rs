@@ -1,0 +1,11 @@
+//! Segmint's integration tests: one binary (DataFusion links once), real servers on
+//! `127.0.0.1:0`, real clients (tokio-postgres, psql, the `segmint` CLI).
+
+mod support;
+
+mod catalog;
+mod cli;
+mod demo;
+mod pgwire;
+mod psql;
+mod slt;

@@ -1,0 +1,150 @@
+//! Shared fixtures: demo data generated once per test run, and real Segmint servers listening
+//! on `127.0.0.1:0`, each on its own runtime thread so they outlive individual tests.
+
+pub mod pg_text;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use segmint::Config;
+use tokio_postgres::{Client, NoTls};
+
+/// Customers in the test demo data (small enough for debug builds, big enough for shapes).
+pub const DEMO_CUSTOMERS: u64 = 3_000;
+/// Seed of the test demo data.
+pub const DEMO_SEED: u64 = 7;
+
+/// The test demo data, generated on first use into a temporary folder kept for the run.
+pub fn demo_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("segmint-test-demo")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        segmint::app::demo_data(&dir, DEMO_CUSTOMERS, DEMO_SEED, None).expect("demo data");
+        dir
+    })
+}
+
+/// A config serving the test demo data on an ephemeral port.
+pub fn demo_config() -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".to_string();
+    config.datasets = segmint::demo::datasets(demo_dir());
+    config
+}
+
+/// A server running on its own thread; stops when dropped.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server for `config` and waits until it listens.
+    pub fn start(config: Config) -> TestServer {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let engine = segmint::app::build_engine(&config).await.expect("engine");
+                let server = segmint::Server::bind(
+                    config.listen_addr().expect("addr"),
+                    engine,
+                    config.server.max_connections,
+                )
+                .await
+                .expect("bind");
+                addr_tx
+                    .send(server.local_addr().expect("addr"))
+                    .expect("send addr");
+                server
+                    .serve(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+                    .expect("serve");
+            });
+        });
+        let addr = addr_rx.recv().expect("server started");
+        TestServer {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// A connection string for this server.
+    pub fn conn_str(&self, user: &str) -> String {
+        format!(
+            "host={} port={} user={user} dbname=segmint",
+            self.addr.ip(),
+            self.addr.port()
+        )
+    }
+
+    /// Connects with tokio-postgres.
+    pub async fn connect(&self) -> Client {
+        connect_to(&self.conn_str("analyst")).await
+    }
+
+    /// Stops the server and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Connects to a server and drives the connection in the background.
+pub async fn connect_to(conn_str: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(conn_str, NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// The shared demo server for tests that only read.
+pub fn demo_server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| TestServer::start(demo_config()))
+}
+
+/// Connects to the shared demo server.
+pub async fn connect() -> Client {
+    demo_server().connect().await
+}
+
+/// The SQLSTATE of a failed statement.
+pub fn sqlstate(error: &tokio_postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map(|e| e.code().code().to_string())
+        .unwrap_or_else(|| format!("not a database error: {error}"))
+}
