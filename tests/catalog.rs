@@ -22,15 +22,17 @@ async fn broken_datasets_are_reported_and_skipped() {
     std::fs::create_dir_all(&corrupt).expect("mkdir");
     std::fs::write(corrupt.join("part-0.parquet"), b"this is not parquet").expect("write");
 
-    let mut config = Config::default();
-    config.datasets = vec![
-        dataset("missing", "/nonexistent/segmint/missing/".to_string()),
-        dataset("corrupt", format!("{}/", corrupt.display())),
-        dataset(
-            "orders",
-            format!("{}/", support::demo_dir().join("orders").display()),
-        ),
-    ];
+    let config = Config {
+        datasets: vec![
+            dataset("missing", "/nonexistent/segmint/missing/".to_string()),
+            dataset("corrupt", format!("{}/", corrupt.display())),
+            dataset(
+                "orders",
+                format!("{}/", support::demo_dir().join("orders").display()),
+            ),
+        ],
+        ..Config::default()
+    };
     let engine = Engine::build(&config)
         .await
         .expect("engine builds despite bad datasets");
@@ -60,8 +62,10 @@ async fn broken_datasets_are_reported_and_skipped() {
 
 #[tokio::test]
 async fn partition_filters_prune_folders() {
-    let mut config = Config::default();
-    config.datasets = segmint::demo::datasets(support::demo_dir());
+    let config = Config {
+        datasets: segmint::demo::datasets(support::demo_dir()),
+        ..Config::default()
+    };
     let engine = Engine::build(&config).await.expect("engine");
     let ctx = engine.session();
     let plan = ctx

@@ -10,8 +10,10 @@ use segmint::{Config, Engine};
 use crate::support;
 
 async fn engine_for(dir: &Path) -> Engine {
-    let mut config = Config::default();
-    config.datasets = segmint::demo::datasets(dir);
+    let config = Config {
+        datasets: segmint::demo::datasets(dir),
+        ..Config::default()
+    };
     Engine::build(&config).await.expect("engine")
 }
 
