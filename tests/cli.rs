@@ -175,3 +175,62 @@ fn demo_data_command_prints_counts() {
     ]);
     assert!(!again.status.success());
 }
+
+#[tokio::test]
+async fn serve_answers_psql_clients_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_segmint"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--dataset",
+            &orders_flag(),
+        ])
+        .env("SEGMINT_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start segmint serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server printed its address")
+            .expect("read stderr");
+        if let Some(rest) = line.strip_prefix("Segmint listening on ") {
+            break rest.split(':').take(2).collect::<Vec<_>>().join(":");
+        }
+    };
+    let (host, port) = addr.split_once(':').expect("host:port");
+    let client = support::connect_to(&format!(
+        "host={host} port={port} user=segmint dbname=segmint"
+    ))
+    .await;
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .expect("query")
+        .get(0);
+    assert!(n > 0);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "server did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(exit.success(), "serve exited with {exit:?}");
+}

@@ -261,6 +261,10 @@ async fn writes_are_rejected_as_read_only() {
         "CREATE VIEW v AS SELECT 1".to_string(),
         "DROP TABLE orders".to_string(),
         format!("COPY (SELECT * FROM customers) TO '{}'", target.display()),
+        format!(
+            "EXPLAIN ANALYZE COPY (SELECT * FROM customers) TO '{}'",
+            target.display()
+        ),
     ];
     for sql in &statements {
         let error = client.simple_query(sql).await.expect_err(sql);

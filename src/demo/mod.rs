@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use model::{AS_OF, as_of_date};
+pub use model::AS_OF;
 use model::{CatalogIndex, CustomerRows, catalog, month_of, simulate_customer};
 use tables::{
     Customer, Event, NpsResponse, Order, OrderItem, Product, Review, SupportTicket, Table,

@@ -8,7 +8,7 @@
 //! log-normal, and every customer has a favourite brand, category, channel and price point,
 //! plus a price sensitivity that shows in discounts and promotion timing, so tags find signal.
 
-use chrono::{Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, TimeZone, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Gamma, LogNormal, Normal, Poisson};
@@ -701,9 +701,4 @@ pub fn month_of(micros: i64) -> String {
     chrono::DateTime::from_timestamp_micros(micros)
         .map(|d| d.format("%Y-%m").to_string())
         .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// The analysis date of the demo data, as a date.
-pub fn as_of_date() -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(AS_OF.0, AS_OF.1, AS_OF.2)
 }

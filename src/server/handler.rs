@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::{LogicalPlan, Statement as DfStatement};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfParsedStatement;
@@ -211,13 +212,23 @@ impl Session {
 }
 
 /// Rejects statements that would change data or the catalog: this endpoint is read-only.
+/// The whole plan is searched, so a write wrapped in `EXPLAIN ANALYZE` is refused too.
 fn check_read_only(plan: &LogicalPlan) -> PgWireResult<()> {
-    let what = match plan {
-        LogicalPlan::Ddl(ddl) => Some(ddl.name().to_string()),
-        LogicalPlan::Dml(dml) => Some(dml.op.to_string()),
-        LogicalPlan::Copy(_) => Some("COPY TO".to_string()),
-        _ => None,
-    };
+    let mut what = None;
+    plan.apply(|node| {
+        what = match node {
+            LogicalPlan::Ddl(ddl) => Some(ddl.name().to_string()),
+            LogicalPlan::Dml(dml) => Some(dml.op.to_string()),
+            LogicalPlan::Copy(_) => Some("COPY TO".to_string()),
+            _ => None,
+        };
+        Ok(if what.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })
+    .map_err(to_pg_error)?;
     match what {
         Some(what) => Err(user_error(
             READ_ONLY_SQL_TRANSACTION,
