@@ -24,6 +24,10 @@ use writer::{ParquetSink, PartitionedSink, write_all};
 use crate::config::{DatasetConfig, DatasetFormat};
 use crate::error::{Result, SegmintError};
 
+/// The largest customer count: ids derived from customer ids (events: id * 100,000) stay
+/// far inside `i64`.
+pub const MAX_CUSTOMERS: u64 = 1_000_000_000;
+
 /// Customers simulated per block of work.
 const BLOCK_CUSTOMERS: u64 = 2_000;
 
@@ -95,6 +99,12 @@ pub fn datasets(dir: &Path) -> Vec<DatasetConfig> {
 /// are complete, so an interrupted run never leaves half a dataset behind.
 pub fn generate(options: &DemoOptions) -> Result<DemoSummary> {
     let started = Instant::now();
+    if options.customers == 0 || options.customers > MAX_CUSTOMERS {
+        return Err(SegmintError::Demo(format!(
+            "--customers must be between 1 and {MAX_CUSTOMERS}, got {}",
+            options.customers
+        )));
+    }
     for name in TABLE_NAMES {
         if options.out.join(name).exists() {
             return Err(SegmintError::Demo(format!(

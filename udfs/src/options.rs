@@ -17,9 +17,22 @@ extensions_options! {
         pub lifecycle_active_days: u64, default = 90
         /// A customer whose last order is more than this many days old is `churned`.
         pub lifecycle_churn_days: u64, default = 180
+        /// The analysis date `segmint_as_of()` returns (`YYYY-MM-DD`); empty means today.
+        pub as_of: String, default = String::new()
     }
 }
 
 impl ConfigExtension for FunctionOptions {
     const PREFIX: &'static str = "segmint";
+}
+
+impl FunctionOptions {
+    /// The options of a session config, or the defaults when the extension is missing.
+    pub fn from_config(config: &datafusion::config::ConfigOptions) -> FunctionOptions {
+        config
+            .extensions
+            .get::<FunctionOptions>()
+            .cloned()
+            .unwrap_or_default()
+    }
 }

@@ -1,0 +1,266 @@
+//! Arguments of CRM functions: constant expressions folded to values, dates, and the
+//! `'key=value,key=value'` option strings that table functions take.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, ScalarValue, plan_datafusion_err, plan_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::{ColumnarValue, Expr};
+
+/// Days from 1970-01-01 to a calendar date (the Arrow `Date32` representation).
+pub type Days = i32;
+
+/// Evaluates a constant argument expression (a literal, `DATE '…'`, `current_date`, a cast...).
+pub fn constant(
+    function: &str,
+    position: usize,
+    expr: &Expr,
+    session: &dyn Session,
+) -> Result<ScalarValue> {
+    if let Expr::Literal(value, _) = expr {
+        return Ok(value.clone());
+    }
+    let schema = DFSchema::empty();
+    let physical = session
+        .create_physical_expr(expr.clone(), &schema)
+        .map_err(|e| {
+            plan_datafusion_err!("{function}: argument {position} must be a constant: {e}")
+        })?;
+    let batch = RecordBatch::try_new_with_options(
+        std::sync::Arc::new(Schema::empty()),
+        vec![],
+        &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
+    )?;
+    match physical.evaluate(&batch)? {
+        ColumnarValue::Scalar(value) => Ok(value),
+        ColumnarValue::Array(array) => ScalarValue::try_from_array(&array, 0),
+    }
+}
+
+/// A constant text argument (`NULL` is refused).
+pub fn text(function: &str, position: usize, expr: &Expr, session: &dyn Session) -> Result<String> {
+    match constant(function, position, expr, session)? {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Ok(s),
+        other => plan_err!(
+            "{function}: argument {position} must be a text constant, got {}",
+            describe(&other)
+        ),
+    }
+}
+
+/// A constant date argument: a date, a timestamp (its UTC date) or `'YYYY-MM-DD'` text.
+pub fn date(function: &str, position: usize, expr: &Expr, session: &dyn Session) -> Result<Days> {
+    let value = constant(function, position, expr, session)?;
+    scalar_to_days(&value).ok_or_else(|| {
+        plan_datafusion_err!(
+            "{function}: argument {position} must be a date such as DATE '2026-01-01', got {}",
+            describe(&value)
+        )
+    })
+}
+
+fn describe(value: &ScalarValue) -> String {
+    if value.is_null() {
+        "NULL".to_string()
+    } else {
+        format!("{value} ({})", value.data_type())
+    }
+}
+
+/// A date value in days, from a date, timestamp or ISO text scalar.
+pub fn scalar_to_days(value: &ScalarValue) -> Option<Days> {
+    match value {
+        ScalarValue::Date32(Some(d)) => Some(*d),
+        ScalarValue::Date64(Some(ms)) => Some(ms.div_euclid(86_400_000) as Days),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => parse_date(s),
+        ScalarValue::TimestampSecond(Some(v), _) => Some(v.div_euclid(86_400) as Days),
+        ScalarValue::TimestampMillisecond(Some(v), _) => Some(v.div_euclid(86_400_000) as Days),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => Some(v.div_euclid(86_400_000_000) as Days),
+        ScalarValue::TimestampNanosecond(Some(v), _) => {
+            Some(v.div_euclid(86_400_000_000_000) as Days)
+        }
+        _ => None,
+    }
+}
+
+/// Parses `YYYY-MM-DD` (a longer timestamp text is cut to its date).
+pub fn parse_date(text: &str) -> Option<Days> {
+    let date = text.trim().get(..10)?;
+    let value = ScalarValue::Utf8(Some(date.to_string()))
+        .cast_to(&DataType::Date32)
+        .ok()?;
+    match value {
+        ScalarValue::Date32(Some(d)) => Some(d),
+        _ => None,
+    }
+}
+
+/// Formats days since the epoch as `YYYY-MM-DD`.
+pub fn format_date(days: Days) -> String {
+    ScalarValue::Date32(Some(days)).to_string()
+}
+
+/// Parsed `'key=value,key=value'` options, checked against the keys a function knows.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    function: String,
+    values: BTreeMap<String, String>,
+}
+
+impl Options {
+    /// Parses `text`; unknown keys and malformed pairs are planning errors naming the key.
+    pub fn parse(function: &str, text: &str, known: &[&str]) -> Result<Options> {
+        let mut values = BTreeMap::new();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((key, value)) = pair.split_once('=') else {
+                return plan_err!("{function}: option '{pair}' must look like key=value");
+            };
+            let key = key.trim().to_ascii_lowercase();
+            if !known.contains(&key.as_str()) {
+                return plan_err!(
+                    "{function}: unknown option '{key}' (known: {})",
+                    known.join(", ")
+                );
+            }
+            values.insert(key, value.trim().to_string());
+        }
+        Ok(Options {
+            function: function.to_string(),
+            values,
+        })
+    }
+
+    /// The text value of `key`, if given.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// One of `choices` (the first is the default).
+    pub fn choice(&self, key: &str, choices: &[&'static str]) -> Result<&'static str> {
+        match self.get(key) {
+            None => Ok(choices[0]),
+            Some(value) => choices
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(value))
+                .copied()
+                .ok_or_else(|| {
+                    plan_datafusion_err!(
+                        "{}: {key}={value} is not one of {}",
+                        self.function,
+                        choices.join(", ")
+                    )
+                }),
+        }
+    }
+
+    /// A boolean (`true/false`, `yes/no`, `on/off`, `1/0`).
+    pub fn flag(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("true" | "yes" | "on" | "1") => Ok(true),
+            Some("false" | "no" | "off" | "0") => Ok(false),
+            Some(other) => plan_err!("{}: {key}={other} must be true or false", self.function),
+        }
+    }
+
+    /// A whole number in `min..=max`.
+    pub fn integer(&self, key: &str, default: i64, min: i64, max: i64) -> Result<i64> {
+        let Some(text) = self.get(key) else {
+            return Ok(default);
+        };
+        match text.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => plan_err!(
+                "{}: {key}={text} must be a whole number from {min} to {max}",
+                self.function
+            ),
+        }
+    }
+
+    /// A positive number.
+    pub fn number(&self, key: &str, default: f64) -> Result<f64> {
+        let Some(text) = self.get(key) else {
+            return Ok(default);
+        };
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(n),
+            _ => plan_err!("{}: {key}={text} must be a number", self.function),
+        }
+    }
+
+    /// An ascending list of numbers separated by `;`, `|` or spaces (e.g. `30;90;180`).
+    pub fn cuts(&self, key: &str) -> Result<Option<Vec<f64>>> {
+        let Some(text) = self.get(key) else {
+            return Ok(None);
+        };
+        parse_cuts(text)
+            .map(Some)
+            .map_err(|message| plan_datafusion_err!("{}: {key}: {message}", self.function))
+    }
+}
+
+/// Parses an ascending list of cut points separated by `;`, `|`, `,` or spaces.
+pub fn parse_cuts(text: &str) -> std::result::Result<Vec<f64>, String> {
+    let cuts = text
+        .split([';', '|', ',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<f64>()
+                .map_err(|_| format!("'{s}' is not a number"))
+        })
+        .collect::<std::result::Result<Vec<f64>, String>>()?;
+    if cuts.is_empty() {
+        return Err("give at least one cut point".to_string());
+    }
+    if cuts.windows(2).any(|w| w[0] >= w[1]) || cuts.iter().any(|c| !c.is_finite()) {
+        return Err(format!(
+            "cut points must be finite and strictly ascending: {text}"
+        ));
+    }
+    Ok(cuts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_validate() {
+        let options = Options::parse("rfm", "scheme=ntile, bins = 4", &["scheme", "bins"]).unwrap();
+        assert_eq!(
+            options.choice("scheme", &["qcut", "ntile"]).unwrap(),
+            "ntile"
+        );
+        assert_eq!(options.integer("bins", 5, 2, 10).unwrap(), 4);
+        assert!(Options::parse("rfm", "colour=red", &["scheme"]).is_err());
+        assert!(Options::parse("rfm", "scheme", &["scheme"]).is_err());
+        assert!(options.choice("scheme", &["qcut"]).is_err());
+    }
+
+    #[test]
+    fn cuts_must_ascend() {
+        assert_eq!(
+            parse_cuts("30;90|180 365").unwrap(),
+            vec![30.0, 90.0, 180.0, 365.0]
+        );
+        assert!(parse_cuts("90;30").is_err());
+        assert!(parse_cuts("a").is_err());
+        assert!(parse_cuts("").is_err());
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        let d = parse_date("1998-07-01").unwrap();
+        assert_eq!(format_date(d), "1998-07-01");
+        assert_eq!(parse_date("1998-07-01 10:00:00"), Some(d));
+        assert_eq!(parse_date("nope"), None);
+    }
+}

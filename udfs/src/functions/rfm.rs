@@ -1,0 +1,501 @@
+//! `rfm(table, as_of [, customer_col, time_col, amount_col [, options]])`: one row per customer
+//! with recency, frequency, monetary, their 1–n scores, the RFM code, the named segment and the
+//! Chinese 8-class type.
+//!
+//! Business meaning: the standard "who are my best customers" scoring (crm-reference §1).
+//! Orders strictly before `as_of` count (the window is `[as_of - window_days, as_of)`), so
+//! `recency_days >= 1`; a table with no such orders gives no rows. Rows with a NULL customer or
+//! time are skipped; NULL amounts count as 0.
+//!
+//! How it runs: a single parallel hash aggregation (max date, count, sum per customer), then
+//! one pass over the customers for the scores: quantile edges by sorting one column, the
+//! F-score ranking by one sort of (frequency, customer). No global window sorts.
+//!
+//! Options (`'key=value,...'`):
+//! * `scheme` = `qcut` (default; R and M by value quantiles, F by rank then equal buckets,
+//!   §1.2 A), `ntile` (equal buckets on all three, ties by customer id), `value_quantile`
+//!   (value quantiles on all three), `rfm_pkg` (the rfm R package's bins, §1.2 B; explicit
+//!   breaks with `r_breaks`, `f_breaks`, `m_breaks`), `fixed` (thresholds `r_cuts`, `f_cuts`,
+//!   `m_cuts`, §1.2 C).
+//! * `preset` = `rf_grid` (default), `rfm_pkg`, `putler`: the segment map (5-point scores;
+//!   with other bin counts `segment` is NULL).
+//! * `bins` (default `segmint.rfm_bins`, 5), `merge_same_day` (count order days, not rows;
+//!   default false), `order_col` (count distinct values of this column instead of rows),
+//!   `monetary` = `sum` | `avg`, `window_days` (only the last N days before `as_of`),
+//!   `class8_basis` = `raw` | `score`, `class8_cut` = `mean` | `median`.
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{ScalarValue, plan_err};
+use datafusion::error::Result;
+use datafusion::functions_aggregate::expr_fn::{avg, count, count_distinct, max, sum};
+use datafusion::logical_expr::{Documentation, cast as cast_expr, lit};
+
+use crate::args::{self, Days, Options};
+use crate::kernels::scoring::{
+    PackageBins, ntile_scores, quantile_edges, threshold_score, value_quantile_scores,
+};
+use crate::kernels::segments::{class8, segment};
+use crate::table::{InputTable, KernelTable, TableKernel, is_key, is_numeric, is_temporal};
+use crate::{CrmFunction, FunctionOptions, NamedTableFunction};
+
+/// Registers `rfm`.
+pub fn functions() -> Vec<CrmFunction> {
+    vec![CrmFunction::Table(NamedTableFunction {
+        name: "rfm",
+        function: Arc::new(Rfm),
+        documentation: documentation(),
+    })]
+}
+
+const OPTIONS: &[&str] = &[
+    "scheme",
+    "preset",
+    "bins",
+    "merge_same_day",
+    "order_col",
+    "monetary",
+    "window_days",
+    "class8_basis",
+    "class8_cut",
+    "r_cuts",
+    "f_cuts",
+    "m_cuts",
+    "r_breaks",
+    "f_breaks",
+    "m_breaks",
+];
+
+/// The scoring schemes.
+pub const SCHEMES: &[&str] = &["qcut", "ntile", "value_quantile", "rfm_pkg", "fixed"];
+
+/// The `rfm` table function.
+#[derive(Debug)]
+pub struct Rfm;
+
+impl TableFunctionImpl for Rfm {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let session = args.session();
+        let exprs = args.exprs();
+        if !(2..=6).contains(&exprs.len()) || exprs.len() == 3 || exprs.len() == 4 {
+            return plan_err!(
+                "rfm takes (table, as_of [, customer_col, time_col, amount_col [, options]]), \
+                 got {} arguments",
+                exprs.len()
+            );
+        }
+        let table = args::text("rfm", 1, &exprs[0], session)?;
+        let as_of = args::date("rfm", 2, &exprs[1], session)?;
+        let column = |i: usize, default: &str| -> Result<String> {
+            match exprs.get(i) {
+                Some(e) => args::text("rfm", i + 1, e, session),
+                None => Ok(default.to_string()),
+            }
+        };
+        let customer_col = column(2, "customer_id")?;
+        let time_col = column(3, "order_ts")?;
+        let amount_col = column(4, "net_amount")?;
+        let options = match exprs.get(5) {
+            Some(e) => Options::parse("rfm", &args::text("rfm", 6, e, session)?, OPTIONS)?,
+            None => Options::default(),
+        };
+        let defaults = FunctionOptions::from_config(session.config_options());
+        let settings = Settings::from_options(&options, defaults.rfm_bins)?;
+
+        let input = InputTable::resolve("rfm", session, &table)?;
+        let (customer, _) =
+            input.column("customer", &customer_col, is_key, "an integer or text id")?;
+        let (time, _) =
+            input.column("order time", &time_col, is_temporal, "a date or timestamp")?;
+        let (amount, _) = input.column("amount", &amount_col, is_numeric, "numeric")?;
+
+        let day = cast_expr(time, DataType::Date32);
+        let mut filter = day.clone().lt(lit(ScalarValue::Date32(Some(as_of))));
+        if let Some(window) = settings.window_days {
+            let start = as_of - window;
+            filter = filter.and(day.clone().gt_eq(lit(ScalarValue::Date32(Some(start)))));
+        }
+        filter = filter.and(customer.clone().is_not_null());
+        let frequency = if let Some(order_col) = options.get("order_col") {
+            let (order, _) = input.column("order", order_col, |_| true, "any")?;
+            count_distinct(order)
+        } else if settings.merge_same_day {
+            count_distinct(day.clone())
+        } else {
+            count(lit(1))
+        };
+        let amount = cast_expr(amount, DataType::Float64);
+        let monetary = if settings.monetary_avg {
+            avg(amount)
+        } else {
+            sum(amount)
+        };
+        let plan = input
+            .scan()?
+            .filter(filter)?
+            .aggregate(
+                vec![customer.alias("customer_id")],
+                vec![
+                    max(day).alias("last_day"),
+                    frequency.alias("frequency"),
+                    monetary.alias("monetary"),
+                ],
+            )?
+            .build()?;
+        let id_type = plan.schema().field(0).data_type().clone();
+        let kernel = RfmKernel {
+            as_of,
+            settings,
+            description: format!("rfm({table}, {})", args::format_date(as_of)),
+            schema: output_schema(id_type),
+        };
+        Ok(Arc::new(KernelTable::new(plan, Arc::new(kernel))))
+    }
+}
+
+fn output_schema(id_type: DataType) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("customer_id", id_type, false),
+        Field::new("recency_days", DataType::Int64, false),
+        Field::new("frequency", DataType::Int64, false),
+        Field::new("monetary", DataType::Float64, false),
+        Field::new("r_score", DataType::Int32, true),
+        Field::new("f_score", DataType::Int32, true),
+        Field::new("m_score", DataType::Int32, true),
+        Field::new("rfm_code", DataType::Utf8, true),
+        Field::new("segment", DataType::Utf8, true),
+        Field::new("class8", DataType::Utf8, true),
+    ]))
+}
+
+/// How scores are computed, parsed from the options string.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    scheme: &'static str,
+    preset: &'static str,
+    bins: usize,
+    merge_same_day: bool,
+    monetary_avg: bool,
+    window_days: Option<Days>,
+    class8_on_scores: bool,
+    class8_median: bool,
+    cuts: [Option<Vec<f64>>; 3],
+    breaks: [Option<Vec<f64>>; 3],
+}
+
+impl Settings {
+    fn from_options(options: &Options, default_bins: usize) -> Result<Settings> {
+        let scheme = options.choice("scheme", SCHEMES)?;
+        let cuts = [
+            options.cuts("r_cuts")?,
+            options.cuts("f_cuts")?,
+            options.cuts("m_cuts")?,
+        ];
+        let breaks = [
+            options.cuts("r_breaks")?,
+            options.cuts("f_breaks")?,
+            options.cuts("m_breaks")?,
+        ];
+        if scheme == "fixed" && cuts.iter().any(Option::is_none) {
+            return plan_err!(
+                "rfm: scheme=fixed needs r_cuts, f_cuts and m_cuts, e.g. \
+                 'scheme=fixed,r_cuts=30;90;180;365,f_cuts=2;3;5;8,m_cuts=100;200;500;1000'"
+            );
+        }
+        let bins = options.integer("bins", default_bins as i64, 2, 20)? as usize;
+        let window_days = match options.get("window_days") {
+            Some(_) => Some(options.integer("window_days", 365, 1, 36_500)? as Days),
+            None => None,
+        };
+        Ok(Settings {
+            scheme,
+            preset: options.choice("preset", crate::kernels::segments::PRESETS)?,
+            bins,
+            merge_same_day: options.flag("merge_same_day", false)?,
+            monetary_avg: options.choice("monetary", &["sum", "avg"])? == "avg",
+            window_days,
+            class8_on_scores: options.choice("class8_basis", &["raw", "score"])? == "score",
+            class8_median: options.choice("class8_cut", &["mean", "median"])? == "median",
+            cuts,
+            breaks,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct RfmKernel {
+    as_of: Days,
+    settings: Settings,
+    description: String,
+    schema: SchemaRef,
+}
+
+/// Scores of one dimension, and how many score levels it has.
+struct Scored {
+    scores: Vec<u8>,
+    levels: usize,
+}
+
+impl RfmKernel {
+    fn score(&self, dimension: usize, values: &[f64], id_rank: &[u32]) -> Scored {
+        let n = self.settings.bins;
+        let reverse = dimension == 0;
+        match self.settings.scheme {
+            "qcut" if dimension == 1 => Scored {
+                scores: ntile_scores(values, id_rank, n, false),
+                levels: n,
+            },
+            "qcut" | "value_quantile" => Scored {
+                scores: value_quantile_scores(values, n, reverse),
+                levels: n,
+            },
+            "ntile" => Scored {
+                // Recency: the longest ago first, so the most recent land in the top bucket.
+                scores: ntile_scores(values, id_rank, n, reverse),
+                levels: n,
+            },
+            "rfm_pkg" => {
+                let bins = PackageBins::new(values, n, self.settings.breaks[dimension].as_deref());
+                Scored {
+                    levels: bins.lower.len(),
+                    scores: bins.scores(values, reverse),
+                }
+            }
+            _ => {
+                let cuts = self.settings.cuts[dimension].as_deref().unwrap_or(&[]);
+                Scored {
+                    scores: values
+                        .iter()
+                        .map(|v| threshold_score(*v, cuts, reverse))
+                        .collect(),
+                    levels: cuts.len() + 1,
+                }
+            }
+        }
+    }
+}
+
+fn comparison(values: &[f64], median: bool) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    if median {
+        quantile_edges(values, 2)[1]
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+impl TableKernel for RfmKernel {
+    fn describe(&self) -> String {
+        format!(
+            "{} scheme={} preset={}",
+            self.description, self.settings.scheme, self.settings.preset
+        )
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn compute(&self, input: RecordBatch) -> Result<RecordBatch> {
+        // Output in customer order; the same order is the tie-break of rank-based scores.
+        let order = sort_to_indices(input.column(0), Some(SortOptions::default()), None)?;
+        let input = take_record_batch(&input, &order)?;
+        let rows = input.num_rows();
+        let id_rank: Vec<u32> = (0..rows as u32).collect();
+
+        let last = input.column(1).as_primitive::<Date32Type>();
+        let recency: Vec<i64> = last
+            .iter()
+            .map(|d| i64::from(self.as_of - d.unwrap_or(self.as_of)))
+            .collect();
+        let frequency = cast(input.column(2), &DataType::Int64)?;
+        let frequency: Vec<i64> = frequency
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .iter()
+            .map(|v| v.unwrap_or(0))
+            .collect();
+        let monetary: Vec<f64> = input
+            .column(3)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .iter()
+            .map(|v| v.unwrap_or(0.0))
+            .collect();
+
+        let raw: [Vec<f64>; 3] = [
+            recency.iter().map(|v| *v as f64).collect(),
+            frequency.iter().map(|v| *v as f64).collect(),
+            monetary.clone(),
+        ];
+        let scored: Vec<Scored> = (0..3).map(|d| self.score(d, &raw[d], &id_rank)).collect();
+        let five_point = scored.iter().all(|s| s.levels == 5);
+
+        let class8_values: [Vec<f64>; 3] = if self.settings.class8_on_scores {
+            // On scores every dimension is "higher is better", recency included.
+            [0, 1, 2].map(|d| scored[d].scores.iter().map(|s| -f64::from(*s)).collect())
+        } else {
+            raw.clone()
+        };
+        let cuts = [0, 1, 2].map(|d| comparison(&class8_values[d], self.settings.class8_median));
+
+        let mut codes = StringBuilder::with_capacity(rows, rows * 3);
+        let mut segments = StringBuilder::with_capacity(rows, rows * 12);
+        let mut classes = StringBuilder::with_capacity(rows, rows * 18);
+        let score_column = |d: usize| -> Int32Array {
+            scored[d]
+                .scores
+                .iter()
+                .map(|s| (*s > 0).then_some(i32::from(*s)))
+                .collect()
+        };
+        for row in 0..rows {
+            let [r, f, m] = [0, 1, 2].map(|d| scored[d].scores[row]);
+            if r > 0 && f > 0 && m > 0 && r < 10 && f < 10 && m < 10 {
+                codes.append_value(format!("{r}{f}{m}"));
+            } else {
+                codes.append_null();
+            }
+            segments.append_option(if five_point {
+                segment(self.settings.preset, r, f, m)
+            } else {
+                None
+            });
+            let v = [0, 1, 2].map(|d| class8_values[d][row]);
+            classes.append_value(class8(v[0] < cuts[0], v[1] > cuts[1], v[2] > cuts[2]));
+        }
+        let columns: Vec<ArrayRef> = vec![
+            input.column(0).clone(),
+            Arc::new(Int64Array::from(recency)),
+            Arc::new(Int64Array::from(frequency)),
+            Arc::new(Float64Array::from(monetary)),
+            Arc::new(score_column(0)),
+            Arc::new(score_column(1)),
+            Arc::new(score_column(2)),
+            Arc::new(codes.finish()),
+            Arc::new(segments.finish()),
+            Arc::new(classes.finish()),
+        ];
+        let columns = columns
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| cast(&c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+fn documentation() -> Documentation {
+    static DOC: OnceLock<Documentation> = OnceLock::new();
+    DOC.get_or_init(|| {
+        crate::docs::builder(
+            "RFM scores and segments, one row per customer (crm-reference §1): recency_days \
+             (as_of minus the last order day), frequency (orders), monetary (sum of amounts), \
+             1-5 scores (5 = best), rfm_code ('545'), segment (preset map) and class8 (the \
+             Chinese 8-class type against the population mean). Orders strictly before as_of \
+             count. Options: scheme=qcut (default) | ntile | value_quantile | rfm_pkg | fixed; \
+             preset=rf_grid (default) | rfm_pkg | putler; bins=5; merge_same_day=false; \
+             order_col=<column>; monetary=sum|avg; window_days=<n>; class8_basis=raw|score; \
+             class8_cut=mean|median; r_cuts/f_cuts/m_cuts=a;b;c (fixed); \
+             r_breaks/f_breaks/m_breaks=a;b;c (rfm_pkg). Works on any table or view.",
+            "rfm(table, as_of [, customer_col, time_col, amount_col [, options]])",
+        )
+        .with_argument("table", "name of a table or view of orders, e.g. 'orders'")
+        .with_argument("as_of", "analysis date; orders before it count")
+        .with_argument("customer_col", "customer id column (default customer_id)")
+        .with_argument(
+            "time_col",
+            "order date or timestamp column (default order_ts)",
+        )
+        .with_argument("amount_col", "order amount column (default net_amount)")
+        .with_argument("options", "'key=value,...' (see above)")
+        .with_sql_example(
+            "SELECT segment, count(*) AS customers, round(avg(monetary), 2) AS avg_spend\n\
+             FROM rfm('orders', DATE '2026-01-01')\n\
+             GROUP BY segment ORDER BY customers DESC;",
+        )
+        .build()
+    })
+    .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Date32Array, StringArray};
+
+    fn kernel(scheme: &str) -> RfmKernel {
+        let options = Options::parse("rfm", &format!("scheme={scheme}"), OPTIONS).unwrap();
+        RfmKernel {
+            as_of: 100,
+            settings: Settings::from_options(&options, 5).unwrap(),
+            description: "test".into(),
+            schema: output_schema(DataType::Utf8),
+        }
+    }
+
+    fn input() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("customer_id", DataType::Utf8, false),
+            Field::new("last_day", DataType::Date32, true),
+            Field::new("frequency", DataType::Int64, false),
+            Field::new("monetary", DataType::Float64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["e", "d", "c", "b", "a"])),
+                Arc::new(Date32Array::from(vec![99, 90, 80, 50, 10])),
+                Arc::new(Int64Array::from(vec![9, 5, 3, 1, 1])),
+                Arc::new(Float64Array::from(vec![
+                    Some(900.0),
+                    Some(500.0),
+                    Some(300.0),
+                    None,
+                    Some(10.0),
+                ])),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn qcut_scores_and_segments() {
+        let out = kernel("qcut").compute(input()).unwrap();
+        let ids = out.column(0).as_string::<i32>();
+        assert_eq!(ids.value(0), "a", "sorted by customer");
+        let r = out
+            .column(4)
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+        // e (recency 1) is the most recent: R 5; a (recency 90): R 1.
+        assert_eq!(r.value(4), 5);
+        assert_eq!(r.value(0), 1);
+        let segment = out.column(8).as_string::<i32>();
+        assert_eq!(segment.value(4), "champions");
+        let class8 = out.column(9).as_string::<i32>();
+        assert_eq!(class8.value(4), "重要价值客户");
+        // b's NULL amount counts as 0.
+        let m = out
+            .column(3)
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        assert_eq!(m.value(1), 0.0);
+    }
+
+    #[test]
+    fn fixed_needs_cuts() {
+        let options = Options::parse("rfm", "scheme=fixed", OPTIONS).unwrap();
+        assert!(Settings::from_options(&options, 5).is_err());
+    }
+
+    #[test]
+    fn empty_input_gives_no_rows() {
+        let batch = input().slice(0, 0);
+        assert_eq!(kernel("ntile").compute(batch).unwrap().num_rows(), 0);
+    }
+}
