@@ -1,0 +1,292 @@
+//! `lifecycle(table, as_of [, customer_col, time_col [, options]])`: one row per customer with
+//! `customer_id, first_order, last_order, n_orders, stage`.
+//!
+//! Business meaning: where each buyer stands in the lifecycle (crm-reference §2): `new`
+//! (first order within `new_days`), `reactivated` (optional: back within `active_days` after a
+//! gap longer than `churn_days`), `active` (last order within `active_days`), `dormant` (within
+//! `churn_days`), `churned` (longer ago). Orders strictly before `as_of` count. Customers with
+//! no orders are not in an orders table: LEFT JOIN the customer master and call them
+//! `prospect` (see `customer_360`), or use `lifecycle_stage(...)` with `n_orders = 0`.
+//!
+//! Options: `new_days`, `active_days`, `churn_days` (defaults `segmint.lifecycle_*`: 30, 90,
+//! 180), `new_rule` = `first_order` | `second_purchase` (new only while one order),
+//! `reactivated` = false | true, `variant` = `recency` | `cadence` (active within `k1` typical
+//! gaps, dormant within `k2`; the typical gap is the customer's median gap between order days
+//! with at least 3 order days, else the median gap of all repeat buyers), `k1` (1.5), `k2` (3),
+//! `merge_same_day` (n_orders counts order days).
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Int64Array, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Int64Type, Schema, SchemaRef};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::error::Result;
+use datafusion::functions_aggregate::expr_fn::{array_agg, count, count_distinct, max, min};
+use datafusion::logical_expr::{Documentation, cast as cast_expr, lit};
+
+use crate::args::{self, Days, Options};
+use crate::kernels::lifecycle::{
+    History, NewRule, Thresholds, cadence_stage, gaps, median, stage,
+};
+use crate::table::{InputTable, KernelTable, TableKernel, is_key, is_temporal};
+use crate::{CrmFunction, FunctionOptions, NamedTableFunction};
+
+/// Registers `lifecycle`.
+pub fn functions() -> Vec<CrmFunction> {
+    vec![CrmFunction::Table(NamedTableFunction {
+        name: "lifecycle",
+        function: Arc::new(Lifecycle),
+        documentation: documentation(),
+    })]
+}
+
+const OPTIONS: &[&str] = &[
+    "new_days",
+    "active_days",
+    "churn_days",
+    "new_rule",
+    "reactivated",
+    "variant",
+    "k1",
+    "k2",
+    "merge_same_day",
+];
+
+/// The `lifecycle` table function.
+#[derive(Debug)]
+pub struct Lifecycle;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Settings {
+    thresholds: Thresholds,
+    new_rule: NewRule,
+    reactivated: bool,
+    cadence: bool,
+    k1: f64,
+    k2: f64,
+}
+
+impl Settings {
+    fn needs_days(&self) -> bool {
+        self.reactivated || self.cadence
+    }
+}
+
+impl TableFunctionImpl for Lifecycle {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let session = args.session();
+        let exprs = args.exprs();
+        if !matches!(exprs.len(), 2 | 4 | 5) {
+            return plan_err!(
+                "lifecycle takes (table, as_of [, customer_col, time_col [, options]]), got {} \
+                 arguments",
+                exprs.len()
+            );
+        }
+        let table = args::text("lifecycle", 1, &exprs[0], session)?;
+        let as_of = args::date("lifecycle", 2, &exprs[1], session)?;
+        let column = |i: usize, default: &str| -> Result<String> {
+            match exprs.get(i) {
+                Some(e) => args::text("lifecycle", i + 1, e, session),
+                None => Ok(default.to_string()),
+            }
+        };
+        let customer_col = column(2, "customer_id")?;
+        let time_col = column(3, "order_ts")?;
+        let options = match exprs.get(4) {
+            Some(e) => Options::parse("lifecycle", &args::text("lifecycle", 5, e, session)?, OPTIONS)?,
+            None => Options::default(),
+        };
+        let defaults = FunctionOptions::from_config(session.config_options());
+        let day_option = |key: &str, default: u64| options.integer(key, default as i64, 0, 36_500);
+        let thresholds = Thresholds {
+            new_days: day_option("new_days", defaults.lifecycle_new_days)?,
+            active_days: day_option("active_days", defaults.lifecycle_active_days)?,
+            churn_days: day_option("churn_days", defaults.lifecycle_churn_days)?,
+        };
+        if let Err(message) = thresholds.validate() {
+            return plan_err!("lifecycle: {message}");
+        }
+        let settings = Settings {
+            thresholds,
+            new_rule: match options.choice("new_rule", &["first_order", "second_purchase"])? {
+                "second_purchase" => NewRule::SecondPurchase,
+                _ => NewRule::FirstOrder,
+            },
+            reactivated: options.flag("reactivated", false)?,
+            cadence: options.choice("variant", &["recency", "cadence"])? == "cadence",
+            k1: options.number("k1", 1.5)?,
+            k2: options.number("k2", 3.0)?,
+        };
+        if settings.k1 <= 0.0 || settings.k2 < settings.k1 {
+            return plan_err!("lifecycle: need 0 < k1 <= k2, got k1={} k2={}", settings.k1, settings.k2);
+        }
+
+        let input = InputTable::resolve("lifecycle", session, &table)?;
+        let (customer, _) = input.column("customer", &customer_col, is_key, "an integer or text id")?;
+        let (time, _) = input.column("order time", &time_col, is_temporal, "a date or timestamp")?;
+        let day = cast_expr(time, DataType::Date32);
+        let orders = if options.flag("merge_same_day", false)? {
+            count_distinct(day.clone())
+        } else {
+            count(lit(1))
+        };
+        let mut aggregates = vec![
+            min(day.clone()).alias("first_order"),
+            max(day.clone()).alias("last_order"),
+            orders.alias("n_orders"),
+        ];
+        if settings.needs_days() {
+            aggregates.push(array_agg(day.clone()).alias("days"));
+        }
+        let plan = input
+            .scan()?
+            .filter(
+                day.lt(lit(ScalarValue::Date32(Some(as_of))))
+                    .and(customer.clone().is_not_null()),
+            )?
+            .aggregate(vec![customer.alias("customer_id")], aggregates)?
+            .build()?;
+        let id_type = plan.schema().field(0).data_type().clone();
+        let kernel = LifecycleKernel {
+            as_of,
+            settings,
+            description: format!("lifecycle({table}, {})", args::format_date(as_of)),
+            schema: Arc::new(Schema::new(vec![
+                Field::new("customer_id", id_type, false),
+                Field::new("first_order", DataType::Date32, false),
+                Field::new("last_order", DataType::Date32, false),
+                Field::new("n_orders", DataType::Int64, false),
+                Field::new("stage", DataType::Utf8, true),
+            ])),
+        };
+        Ok(Arc::new(KernelTable::new(plan, Arc::new(kernel))))
+    }
+}
+
+#[derive(Debug)]
+struct LifecycleKernel {
+    as_of: Days,
+    settings: Settings,
+    description: String,
+    schema: SchemaRef,
+}
+
+/// Distinct order days of each row (sorted), from the `days` list column.
+fn order_days(input: &RecordBatch) -> Vec<Vec<Days>> {
+    let Some(column) = input.columns().get(4) else {
+        return vec![];
+    };
+    let lists = column.as_list::<i32>();
+    (0..input.num_rows())
+        .map(|row| {
+            let mut days: Vec<Days> = lists
+                .value(row)
+                .as_primitive::<Date32Type>()
+                .iter()
+                .flatten()
+                .collect();
+            days.sort_unstable();
+            days.dedup();
+            days
+        })
+        .collect()
+}
+
+impl TableKernel for LifecycleKernel {
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn compute(&self, input: RecordBatch) -> Result<RecordBatch> {
+        let order = sort_to_indices(input.column(0), Some(SortOptions::default()), None)?;
+        let input = take_record_batch(&input, &order)?;
+        let first = input.column(1).as_primitive::<Date32Type>();
+        let last = input.column(2).as_primitive::<Date32Type>();
+        let counts = cast(input.column(3), &DataType::Int64)?;
+        let counts = counts.as_primitive::<Int64Type>();
+        let days = order_days(&input);
+        let customer_gaps: Vec<Vec<f64>> = days.iter().map(|d| gaps(d)).collect();
+        let typical_gap = if self.settings.cadence {
+            let mut pooled: Vec<f64> = customer_gaps.iter().flatten().copied().collect();
+            median(&mut pooled)
+        } else {
+            None
+        };
+
+        let mut stages = StringBuilder::with_capacity(input.num_rows(), input.num_rows() * 8);
+        for row in 0..input.num_rows() {
+            let gap_before_last = if self.settings.reactivated {
+                customer_gaps[row].last().map(|g| *g as i64)
+            } else {
+                None
+            };
+            let history = History {
+                first: first.is_valid(row).then(|| first.value(row)),
+                last: last.is_valid(row).then(|| last.value(row)),
+                orders: counts.value(row),
+                gap_before_last,
+            };
+            let by_recency = match stage(history, self.as_of, self.settings.thresholds, self.settings.new_rule) {
+                Ok(stage) => stage,
+                Err(message) => return exec_err!("lifecycle: {message}"),
+            };
+            let result = match (by_recency, typical_gap) {
+                (Some("active" | "dormant" | "churned"), Some(global)) => {
+                    let own = if days[row].len() >= 3 {
+                        median(&mut customer_gaps[row].clone())
+                    } else {
+                        None
+                    };
+                    let since_last = f64::from(self.as_of - last.value(row));
+                    Some(cadence_stage(since_last, own.unwrap_or(global), self.settings.k1, self.settings.k2))
+                }
+                (stage, _) => stage,
+            };
+            stages.append_option(result);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            input.column(0).clone(),
+            Arc::new(Date32Array::from(first.clone())),
+            Arc::new(Date32Array::from(last.clone())),
+            Arc::new(Int64Array::from(counts.clone())),
+            Arc::new(stages.finish()),
+        ];
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+fn documentation() -> Documentation {
+    static DOC: OnceLock<Documentation> = OnceLock::new();
+    DOC.get_or_init(|| {
+        crate::docs::builder(
+            "Lifecycle stage of every buyer, one row per customer (crm-reference §2): new (first \
+             order within new_days), reactivated (optional), active (last order within \
+             active_days), dormant (within churn_days), churned. Orders strictly before as_of \
+             count. Options: new_days=30, active_days=90, churn_days=180 (defaults from \
+             segmint.lifecycle_*), new_rule=first_order|second_purchase, reactivated=false|true, \
+             variant=recency|cadence (k1=1.5, k2=3 typical gaps), merge_same_day=false. \
+             Customers without orders are not listed: LEFT JOIN the customer master for prospects.",
+            "lifecycle(table, as_of [, customer_col, time_col [, options]])",
+        )
+        .with_argument("table", "name of a table or view of orders")
+        .with_argument("as_of", "analysis date; orders before it count")
+        .with_argument("customer_col", "customer id column (default customer_id)")
+        .with_argument("time_col", "order date or timestamp column (default order_ts)")
+        .with_argument("options", "'key=value,...' (see above)")
+        .with_sql_example(
+            "SELECT stage, count(*) FROM lifecycle('orders', DATE '2026-01-01')\n\
+             GROUP BY stage ORDER BY 2 DESC;",
+        )
+        .build()
+    })
+    .clone()
+}
