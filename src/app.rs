@@ -38,6 +38,11 @@ pub fn load_config(sources: &DataSources, listen: Option<&str>) -> Result<Config
             .clone()
             .unwrap_or_else(demo::default_cache_root);
         let dir = demo::ensure_cached(&root, config.demo.customers, config.demo.seed)?;
+        // The demo history ends on 2025-12-31: analyse it as of the next day.
+        config
+            .functions
+            .entry("as_of".to_string())
+            .or_insert_with(|| demo::DEMO_AS_OF.to_string());
         let mut datasets = demo::datasets(&dir);
         datasets.retain(|d| !config.datasets.iter().any(|c| c.name == d.name));
         config.datasets.splice(0..0, datasets);

@@ -29,9 +29,30 @@ fn text_or_empty(value: Option<&str>) -> String {
     }
 }
 
+/// A client error shown with the server's message, so `statement error <regex>` can match it.
+#[derive(Debug)]
+struct DbError(tokio_postgres::Error);
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(f, "{}: {}", db.code().code(), db.message()),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        DbError(error)
+    }
+}
+
 #[async_trait]
 impl AsyncDB for PgEngine {
-    type Error = tokio_postgres::Error;
+    type Error = DbError;
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Self::Error> {
@@ -94,12 +115,12 @@ impl AsyncDB for PgEngine {
     }
 
     fn error_sql_state(error: &Self::Error) -> Option<String> {
-        error.code().map(|code| code.code().to_string())
+        error.0.code().map(|code| code.code().to_string())
     }
 }
 
-fn slt_files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+fn slt_files(folder: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/slt exists")
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -110,10 +131,9 @@ fn slt_files() -> Vec<PathBuf> {
     files
 }
 
-async fn run_all(protocol: Protocol) {
-    let server = support::demo_server();
+async fn run_all(protocol: Protocol, folder: &str, server: &support::TestServer) {
     let mut failures = Vec::new();
-    for file in slt_files() {
+    for file in slt_files(folder) {
         let conn_str = server.conn_str("slt");
         let mut runner = Runner::new(move || {
             let conn_str = conn_str.clone();
@@ -125,6 +145,7 @@ async fn run_all(protocol: Protocol) {
             }
         });
         runner.with_column_validator(|_, _| true);
+        // Files mark in-process-only blocks (such as CREATE VIEW) with `onlyif datafusion`.
         if let Err(error) = runner.run_file_async(&file).await {
             failures.push(format!("{} ({protocol:?}): {error}", file.display()));
         }
@@ -138,10 +159,20 @@ async fn run_all(protocol: Protocol) {
 
 #[tokio::test]
 async fn slt_files_pass_with_the_simple_protocol() {
-    run_all(Protocol::Simple).await;
+    run_all(Protocol::Simple, "tests/slt", support::demo_server()).await;
 }
 
 #[tokio::test]
 async fn slt_files_pass_with_the_extended_protocol() {
-    run_all(Protocol::Extended).await;
+    run_all(Protocol::Extended, "tests/slt", support::demo_server()).await;
+}
+
+#[tokio::test]
+async fn function_slt_files_pass_with_the_simple_protocol() {
+    run_all(Protocol::Simple, "udfs/slt", support::fixture_server()).await;
+}
+
+#[tokio::test]
+async fn function_slt_files_pass_with_the_extended_protocol() {
+    run_all(Protocol::Extended, "udfs/slt", support::fixture_server()).await;
 }

@@ -28,6 +28,9 @@ use crate::error::{Result, SegmintError};
 /// far inside `i64`.
 pub const MAX_CUSTOMERS: u64 = 1_000_000_000;
 
+/// The natural analysis date of the demo data: the day after its history ends.
+pub const DEMO_AS_OF: &str = "2026-01-01";
+
 /// Customers simulated per block of work.
 const BLOCK_CUSTOMERS: u64 = 2_000;
 

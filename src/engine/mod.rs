@@ -20,6 +20,7 @@ use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
 
 mod pg_proc;
+pub mod views;
 
 /// The PostgreSQL version Segmint reports to clients, which they parse to pick features.
 pub const PG_COMPAT_VERSION: &str = "15.0";
@@ -31,6 +32,7 @@ pub const DEFAULT_SCHEMA: &str = "public";
 pub struct Engine {
     prototype: SessionContext,
     datasets: Vec<DatasetStatus>,
+    views: Vec<views::ViewStatus>,
     database: String,
 }
 
@@ -49,10 +51,12 @@ impl Engine {
         ctx.register_udf(version_udf());
 
         let datasets = catalog::register_datasets(&ctx, &config.datasets).await;
+        let views = views::create_built_in(&ctx).await;
         pg_proc::install(&ctx, &database).await?;
         Ok(Engine {
             prototype: ctx,
             datasets,
+            views,
             database,
         })
     }
@@ -73,6 +77,11 @@ impl Engine {
     /// What happened to each configured dataset.
     pub fn datasets(&self) -> &[DatasetStatus] {
         &self.datasets
+    }
+
+    /// What happened to each built-in view.
+    pub fn views(&self) -> &[views::ViewStatus] {
+        &self.views
     }
 
     /// The database (catalog) name reported to clients.

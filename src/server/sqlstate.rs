@@ -90,8 +90,14 @@ pub fn sqlstate_of(error: &DataFusionError) -> &'static str {
 
 fn plan_sqlstate(message: &str) -> &'static str {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("table") && lower.contains("not found") {
+    if lower.contains("table") && lower.contains("not found")
+        || lower.contains("table \"") && lower.contains("does not exist")
+    {
         UNDEFINED_TABLE
+    } else if lower.contains("column \"") && lower.contains("does not exist") {
+        UNDEFINED_COLUMN
+    } else if is_invalid_argument(&lower) {
+        INVALID_PARAMETER_VALUE
     } else if lower.contains("invalid function")
         || lower.contains("no function matches")
         || lower.contains("function") && lower.contains("not found")
@@ -113,9 +119,22 @@ fn plan_sqlstate(message: &str) -> &'static str {
     }
 }
 
+/// The wording CRM functions use for a bad argument value (an option, a preset, a threshold).
+fn is_invalid_argument(lower: &str) -> bool {
+    lower.contains("unknown option")
+        || lower.contains("unknown preset")
+        || lower.contains("unknown scheme")
+        || lower.contains("is not one of")
+        || lower.contains("must not exceed")
+        || lower.contains("must be from")
+        || lower.contains("must look like")
+}
+
 fn execution_sqlstate(message: &str) -> &'static str {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("divide by zero") || lower.contains("division by zero") {
+    if is_invalid_argument(&lower) {
+        INVALID_PARAMETER_VALUE
+    } else if lower.contains("divide by zero") || lower.contains("division by zero") {
         DIVISION_BY_ZERO
     } else if lower.contains("overflow") || lower.contains("out of range") {
         NUMERIC_VALUE_OUT_OF_RANGE

@@ -35,6 +35,39 @@ pub fn demo_config() -> Config {
     config.server.listen = "127.0.0.1:0".to_string();
     config.datasets = segmint::demo::datasets(demo_dir());
     config
+        .functions
+        .insert("as_of".to_string(), segmint::demo::DEMO_AS_OF.to_string());
+    config
+}
+
+/// A config serving the CRM function fixtures of `udfs/slt/data/*.csv` (the same tables the
+/// in-process runner of `udfs/slt/` registers).
+pub fn fixture_config() -> Config {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("udfs/slt/data");
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".to_string();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("udfs/slt/data exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path.file_stem().and_then(|s| s.to_str()).expect("name");
+        config.datasets.push(segmint::config::DatasetConfig {
+            name: name.to_string(),
+            url: path.to_string_lossy().into_owned(),
+            format: segmint::config::DatasetFormat::Csv,
+            partition_columns: None,
+        });
+    }
+    config
+}
+
+/// The shared fixture server for the CRM function `.slt` files.
+pub fn fixture_server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| TestServer::start(fixture_config()))
 }
 
 /// A server running on its own thread; stops when dropped.
