@@ -107,6 +107,10 @@ pub fn format_date(days: Days) -> String {
     ScalarValue::Date32(Some(days)).to_string()
 }
 
+/// Typed arguments of scalar functions: parameter kinds, the planning-time type check and
+/// per-row access at execution.
+pub mod scalar;
+
 /// Parsed `'key=value,key=value'` options, checked against the keys a function knows.
 #[derive(Debug, Clone, Default)]
 pub struct Options {

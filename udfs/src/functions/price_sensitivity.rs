@@ -1,0 +1,240 @@
+//! `price_sensitivity(discount_share, discount_depth [, share_threshold [, depth_threshold]])`:
+//! how strongly a customer buys on discount.
+//!
+//! Business meaning: the "price-sensitive" tag of crm-reference §3.3 as a three-level score,
+//! to decide who gets coupons and who buys at full price anyway. `discount_share` is the share
+//! of the customer's orders that carried a discount, `discount_depth` the spend-weighted
+//! discount (`sum(discount) / sum(gross)`). The level is `'high'` when
+//! `discount_share >= share_threshold` (default 0.5) AND `discount_depth >= depth_threshold`
+//! (default 0.15), which is the spec's price-sensitive tag; `'medium'` when exactly one of the
+//! two holds; `'low'` otherwise.
+//!
+//! A NULL share or depth gives NULL; a NULL threshold takes its default. Shares, depths and
+//! thresholds outside [0, 1] (or NaN) are an error at execution.
+
+use std::sync::{Arc, OnceLock};
+
+use datafusion::arrow::array::{ArrayRef, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::exec_err;
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+
+use crate::CrmFunction;
+use crate::args::scalar::{Columns, Kind, Param, coerce, param, signature};
+
+const NAME: &str = "price_sensitivity";
+
+const PARAMS: &[Param] = &[
+    param("discount_share", Kind::Number),
+    param("discount_depth", Kind::Number),
+    param("share_threshold", Kind::Number),
+    param("depth_threshold", Kind::Number),
+];
+
+/// Default minimum share of discounted orders (crm-reference §3.3).
+pub const DEFAULT_SHARE_THRESHOLD: f64 = 0.5;
+/// Default minimum spend-weighted discount depth (crm-reference §3.3).
+pub const DEFAULT_DEPTH_THRESHOLD: f64 = 0.15;
+
+/// Registers `price_sensitivity`.
+pub fn functions() -> Vec<CrmFunction> {
+    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
+        PriceSensitivity::new(),
+    ))]
+}
+
+/// The `price_sensitivity` scalar function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PriceSensitivity {
+    signature: Signature,
+}
+
+impl PriceSensitivity {
+    fn new() -> Self {
+        PriceSensitivity {
+            signature: signature(PARAMS, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for PriceSensitivity {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce(NAME, PARAMS, &[2, 3, 4], arg_types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let columns = Columns::new(&args.args, PARAMS)?;
+        Ok(ColumnarValue::Array(levels(args.number_rows, &columns)?))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        static DOC: OnceLock<Documentation> = OnceLock::new();
+        Some(DOC.get_or_init(|| {
+            crate::docs::builder(
+                "How strongly a customer buys on discount: 'high', 'medium' or 'low' \
+                 (crm-reference §3.3 price sensitivity). 'high' when discount_share >= \
+                 share_threshold (default 0.5) AND discount_depth >= depth_threshold (default \
+                 0.15), the spec's price-sensitive tag; 'medium' when exactly one holds; 'low' \
+                 otherwise. A NULL share or depth gives NULL, a NULL threshold its default; \
+                 values outside [0, 1] are an error.",
+                "price_sensitivity(discount_share, discount_depth [, share_threshold [, \
+                 depth_threshold]])",
+            )
+            .with_argument(
+                "discount_share",
+                "share of the customer's orders with a discount, in [0, 1]",
+            )
+            .with_argument(
+                "discount_depth",
+                "spend-weighted discount depth sum(discount) / sum(gross), in [0, 1]",
+            )
+            .with_argument("share_threshold", "minimum discount_share (default 0.5)")
+            .with_argument("depth_threshold", "minimum discount_depth (default 0.15)")
+            .with_sql_example(
+                "SELECT customer_id, price_sensitivity(\n         \
+                 avg(CASE WHEN discount_amount > 0 THEN 1.0 ELSE 0.0 END),\n         \
+                 sum(discount_amount) / sum(gross_amount))\n\
+                 FROM orders GROUP BY customer_id;\n\
+                 SELECT price_sensitivity(0.8, 0.2), price_sensitivity(0.8, 0.05);\n\
+                 -- high | medium",
+            )
+            .build()
+        }))
+    }
+}
+
+/// The level from the two conditions: both `'high'`, one `'medium'`, none `'low'`.
+pub fn level(share: f64, depth: f64, share_threshold: f64, depth_threshold: f64) -> &'static str {
+    match (share >= share_threshold, depth >= depth_threshold) {
+        (true, true) => "high",
+        (true, false) | (false, true) => "medium",
+        (false, false) => "low",
+    }
+}
+
+fn fraction(name: &str, value: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        exec_err!("{NAME}: {name} must be a fraction between 0 and 1, got {value}")
+    }
+}
+
+fn levels(rows: usize, columns: &Columns) -> Result<ArrayRef> {
+    let mut out = StringBuilder::with_capacity(rows, rows * 6);
+    for row in 0..rows {
+        let share_threshold = fraction(
+            "share_threshold",
+            columns.number(2, row).unwrap_or(DEFAULT_SHARE_THRESHOLD),
+        )?;
+        let depth_threshold = fraction(
+            "depth_threshold",
+            columns.number(3, row).unwrap_or(DEFAULT_DEPTH_THRESHOLD),
+        )?;
+        let (Some(share), Some(depth)) = (columns.number(0, row), columns.number(1, row)) else {
+            out.append_null();
+            continue;
+        };
+        let share = fraction("discount_share", share)?;
+        let depth = fraction("discount_depth", depth)?;
+        out.append_value(level(share, depth, share_threshold, depth_threshold));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray, Float64Array};
+    use proptest::prelude::*;
+
+    fn run(columns: Vec<Vec<Option<f64>>>) -> Result<Vec<Option<String>>> {
+        let rows = columns[0].len();
+        let arrays = columns
+            .into_iter()
+            .map(|c| Arc::new(Float64Array::from(c)) as ArrayRef)
+            .collect();
+        let out = levels(rows, &Columns::from_arrays(arrays))?;
+        let out = out.as_string::<i32>();
+        Ok((0..rows)
+            .map(|i| out.is_valid(i).then(|| out.value(i).to_string()))
+            .collect())
+    }
+
+    #[test]
+    fn levels_at_and_around_the_thresholds() {
+        let got = run(vec![
+            vec![Some(0.5), Some(0.5), Some(0.49), Some(0.0), None, Some(1.0)],
+            vec![
+                Some(0.15),
+                Some(0.1),
+                Some(0.15),
+                Some(0.0),
+                Some(0.3),
+                None,
+            ],
+        ])
+        .unwrap();
+        let expected = [
+            Some("high"),
+            Some("medium"),
+            Some("medium"),
+            Some("low"),
+            None,
+            None,
+        ];
+        assert_eq!(got, expected.map(|s| s.map(String::from)));
+        let custom = run(vec![
+            vec![Some(0.3), Some(0.3)],
+            vec![Some(0.1), Some(0.1)],
+            vec![Some(0.25), None],
+            vec![Some(0.05), None],
+        ])
+        .unwrap();
+        assert_eq!(custom, vec![Some("high".into()), Some("low".into())]);
+    }
+
+    #[test]
+    fn values_outside_zero_one_are_errors() {
+        for (share, depth) in [(1.5, 0.1), (0.5, -0.1), (f64::NAN, 0.1)] {
+            let message = run(vec![vec![Some(share)], vec![Some(depth)]])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("price_sensitivity: discount_"),
+                "{message}"
+            );
+        }
+        assert!(run(vec![vec![Some(0.5)], vec![Some(0.5)], vec![Some(2.0)]]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn more_discounting_never_lowers_the_level(
+            share in 0.0f64..=1.0, depth in 0.0f64..=1.0, more in 0.0f64..=1.0,
+        ) {
+            let rank = |s: &str| ["low", "medium", "high"].iter().position(|x| *x == s).unwrap();
+            let base = level(share, depth, 0.5, 0.15);
+            let deeper = level(share, (depth + more).min(1.0), 0.5, 0.15);
+            let wider = level((share + more).min(1.0), depth, 0.5, 0.15);
+            prop_assert!(rank(base) <= rank(deeper));
+            prop_assert!(rank(base) <= rank(wider));
+        }
+    }
+}
