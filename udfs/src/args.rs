@@ -1,14 +1,21 @@
-//! Arguments of CRM functions: constant expressions folded to values, dates, and the
+//! Arguments of CRM functions: constant expressions folded to values, dates, durations, the
+//! constant arguments of aggregate and window functions, timestamp columns, and the
 //! `'key=value,key=value'` option strings that table functions take.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Schema, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
 use datafusion::catalog::Session;
-use datafusion::common::{DFSchema, ScalarValue, plan_datafusion_err, plan_err};
+use datafusion::common::{DFSchema, ScalarValue, exec_err, plan_datafusion_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Expr};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Literal;
 
 /// Days from 1970-01-01 to a calendar date (the Arrow `Date32` representation).
 pub type Days = i32;
@@ -232,6 +239,124 @@ pub fn parse_cuts(text: &str) -> std::result::Result<Vec<f64>, String> {
     Ok(cuts)
 }
 
+/// The value of a constant argument of an aggregate or window function, read from its
+/// physical expression when the accumulator or evaluator is created (`position` counts from 1).
+pub fn physical_constant(
+    function: &str,
+    position: usize,
+    expr: &Arc<dyn PhysicalExpr>,
+) -> Result<ScalarValue> {
+    match expr.downcast_ref::<Literal>() {
+        Some(literal) => Ok(literal.value().clone()),
+        None => plan_err!("{function}: argument {position} must be a constant, got {expr}"),
+    }
+}
+
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+const NANOS_PER_DAY: i64 = 86_400 * NANOS_PER_SECOND;
+
+/// Whether `data_type` can be a duration argument ([`duration_nanos`]): an interval, a
+/// duration or an integer (seconds).
+pub fn is_duration_type(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Interval(_) | DataType::Duration(_) | DataType::Null
+    ) || data_type.is_integer()
+}
+
+/// A constant duration in nanoseconds: an `INTERVAL` of days, hours, minutes and seconds (a day
+/// is 86,400 seconds), a duration, or a whole number of seconds. Months and years are refused
+/// (their length varies), as are negative and NULL values.
+pub fn duration_nanos(function: &str, name: &str, value: &ScalarValue) -> Result<i64> {
+    let fixed = || {
+        plan_datafusion_err!(
+            "{function}: {name} must be a fixed length (days, hours, minutes, seconds); months \
+             and years vary in length, got {value}"
+        )
+    };
+    let nanos: Option<i128> = match value {
+        ScalarValue::IntervalMonthDayNano(Some(v)) => {
+            if v.months != 0 {
+                return Err(fixed());
+            }
+            Some(v.days as i128 * NANOS_PER_DAY as i128 + v.nanoseconds as i128)
+        }
+        ScalarValue::IntervalDayTime(Some(v)) => {
+            Some(v.days as i128 * NANOS_PER_DAY as i128 + v.milliseconds as i128 * 1_000_000)
+        }
+        ScalarValue::IntervalYearMonth(Some(0)) => Some(0),
+        ScalarValue::IntervalYearMonth(Some(_)) => return Err(fixed()),
+        ScalarValue::DurationSecond(Some(v)) => Some(*v as i128 * NANOS_PER_SECOND as i128),
+        ScalarValue::DurationMillisecond(Some(v)) => Some(*v as i128 * 1_000_000),
+        ScalarValue::DurationMicrosecond(Some(v)) => Some(*v as i128 * 1_000),
+        ScalarValue::DurationNanosecond(Some(v)) => Some(*v as i128),
+        other if !other.is_null() && other.data_type().is_integer() => {
+            match other.cast_to(&DataType::Int64) {
+                Ok(ScalarValue::Int64(Some(seconds))) => {
+                    Some(seconds as i128 * NANOS_PER_SECOND as i128)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    match nanos {
+        Some(n) if n < 0 => plan_err!("{function}: {name} must not be negative, got {value}"),
+        Some(n) => Ok(i64::try_from(n).unwrap_or(i64::MAX)),
+        None => plan_err!(
+            "{function}: {name} must be an INTERVAL such as INTERVAL '1 day' or a whole number \
+             of seconds, got {}",
+            describe(value)
+        ),
+    }
+}
+
+/// The type a timestamp argument is coerced to: timestamps and dates are kept, text and NULL
+/// become `TIMESTAMP`; anything else is `None`.
+pub fn timestamp_argument_type(data_type: &DataType) -> Option<DataType> {
+    match data_type {
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => Some(data_type.clone()),
+        DataType::Null | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            Some(DataType::Timestamp(TimeUnit::Nanosecond, None))
+        }
+        _ => None,
+    }
+}
+
+/// A timestamp or date column as nanoseconds since the epoch (UTC for zoned timestamps, a date
+/// at midnight); NULL stays `None`. Values beyond the nanosecond range saturate.
+pub fn timestamp_nanos(function: &str, array: &ArrayRef) -> Result<Vec<Option<i64>>> {
+    fn scaled<T: datafusion::arrow::datatypes::ArrowPrimitiveType>(
+        array: &ArrayRef,
+        factor: i64,
+        to_i64: impl Fn(T::Native) -> i64,
+    ) -> Vec<Option<i64>> {
+        array
+            .as_primitive::<T>()
+            .iter()
+            .map(|v| v.map(|v| to_i64(v).saturating_mul(factor)))
+            .collect()
+    }
+    Ok(match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            scaled::<TimestampSecondType>(array, NANOS_PER_SECOND, |v| v)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            scaled::<TimestampMillisecondType>(array, 1_000_000, |v| v)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            scaled::<TimestampMicrosecondType>(array, 1_000, |v| v)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            scaled::<TimestampNanosecondType>(array, 1, |v| v)
+        }
+        DataType::Date32 => scaled::<Date32Type>(array, NANOS_PER_DAY, i64::from),
+        DataType::Date64 => scaled::<Date64Type>(array, 1_000_000, |v| v),
+        DataType::Null => vec![None; array.len()],
+        other => return exec_err!("{function}: expected a timestamp or a date, got {other}"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +391,38 @@ mod tests {
         assert_eq!(format_date(d), "1998-07-01");
         assert_eq!(parse_date("1998-07-01 10:00:00"), Some(d));
         assert_eq!(parse_date("nope"), None);
+    }
+
+    #[test]
+    fn durations_in_nanoseconds() {
+        use datafusion::arrow::datatypes::IntervalMonthDayNano;
+        let day = ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(0, 1, 0)));
+        assert_eq!(duration_nanos("f", "window", &day).unwrap(), NANOS_PER_DAY);
+        assert_eq!(
+            duration_nanos("f", "window", &ScalarValue::Int64(Some(90))).unwrap(),
+            90 * NANOS_PER_SECOND
+        );
+        let month = ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(1, 0, 0)));
+        assert!(duration_nanos("f", "window", &month).is_err());
+        assert!(duration_nanos("f", "window", &ScalarValue::Int64(Some(-1))).is_err());
+        assert!(duration_nanos("f", "window", &ScalarValue::Int64(None)).is_err());
+        assert!(duration_nanos("f", "window", &ScalarValue::from("1 day")).is_err());
+    }
+
+    #[test]
+    fn timestamps_in_nanoseconds() {
+        use datafusion::arrow::array::{Date32Array, TimestampSecondArray};
+        let seconds: ArrayRef = Arc::new(TimestampSecondArray::from(vec![Some(2), None]));
+        assert_eq!(
+            timestamp_nanos("f", &seconds).unwrap(),
+            vec![Some(2 * NANOS_PER_SECOND), None]
+        );
+        let days: ArrayRef = Arc::new(Date32Array::from(vec![1]));
+        assert_eq!(
+            timestamp_nanos("f", &days).unwrap(),
+            vec![Some(NANOS_PER_DAY)]
+        );
+        let text: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec!["x"]));
+        assert!(timestamp_nanos("f", &text).is_err());
     }
 }
