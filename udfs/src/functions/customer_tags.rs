@@ -107,7 +107,10 @@ impl TagDefinitions {
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !valid {
-                return Err(format!("tag name '{}' must be lowercase snake_case", tag.name));
+                return Err(format!(
+                    "tag name '{}' must be lowercase snake_case",
+                    tag.name
+                ));
             }
             if !seen.insert(tag.name.as_str()) {
                 return Err(format!("tag '{}' is defined twice", tag.name));
@@ -152,10 +155,7 @@ impl TagDefinitions {
         let tags = if columns.is_empty() {
             "CAST(make_array() AS VARCHAR[])".to_string()
         } else {
-            format!(
-                "array_compact(make_array({}))",
-                columns.join(",\n  ")
-            )
+            format!("array_compact(make_array({}))", columns.join(",\n  "))
         };
         format!(
             "WITH features AS (\n{}\n)\nSELECT CAST(customer_id AS BIGINT) AS customer_id,\n  {tags} AS tags\nFROM features",

@@ -29,9 +29,7 @@ use datafusion::functions_aggregate::expr_fn::{array_agg, count, count_distinct,
 use datafusion::logical_expr::{Documentation, cast as cast_expr, lit};
 
 use crate::args::{self, Days, Options};
-use crate::kernels::lifecycle::{
-    History, NewRule, Thresholds, cadence_stage, gaps, median, stage,
-};
+use crate::kernels::lifecycle::{History, NewRule, Thresholds, cadence_stage, gaps, median, stage};
 use crate::table::{InputTable, KernelTable, TableKernel, is_key, is_temporal};
 use crate::{CrmFunction, FunctionOptions, NamedTableFunction};
 
@@ -98,7 +96,11 @@ impl TableFunctionImpl for Lifecycle {
         let customer_col = column(2, "customer_id")?;
         let time_col = column(3, "order_ts")?;
         let options = match exprs.get(4) {
-            Some(e) => Options::parse("lifecycle", &args::text("lifecycle", 5, e, session)?, OPTIONS)?,
+            Some(e) => Options::parse(
+                "lifecycle",
+                &args::text("lifecycle", 5, e, session)?,
+                OPTIONS,
+            )?,
             None => Options::default(),
         };
         let defaults = FunctionOptions::from_config(session.config_options());
@@ -123,12 +125,18 @@ impl TableFunctionImpl for Lifecycle {
             k2: options.number("k2", 3.0)?,
         };
         if settings.k1 <= 0.0 || settings.k2 < settings.k1 {
-            return plan_err!("lifecycle: need 0 < k1 <= k2, got k1={} k2={}", settings.k1, settings.k2);
+            return plan_err!(
+                "lifecycle: need 0 < k1 <= k2, got k1={} k2={}",
+                settings.k1,
+                settings.k2
+            );
         }
 
         let input = InputTable::resolve("lifecycle", session, &table)?;
-        let (customer, _) = input.column("customer", &customer_col, is_key, "an integer or text id")?;
-        let (time, _) = input.column("order time", &time_col, is_temporal, "a date or timestamp")?;
+        let (customer, _) =
+            input.column("customer", &customer_col, is_key, "an integer or text id")?;
+        let (time, _) =
+            input.column("order time", &time_col, is_temporal, "a date or timestamp")?;
         let day = cast_expr(time, DataType::Date32);
         let orders = if options.flag("merge_same_day", false)? {
             count_distinct(day.clone())
@@ -235,7 +243,12 @@ impl TableKernel for LifecycleKernel {
                 orders: counts.value(row),
                 gap_before_last,
             };
-            let by_recency = match stage(history, self.as_of, self.settings.thresholds, self.settings.new_rule) {
+            let by_recency = match stage(
+                history,
+                self.as_of,
+                self.settings.thresholds,
+                self.settings.new_rule,
+            ) {
                 Ok(stage) => stage,
                 Err(message) => return exec_err!("lifecycle: {message}"),
             };
@@ -247,7 +260,12 @@ impl TableKernel for LifecycleKernel {
                         None
                     };
                     let since_last = f64::from(self.as_of - last.value(row));
-                    Some(cadence_stage(since_last, own.unwrap_or(global), self.settings.k1, self.settings.k2))
+                    Some(cadence_stage(
+                        since_last,
+                        own.unwrap_or(global),
+                        self.settings.k1,
+                        self.settings.k2,
+                    ))
                 }
                 (stage, _) => stage,
             };
@@ -280,7 +298,10 @@ fn documentation() -> Documentation {
         .with_argument("table", "name of a table or view of orders")
         .with_argument("as_of", "analysis date; orders before it count")
         .with_argument("customer_col", "customer id column (default customer_id)")
-        .with_argument("time_col", "order date or timestamp column (default order_ts)")
+        .with_argument(
+            "time_col",
+            "order date or timestamp column (default order_ts)",
+        )
         .with_argument("options", "'key=value,...' (see above)")
         .with_sql_example(
             "SELECT stage, count(*) FROM lifecycle('orders', DATE '2026-01-01')\n\

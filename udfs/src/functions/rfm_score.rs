@@ -35,7 +35,9 @@ use crate::kernels::scoring::{PackageBins, ntile_scores, value_quantile_scores};
 
 /// Registers `rfm_score`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Window(WindowUDF::new_from_impl(RfmScore::new()))]
+    vec![CrmFunction::Window(WindowUDF::new_from_impl(
+        RfmScore::new(),
+    ))]
 }
 
 /// The `rfm_score` window function.
@@ -73,12 +75,19 @@ impl WindowUDFImpl for RfmScore {
         &self.signature
     }
 
-    fn partition_evaluator(&self, _args: PartitionEvaluatorArgs) -> Result<Box<dyn PartitionEvaluator>> {
+    fn partition_evaluator(
+        &self,
+        _args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
         Ok(Box::new(ScoreEvaluator))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(Field::new(field_args.name(), DataType::Int32, true)))
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            DataType::Int32,
+            true,
+        )))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -181,10 +190,16 @@ mod tests {
 
     #[test]
     fn scores_skip_nulls_and_use_the_tiebreak() {
-        let values: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.0), None, Some(1.0), Some(5.0)]));
+        let values: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(1.0),
+            None,
+            Some(1.0),
+            Some(5.0),
+        ]));
         let scheme: ArrayRef = Arc::new(StringArray::from(vec!["ntile"; 4]));
         let bins: ArrayRef = Arc::new(Int64Array::from(vec![3; 4]));
-        let reverse: ArrayRef = Arc::new(datafusion::arrow::array::BooleanArray::from(vec![false; 4]));
+        let reverse: ArrayRef =
+            Arc::new(datafusion::arrow::array::BooleanArray::from(vec![false; 4]));
         let ids: ArrayRef = Arc::new(Int64Array::from(vec![9, 1, 2, 3]));
         let out = ScoreEvaluator
             .evaluate_all(&[values, scheme, bins, reverse, ids], 4)
