@@ -111,7 +111,11 @@ impl AsyncDB for PgEngine {
     async fn shutdown(&mut self) {}
 
     fn engine_name(&self) -> &str {
-        "segmint"
+        // `skipif segmint-extended` marks what the binary result path cannot carry yet.
+        match self.protocol {
+            Protocol::Simple => "segmint",
+            Protocol::Extended => "segmint-extended",
+        }
     }
 
     fn error_sql_state(error: &Self::Error) -> Option<String> {

@@ -43,6 +43,7 @@ fn render(ty: &Type, raw: &[u8]) -> Result<String, BoxError> {
             }
             text
         }
+        Type::RECORD => record(raw)?,
         _ => match ty.kind() {
             Kind::Array(element) => {
                 let array = pg::array_from_sql(raw)?;
@@ -59,6 +60,40 @@ fn render(ty: &Type, raw: &[u8]) -> Result<String, BoxError> {
             _ => String::from_utf8(raw.to_vec())?,
         },
     })
+}
+
+/// Decodes PostgreSQL's binary record (field count, then oid, length and bytes per field) into
+/// its text form `(a,b)`.
+fn record(raw: &[u8]) -> Result<String, BoxError> {
+    let int = |at: usize| -> Result<i32, BoxError> {
+        raw.get(at..at + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| "short record".into())
+    };
+    let fields = int(0)?;
+    let mut at = 4;
+    let mut parts = Vec::new();
+    for _ in 0..fields {
+        let oid = int(at)? as u32;
+        let len = int(at + 4)?;
+        at += 8;
+        if len < 0 {
+            parts.push(String::new());
+            continue;
+        }
+        let bytes = raw.get(at..at + len as usize).ok_or("short record field")?;
+        at += len as usize;
+        let ty = Type::from_oid(oid).unwrap_or(Type::TEXT);
+        let text = render(&ty, bytes)?;
+        parts.push(
+            if text.is_empty() || text.contains([',', '(', ')', '"', ' ', '\\']) {
+                format!("\"{}\"", text.replace('"', "\"\""))
+            } else {
+                text
+            },
+        );
+    }
+    Ok(format!("({})", parts.join(",")))
 }
 
 fn quote_array_element(text: &str) -> String {
