@@ -4,6 +4,7 @@
 mod support;
 
 mod catalog;
+mod cdnow;
 mod cli;
 mod demo;
 mod pgwire;

@@ -11,7 +11,7 @@ use crate::support::{self, pg_text::PgText};
 
 /// Which protocol the engine speaks.
 #[derive(Debug, Clone, Copy)]
-enum Protocol {
+pub enum Protocol {
     Simple,
     Extended,
 }
@@ -135,7 +135,8 @@ fn slt_files(folder: &str) -> Vec<PathBuf> {
     files
 }
 
-async fn run_all(protocol: Protocol, folder: &str, server: &support::TestServer) {
+/// Runs every `.slt` file of `folder` against `server` with `protocol`.
+pub async fn run_all(protocol: Protocol, folder: &str, server: &support::TestServer) {
     let mut failures = Vec::new();
     for file in slt_files(folder) {
         let conn_str = server.conn_str("slt");
