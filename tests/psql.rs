@@ -114,3 +114,23 @@ fn psql_survives_an_error_mid_script() {
         "the second command did not run:\n{stdout}\n{stderr}"
     );
 }
+
+#[test]
+fn df_plus_shows_crm_function_docs() {
+    let out = psql(&["\\df+ rfm_segment", "\\df lifecycle*"]);
+    assert!(
+        out.contains("The named RFM segment of 1-5 scores"),
+        "\\df+ shows the function's documentation:\n{out}"
+    );
+    assert!(out.contains("lifecycle_stage"), "{out}");
+    assert!(
+        out.contains("table, as_of, customer_col, time_col, options"),
+        "table functions list their documented arguments:\n{out}"
+    );
+}
+
+#[test]
+fn customer_360_is_listed_as_a_view() {
+    let out = psql(&["\\dv"]);
+    assert!(out.contains("customer_360"), "\\dv lists the built-in view:\n{out}");
+}

@@ -34,6 +34,7 @@ struct FunctionEntry {
     result: String,
     arguments: String,
     nargs: i16,
+    description: Option<String>,
 }
 
 fn pg_type_name(data_type: &DataType) -> String {
@@ -64,48 +65,62 @@ fn describe_signature(signature: &Signature) -> (String, i16, Option<Vec<DataTyp
 }
 
 fn function_entries() -> Vec<FunctionEntry> {
-    let mut entries = Vec::new();
-    let mut push =
-        |name: &str, kind: &'static str, signature: Option<&Signature>, result: Option<String>| {
-            let (arguments, nargs, _) =
+    use segmint_udfs::CrmFunction;
+    segmint_udfs::all_functions()
+        .iter()
+        .enumerate()
+        .map(|(i, function)| {
+            let (kind, signature, result) = match function {
+                CrmFunction::Scalar(f) => (
+                    "f",
+                    Some(f.signature()),
+                    result_of(f.signature(), |t| f.return_type(t)),
+                ),
+                CrmFunction::Aggregate(f) => (
+                    "a",
+                    Some(f.signature()),
+                    result_of(f.signature(), |t| f.return_type(t)),
+                ),
+                CrmFunction::Window(f) => ("w", Some(f.signature()), None),
+                CrmFunction::Table(_) => ("f", None, Some("SETOF record".to_string())),
+            };
+            let (mut arguments, mut nargs, _) =
                 signature
                     .map(describe_signature)
                     .unwrap_or(("any".into(), -1, None));
-            entries.push(FunctionEntry {
-                oid: FIRST_FUNCTION_OID + entries.len() as i32,
-                name: name.to_string(),
+            let documentation = function.documentation();
+            // Signatures checked in code (not by exact types) are shown by their documented names.
+            if arguments == "any" {
+                if let Some(names) = documentation.and_then(|d| d.arguments.as_ref()) {
+                    arguments = names
+                        .iter()
+                        .map(|(name, _)| name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    nargs = names.len() as i16;
+                }
+            }
+            FunctionEntry {
+                oid: FIRST_FUNCTION_OID + i as i32,
+                name: function.name().to_string(),
                 kind,
                 result: result.unwrap_or_else(|| "any".to_string()),
                 arguments,
                 nargs: nargs.max(0),
-            });
-        };
-    for udf in segmint_udfs::scalar_functions() {
-        let (_, _, exact) = describe_signature(udf.signature());
-        let result = exact
-            .and_then(|types| udf.return_type(&types).ok())
-            .map(|t| pg_type_name(&t));
-        push(udf.name(), "f", Some(udf.signature()), result);
-    }
-    for udaf in segmint_udfs::aggregate_functions() {
-        let (_, _, exact) = describe_signature(udaf.signature());
-        let result = exact
-            .and_then(|types| udaf.return_type(&types).ok())
-            .map(|t| pg_type_name(&t));
-        push(udaf.name(), "a", Some(udaf.signature()), result);
-    }
-    for udwf in segmint_udfs::window_functions() {
-        push(udwf.name(), "w", Some(udwf.signature()), None);
-    }
-    for table_function in segmint_udfs::table_functions() {
-        push(
-            table_function.name,
-            "f",
-            None,
-            Some("SETOF record".to_string()),
-        );
-    }
-    entries
+                description: documentation.map(|d| d.description.clone()),
+            }
+        })
+        .collect()
+}
+
+fn result_of(
+    signature: &Signature,
+    return_type: impl Fn(&[DataType]) -> Result<DataType>,
+) -> Option<String> {
+    let (_, _, exact) = describe_signature(signature);
+    exact
+        .and_then(|types| return_type(&types).ok())
+        .map(|t| pg_type_name(&t))
 }
 
 /// Installs the overlay and helper functions into `ctx` (whose pg_catalog is already set up).
@@ -128,6 +143,7 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
     if !entries.is_empty() {
         batches.push(entries_batch(&schema, &entries, public_oid)?);
     }
+    let (schema, batches) = with_acl_arrays(schema, batches)?;
     let pg_proc: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema, vec![batches])?);
     let overlay = OverlaySchema {
         inner: pg_catalog,
@@ -173,12 +189,47 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
             }),
         )
     };
+    ctx.register_udf(obj_description(by_oid.clone()));
     ctx.register_udf(lookup("pg_get_function_result", |e| e.result.clone()));
+    // Segmint functions are built in, not SQL-bodied: psql's `\\df+` shows no body.
+    ctx.register_udf(lookup("pg_get_function_sqlbody", |_| String::new()));
     ctx.register_udf(lookup("pg_get_function_arguments", |e| e.arguments.clone()));
     ctx.register_udf(lookup("pg_get_function_identity_arguments", |e| {
         e.arguments.clone()
     }));
     Ok(())
+}
+
+/// `obj_description(oid [, catalog])`: the documentation of Segmint functions (psql's `\\df+`
+/// Description column); NULL for every other object, as PostgreSQL gives for undocumented ones.
+fn obj_description(
+    by_oid: Arc<HashMap<i32, FunctionEntry>>,
+) -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::logical_expr::{ScalarUDF, SimpleScalarUDF, TypeSignature};
+    let signature = Signature::one_of(
+        vec![
+            TypeSignature::Exact(vec![DataType::Int32]),
+            TypeSignature::Exact(vec![DataType::Int32, DataType::Utf8]),
+        ],
+        Volatility::Stable,
+    );
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "obj_description",
+        signature,
+        DataType::Utf8,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let oids = args[0].to_array(1)?;
+            let oids = oids.as_primitive::<Int32Type>();
+            let texts: StringArray = oids
+                .iter()
+                .map(|oid| {
+                    oid.and_then(|oid| by_oid.get(&oid))
+                        .and_then(|e| e.description.clone())
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(texts) as ArrayRef))
+        }),
+    ))
 }
 
 async fn namespace_oid(ctx: &SessionContext, name: &str) -> Result<i32> {
@@ -198,6 +249,31 @@ async fn namespace_oid(ctx: &SessionContext, name: &str) -> Result<i32> {
                 .map(|a| a.value(0))
         })
         .ok_or_else(|| DataFusionError::Plan(format!("namespace {name} has no oid")))
+}
+
+/// `proacl` as PostgreSQL types it (`aclitem[]`, here text[]; NULL means default privileges),
+/// so psql's `\\df+` can call `array_to_string(p.proacl, ...)` on it.
+fn with_acl_arrays(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(datafusion::arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let Ok(index) = schema.index_of("proacl") else {
+        return Ok((schema, batches));
+    };
+    let list = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields[index] = Arc::new(Field::new("proacl", list.clone(), true));
+    let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let batches = batches
+        .into_iter()
+        .map(|batch| {
+            let mut columns = batch.columns().to_vec();
+            columns[index] = new_null_array(&list, batch.num_rows());
+            RecordBatch::try_new(schema.clone(), columns)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
 }
 
 /// Builds `pg_proc` rows in the static table's schema: known columns filled, the rest null
