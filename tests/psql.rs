@@ -132,5 +132,8 @@ fn df_plus_shows_crm_function_docs() {
 #[test]
 fn customer_360_is_listed_as_a_view() {
     let out = psql(&["\\dv"]);
-    assert!(out.contains("customer_360"), "\\dv lists the built-in view:\n{out}");
+    assert!(
+        out.contains("customer_360"),
+        "\\dv lists the built-in view:\n{out}"
+    );
 }

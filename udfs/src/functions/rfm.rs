@@ -355,8 +355,12 @@ impl TableKernel for RfmKernel {
                 .map(|s| (*s > 0).then_some(i32::from(*s)))
                 .collect()
         };
-        for row in 0..rows {
-            let [r, f, m] = [0, 1, 2].map(|d| scored[d].scores[row]);
+        let rows_scores = scored[0]
+            .scores
+            .iter()
+            .zip(&scored[1].scores)
+            .zip(&scored[2].scores);
+        for (row, ((&r, &f), &m)) in rows_scores.enumerate() {
             if r > 0 && f > 0 && m > 0 && r < 10 && f < 10 && m < 10 {
                 codes.append_value(format!("{r}{f}{m}"));
             } else {

@@ -79,12 +79,12 @@ pub fn ntile_bucket(position: usize, len: usize, n: usize) -> usize {
     let larger = len % n;
     let boundary = larger * (size + 1);
     if position < boundary {
-        position / (size + 1) + 1
-    } else if size == 0 {
-        // Fewer rows than buckets: every row already has its own bucket above.
-        position + 1
-    } else {
-        (position - boundary) / size + larger + 1
+        return position / (size + 1) + 1;
+    }
+    match (position - boundary).checked_div(size) {
+        Some(bucket) => bucket + larger + 1,
+        // Fewer rows than buckets: every row has a bucket of its own.
+        None => position + 1,
     }
 }
 
