@@ -1,6 +1,7 @@
--- One row per customer: profile, RFM, lifecycle stage and tags, as of the configured analysis
--- date (`[functions] as_of` in segmint.toml, read when the server starts; `--demo` uses
--- 2026-01-01, the day after the demo history ends). BI tools see it as a table.
+-- One row per customer: profile, RFM, lifecycle stage and tags, as of the analysis date the
+-- server starts with (`[functions] as_of` in segmint.toml, else the start day; `--demo` uses
+-- 2026-01-01, the day after the demo history ends). `{as_of}` is replaced by that date when the
+-- view is created. Customers registered later are not listed. BI tools see it as a table.
 CREATE VIEW customer_360 AS
 SELECT c.customer_id,
        c.registered_at,
@@ -9,7 +10,7 @@ SELECT c.customer_id,
        c.region,
        c.city_tier,
        c.acquisition_channel,
-       segmint_as_of() AS as_of,
+       {as_of} AS as_of,
        r.recency_days,
        coalesce(r.frequency, 0) AS frequency,
        coalesce(r.monetary, 0) AS monetary,
@@ -24,6 +25,7 @@ SELECT c.customer_id,
        coalesce(l.stage, 'prospect') AS lifecycle_stage,
        t.tags
 FROM customers c
-LEFT JOIN rfm('completed_orders', segmint_as_of()) r ON r.customer_id = c.customer_id
-LEFT JOIN lifecycle('completed_orders', segmint_as_of()) l ON l.customer_id = c.customer_id
-LEFT JOIN customer_tags(segmint_as_of()) t ON t.customer_id = c.customer_id;
+LEFT JOIN rfm('completed_orders', {as_of}) r ON r.customer_id = c.customer_id
+LEFT JOIN lifecycle('completed_orders', {as_of}) l ON l.customer_id = c.customer_id
+LEFT JOIN customer_tags({as_of}) t ON t.customer_id = c.customer_id
+WHERE c.registered_at < {as_of};

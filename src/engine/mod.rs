@@ -51,7 +51,7 @@ impl Engine {
         ctx.register_udf(version_udf());
 
         let datasets = catalog::register_datasets(&ctx, &config.datasets).await;
-        let views = views::create_built_in(&ctx).await;
+        let views = views::create_built_in(&ctx, &analysis_date(config)?).await;
         pg_proc::install(&ctx, &database).await?;
         Ok(Engine {
             prototype: ctx,
@@ -87,6 +87,22 @@ impl Engine {
     /// The database (catalog) name reported to clients.
     pub fn database(&self) -> &str {
         &self.database
+    }
+}
+
+/// The analysis date views are built for: `[functions] as_of`, else today (UTC).
+fn analysis_date(config: &Config) -> Result<String> {
+    match config.functions.get("as_of").map(|d| d.trim()) {
+        Some(date) if !date.is_empty() => {
+            chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|e| {
+                SegmintError::ConfigInvalid(format!("functions.as_of '{date}': {e}"))
+            })?;
+            Ok(date.to_string())
+        }
+        _ => Ok(chrono::Utc::now()
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string()),
     }
 }
 

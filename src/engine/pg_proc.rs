@@ -90,15 +90,16 @@ fn function_entries() -> Vec<FunctionEntry> {
                     .unwrap_or(("any".into(), -1, None));
             let documentation = function.documentation();
             // Signatures checked in code (not by exact types) are shown by their documented names.
-            if arguments == "any" {
-                if let Some(names) = documentation.and_then(|d| d.arguments.as_ref()) {
-                    arguments = names
-                        .iter()
-                        .map(|(name, _)| name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    nargs = names.len() as i16;
-                }
+            if let Some(names) = documentation
+                .and_then(|d| d.arguments.as_ref())
+                .filter(|_| arguments == "any")
+            {
+                arguments = names
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                nargs = names.len() as i16;
             }
             FunctionEntry {
                 oid: FIRST_FUNCTION_OID + i as i32,

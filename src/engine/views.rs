@@ -1,5 +1,6 @@
 //! The semantic-layer views shipped in `sql/views/` (compiled in), created at start in file
-//! order so later views can use earlier ones. A view whose tables are missing (a deployment
+//! order so later views can use earlier ones. `{as_of}` in a view becomes the analysis date the
+//! server starts with, so every column of a view agrees on one date. A view whose tables are missing (a deployment
 //! without `customers`, say) is skipped with a warning: the datasets are still served.
 
 use datafusion::prelude::SessionContext;
@@ -25,11 +26,13 @@ pub struct ViewStatus {
     pub error: Option<String>,
 }
 
-/// Creates the built-in views in `ctx`.
-pub async fn create_built_in(ctx: &SessionContext) -> Vec<ViewStatus> {
+/// Creates the built-in views in `ctx` as of `as_of` (`YYYY-MM-DD`).
+pub async fn create_built_in(ctx: &SessionContext, as_of: &str) -> Vec<ViewStatus> {
     let mut statuses = Vec::with_capacity(BUILT_IN.len());
+    let date = format!("DATE '{as_of}'");
     for (file, sql) in BUILT_IN {
-        let result = async { ctx.sql(sql).await?.collect().await }.await;
+        let sql = sql.replace("{as_of}", &date);
+        let result = async { ctx.sql(&sql).await?.collect().await }.await;
         let error = match result {
             Ok(_) => {
                 tracing::info!(view = file, "created view");

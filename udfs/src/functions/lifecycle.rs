@@ -12,7 +12,8 @@
 //! 180), `new_rule` = `first_order` | `second_purchase` (new only while one order),
 //! `reactivated` = false | true, `variant` = `recency` | `cadence` (active within `k1` typical
 //! gaps, dormant within `k2`; the typical gap is the customer's median gap between order days
-//! with at least 3 order days, else the median gap of all repeat buyers), `k1` (1.5), `k2` (3),
+//! with at least 3 order days, else the median over repeat buyers of their median gap; with no
+//! repeat buyer at all the recency rules apply), `k1` (1.5), `k2` (3),
 //! `merge_same_day` (n_orders counts order days).
 
 use std::sync::{Arc, OnceLock};
@@ -223,9 +224,13 @@ impl TableKernel for LifecycleKernel {
         let counts = counts.as_primitive::<Int64Type>();
         let days = order_days(&input);
         let customer_gaps: Vec<Vec<f64>> = days.iter().map(|d| gaps(d)).collect();
+        // The fallback gap: the median over repeat buyers of each one's median gap.
         let typical_gap = if self.settings.cadence {
-            let mut pooled: Vec<f64> = customer_gaps.iter().flatten().copied().collect();
-            median(&mut pooled)
+            let mut per_customer: Vec<f64> = customer_gaps
+                .iter()
+                .filter_map(|gaps| median(&mut gaps.clone()))
+                .collect();
+            median(&mut per_customer)
         } else {
             None
         };

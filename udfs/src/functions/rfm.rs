@@ -17,11 +17,14 @@
 //!   (value quantiles on all three), `rfm_pkg` (the rfm R package's bins, §1.2 B; explicit
 //!   breaks with `r_breaks`, `f_breaks`, `m_breaks`), `fixed` (thresholds `r_cuts`, `f_cuts`,
 //!   `m_cuts`, §1.2 C).
+//! * Frequency counts purchases: distinct `order_id` values when the table has that column
+//!   (crm-reference §0), distinct order days with `merge_same_day=true`, distinct values of
+//!   `order_col` when given, else rows.
 //! * `preset` = `rf_grid` (default), `rfm_pkg`, `putler`: the segment map (5-point scores;
 //!   with other bin counts `segment` is NULL).
-//! * `bins` (default `segmint.rfm_bins`, 5), `merge_same_day` (count order days, not rows;
-//!   default false), `order_col` (count distinct values of this column instead of rows),
-//!   `monetary` = `sum` | `avg`, `window_days` (only the last N days before `as_of`),
+//! * `bins` (default `segmint.rfm_bins`, 5), `merge_same_day` (count order days; default
+//!   false), `order_col` (the purchase id column), `monetary` = `sum` | `avg` (spend per
+//!   purchase), `window_days` (only the last N days before `as_of`),
 //!   `class8_basis` = `raw` | `score`, `class8_cut` = `mean` | `median`.
 
 use std::sync::{Arc, OnceLock};
@@ -32,10 +35,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{ScalarValue, plan_err};
+use datafusion::common::{Column, ScalarValue, plan_err};
 use datafusion::error::Result;
-use datafusion::functions_aggregate::expr_fn::{avg, count, count_distinct, max, sum};
-use datafusion::logical_expr::{Documentation, cast as cast_expr, lit};
+use datafusion::functions_aggregate::expr_fn::{count, max, sum};
+use datafusion::logical_expr::{Documentation, Expr, LogicalPlanBuilder, cast as cast_expr, lit};
 
 use crate::args::{self, Days, Options};
 use crate::kernels::scoring::{
@@ -122,32 +125,41 @@ impl TableFunctionImpl for Rfm {
             filter = filter.and(day.clone().gt_eq(lit(ScalarValue::Date32(Some(start)))));
         }
         filter = filter.and(customer.clone().is_not_null());
-        let frequency = if let Some(order_col) = options.get("order_col") {
-            let (order, _) = input.column("order", order_col, |_| true, "any")?;
-            count_distinct(order)
-        } else if settings.merge_same_day {
-            count_distinct(day.clone())
+        // One row per purchase: the order id (the spec's count(distinct order_id)), the order
+        // day with merge_same_day, or the table's rows when it has no order id. Distinct
+        // purchases are counted by grouping twice, not with per-customer hash sets.
+        let purchase = if settings.merge_same_day {
+            Some(day.clone())
+        } else if let Some(order_col) = options.get("order_col") {
+            Some(input.column("order", order_col, |_| true, "any")?.0)
+        } else if input.has_column("order_id") {
+            Some(input.column("order", "order_id", |_| true, "any")?.0)
         } else {
-            count(lit(1))
+            None
         };
-        let amount = cast_expr(amount, DataType::Float64);
-        let monetary = if settings.monetary_avg {
-            avg(amount)
-        } else {
-            sum(amount)
-        };
-        let plan = input
-            .scan()?
-            .filter(filter)?
-            .aggregate(
-                vec![customer.alias("customer_id")],
+        let per_customer = |builder: LogicalPlanBuilder, id: Expr, last: Expr, spend: Expr| {
+            builder.aggregate(
+                vec![id.alias("customer_id")],
                 vec![
-                    max(day).alias("last_day"),
-                    frequency.alias("frequency"),
-                    monetary.alias("monetary"),
+                    max(last).alias("last_day"),
+                    count(lit(1)).alias("frequency"),
+                    sum(spend).alias("monetary"),
                 ],
-            )?
-            .build()?;
+            )
+        };
+        let scan = input.scan()?.filter(filter)?;
+        let plan = match purchase {
+            Some(purchase) => {
+                let column = |name: &str| Expr::Column(Column::from_name(name));
+                let purchases = scan.aggregate(
+                    vec![customer.alias("c"), purchase.alias("p")],
+                    vec![max(day).alias("d"), sum(amount).alias("m")],
+                )?;
+                per_customer(purchases, column("c"), column("d"), column("m"))?
+            }
+            None => per_customer(scan, customer, day, amount)?,
+        }
+        .build()?;
         let id_type = plan.schema().field(0).data_type().clone();
         let kernel = RfmKernel {
             as_of,
@@ -208,7 +220,16 @@ impl Settings {
                  'scheme=fixed,r_cuts=30;90;180;365,f_cuts=2;3;5;8,m_cuts=100;200;500;1000'"
             );
         }
+        if !(2..=20).contains(&default_bins) {
+            return plan_err!("rfm: segmint.rfm_bins must be from 2 to 20, got {default_bins}");
+        }
         let bins = options.integer("bins", default_bins as i64, 2, 20)? as usize;
+        if let Some(too_many) = cuts.iter().chain(&breaks).flatten().find(|c| c.len() > 19) {
+            return plan_err!(
+                "rfm: at most 19 cut points (20 scores), got {}",
+                too_many.len()
+            );
+        }
         let window_days = match options.get("window_days") {
             Some(_) => Some(options.integer("window_days", 365, 1, 36_500)? as Days),
             None => None,
@@ -322,11 +343,21 @@ impl TableKernel for RfmKernel {
             .iter()
             .map(|v| v.unwrap_or(0))
             .collect();
-        let monetary: Vec<f64> = input
-            .column(3)
+        // Sums are exact for decimal and integer amounts; float sums are rounded to 1e-6 so the
+        // order partial sums merge in cannot move a customer across a quantile edge.
+        let spend = cast(input.column(3), &DataType::Float64)?;
+        let monetary: Vec<f64> = spend
             .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
             .iter()
-            .map(|v| v.unwrap_or(0.0))
+            .zip(&frequency)
+            .map(|(total, orders)| {
+                let total = (total.unwrap_or(0.0) * 1e6).round() / 1e6;
+                if self.settings.monetary_avg && *orders > 0 {
+                    total / *orders as f64
+                } else {
+                    total
+                }
+            })
             .collect();
 
         let raw: [Vec<f64>; 3] = [
@@ -338,8 +369,16 @@ impl TableKernel for RfmKernel {
         let five_point = scored.iter().all(|s| s.levels == 5);
 
         let class8_values: [Vec<f64>; 3] = if self.settings.class8_on_scores {
-            // On scores every dimension is "higher is better", recency included.
-            [0, 1, 2].map(|d| scored[d].scores.iter().map(|s| -f64::from(*s)).collect())
+            // The high/low test is `recency < cut` and `value > cut`: on scores (5 = best for
+            // every dimension) the R score is negated so a high score counts as recent.
+            [0, 1, 2].map(|d| {
+                let sign = if d == 0 { -1.0 } else { 1.0 };
+                scored[d]
+                    .scores
+                    .iter()
+                    .map(|s| sign * f64::from(*s))
+                    .collect()
+            })
         } else {
             raw.clone()
         };
