@@ -219,15 +219,7 @@ impl Options {
 
 /// Parses an ascending list of cut points separated by `;`, `|`, `,` or spaces.
 pub fn parse_cuts(text: &str) -> std::result::Result<Vec<f64>, String> {
-    let cuts = text
-        .split([';', '|', ',', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<f64>()
-                .map_err(|_| format!("'{s}' is not a number"))
-        })
-        .collect::<std::result::Result<Vec<f64>, String>>()?;
+    let cuts = parse_numbers(text)?;
     if cuts.is_empty() {
         return Err("give at least one cut point".to_string());
     }
@@ -237,6 +229,18 @@ pub fn parse_cuts(text: &str) -> std::result::Result<Vec<f64>, String> {
         ));
     }
     Ok(cuts)
+}
+
+/// Parses a list of numbers separated by `;`, `|`, `,` or spaces, in any order.
+pub fn parse_numbers(text: &str) -> std::result::Result<Vec<f64>, String> {
+    text.split([';', '|', ',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<f64>()
+                .map_err(|_| format!("'{s}' is not a number"))
+        })
+        .collect()
 }
 
 /// The value of a constant argument of an aggregate or window function, read from its

@@ -13,7 +13,7 @@ use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Signature, Volatility};
 
-use super::parse_cuts;
+use super::parse_numbers;
 
 /// What a parameter accepts, and the type it is coerced to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -273,25 +273,43 @@ impl Columns {
         i: usize,
         row: usize,
     ) -> Result<Option<Vec<f64>>> {
+        match self.numbers(function, name, i, row)? {
+            Some(cuts) => check_ascending(cuts)
+                .map(Some)
+                .or_else(|message| exec_err!("{function}: {name}: {message}")),
+            None => Ok(None),
+        }
+    }
+
+    /// A [`Kind::Cuts`] argument read as a list of finite numbers in the given order.
+    pub fn numbers(
+        &self,
+        function: &str,
+        name: &str,
+        i: usize,
+        row: usize,
+    ) -> Result<Option<Vec<f64>>> {
         let Some((array, index)) = self.valid(i, row) else {
             return Ok(None);
         };
         let parsed = match array.data_type() {
-            DataType::Utf8 => parse_cuts(array.as_string::<i32>().value(index)),
+            DataType::Utf8 => parse_numbers(array.as_string::<i32>().value(index)),
             DataType::List(_) => {
                 let values = array.as_list::<i32>().value(index);
                 let values = values.as_primitive::<Float64Type>();
                 if values.null_count() > 0 {
-                    Err("an array of cut points must not contain NULL".to_string())
+                    Err("an array of numbers must not contain NULL".to_string())
                 } else {
-                    check_ascending(values.values().to_vec())
+                    Ok(values.values().to_vec())
                 }
             }
             other => Err(format!("unexpected type {other}")),
         };
-        parsed
-            .map(Some)
-            .or_else(|message| exec_err!("{function}: {name}: {message}"))
+        match parsed {
+            Ok(numbers) if numbers.iter().all(|n| n.is_finite()) => Ok(Some(numbers)),
+            Ok(_) => exec_err!("{function}: {name}: numbers must be finite"),
+            Err(message) => exec_err!("{function}: {name}: {message}"),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! `price_sensitivity(discount_share, discount_depth [, share_threshold [, depth_threshold]])`:
-//! how strongly a customer buys on discount.
+//! `price_sensitivity(discount_share, discount_depth [, thresholds])`: how strongly a customer
+//! buys on discount.
 //!
 //! Business meaning: the "price-sensitive" tag of crm-reference §3.3 as a three-level score,
 //! to decide who gets coupons and who buys at full price anyway. `discount_share` is the share
@@ -9,8 +9,9 @@
 //! (default 0.15), which is the spec's price-sensitive tag; `'medium'` when exactly one of the
 //! two holds; `'low'` otherwise.
 //!
-//! A NULL share or depth gives NULL; a NULL threshold takes its default. Shares, depths and
-//! thresholds outside [0, 1] (or NaN) are an error at execution.
+//! `thresholds` is the pair `[share_threshold, depth_threshold]`, as an array (`[0.6, 0.2]`) or
+//! text (`'0.6;0.2'`). A NULL share or depth gives NULL; NULL thresholds take the defaults.
+//! Shares, depths and thresholds outside [0, 1] (or NaN) are an error at execution.
 
 use std::sync::{Arc, OnceLock};
 
@@ -31,8 +32,7 @@ const NAME: &str = "price_sensitivity";
 const PARAMS: &[Param] = &[
     param("discount_share", Kind::Number),
     param("discount_depth", Kind::Number),
-    param("share_threshold", Kind::Number),
-    param("depth_threshold", Kind::Number),
+    param("thresholds", Kind::Cuts),
 ];
 
 /// Default minimum share of discounted orders (crm-reference §3.3).
@@ -71,7 +71,7 @@ impl ScalarUDFImpl for PriceSensitivity {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce(NAME, PARAMS, &[2, 3, 4], arg_types)
+        coerce(NAME, PARAMS, &[2, 3], arg_types)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -91,10 +91,10 @@ impl ScalarUDFImpl for PriceSensitivity {
                  (crm-reference §3.3 price sensitivity). 'high' when discount_share >= \
                  share_threshold (default 0.5) AND discount_depth >= depth_threshold (default \
                  0.15), the spec's price-sensitive tag; 'medium' when exactly one holds; 'low' \
-                 otherwise. A NULL share or depth gives NULL, a NULL threshold its default; \
-                 values outside [0, 1] are an error.",
-                "price_sensitivity(discount_share, discount_depth [, share_threshold [, \
-                 depth_threshold]])",
+                 otherwise. thresholds = [share_threshold, depth_threshold] (array or '0.5;0.15'). \
+                 A NULL share or depth gives NULL, NULL thresholds the defaults; values outside \
+                 [0, 1] are an error.",
+                "price_sensitivity(discount_share, discount_depth [, thresholds])",
             )
             .with_argument(
                 "discount_share",
@@ -104,8 +104,10 @@ impl ScalarUDFImpl for PriceSensitivity {
                 "discount_depth",
                 "spend-weighted discount depth sum(discount) / sum(gross), in [0, 1]",
             )
-            .with_argument("share_threshold", "minimum discount_share (default 0.5)")
-            .with_argument("depth_threshold", "minimum discount_depth (default 0.15)")
+            .with_argument(
+                "thresholds",
+                "[minimum discount_share, minimum discount_depth], default [0.5, 0.15]",
+            )
             .with_sql_example(
                 "SELECT customer_id, price_sensitivity(\n         \
                  avg(CASE WHEN discount_amount > 0 THEN 1.0 ELSE 0.0 END),\n         \
@@ -139,14 +141,21 @@ fn fraction(name: &str, value: f64) -> Result<f64> {
 fn levels(rows: usize, columns: &Columns) -> Result<ArrayRef> {
     let mut out = StringBuilder::with_capacity(rows, rows * 6);
     for row in 0..rows {
-        let share_threshold = fraction(
-            "share_threshold",
-            columns.number(2, row).unwrap_or(DEFAULT_SHARE_THRESHOLD),
-        )?;
-        let depth_threshold = fraction(
-            "depth_threshold",
-            columns.number(3, row).unwrap_or(DEFAULT_DEPTH_THRESHOLD),
-        )?;
+        let (share_threshold, depth_threshold) =
+            match columns.numbers(NAME, "thresholds", 2, row)?.as_deref() {
+                None => (DEFAULT_SHARE_THRESHOLD, DEFAULT_DEPTH_THRESHOLD),
+                Some([share, depth]) => (
+                    fraction("share_threshold", *share)?,
+                    fraction("depth_threshold", *depth)?,
+                ),
+                Some(other) => {
+                    return exec_err!(
+                        "{NAME}: thresholds must be [share_threshold, depth_threshold], got {} \
+                         numbers",
+                        other.len()
+                    );
+                }
+            };
         let (Some(share), Some(depth)) = (columns.number(0, row), columns.number(1, row)) else {
             out.append_null();
             continue;
@@ -200,14 +209,9 @@ mod tests {
             None,
         ];
         assert_eq!(got, expected.map(|s| s.map(String::from)));
-        let custom = run(vec![
-            vec![Some(0.3), Some(0.3)],
-            vec![Some(0.1), Some(0.1)],
-            vec![Some(0.25), None],
-            vec![Some(0.05), None],
-        ])
-        .unwrap();
-        assert_eq!(custom, vec![Some("high".into()), Some("low".into())]);
+        // Own thresholds (the SQL forms [share, depth] and 'share;depth' are in the .slt).
+        assert_eq!(level(0.3, 0.1, 0.25, 0.05), "high");
+        assert_eq!(level(0.3, 0.1, 0.5, 0.15), "low");
     }
 
     #[test]
