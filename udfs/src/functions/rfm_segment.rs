@@ -17,10 +17,11 @@ use datafusion::common::{exec_err, utils::take_function_args};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    TypeSignature, Volatility,
+    Volatility,
 };
 
 use crate::CrmFunction;
+use crate::args::scalar::{Kind, Param, coerce, param, signature};
 use crate::kernels::segments::{PRESETS, segment};
 
 /// Registers `rfm_segment`.
@@ -36,19 +37,18 @@ pub struct RfmSegment {
     signature: Signature,
 }
 
+/// Scores of any integer type (`NTILE` gives unsigned ones) are read as `Int64`.
+const PARAMS: &[Param] = &[
+    param("r_score", Kind::Integer),
+    param("f_score", Kind::Integer),
+    param("m_score", Kind::Integer),
+    param("preset", Kind::Text),
+];
+
 impl RfmSegment {
     fn new() -> Self {
-        let scores = vec![DataType::Int64; 3];
-        let mut with_preset = scores.clone();
-        with_preset.push(DataType::Utf8);
         RfmSegment {
-            signature: Signature::one_of(
-                vec![
-                    TypeSignature::Exact(scores),
-                    TypeSignature::Exact(with_preset),
-                ],
-                Volatility::Immutable,
-            ),
+            signature: signature(PARAMS, Volatility::Immutable),
         }
     }
 }
@@ -60,6 +60,10 @@ impl ScalarUDFImpl for RfmSegment {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce(self.name(), PARAMS, &[3, 4], arg_types)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
