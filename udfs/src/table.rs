@@ -113,11 +113,6 @@ impl InputTable {
         ))
     }
 
-    /// Whether the table has a column `name`.
-    pub fn has_column(&self, name: &str) -> bool {
-        self.provider.schema().field_with_name(name).is_ok()
-    }
-
     /// A plan builder scanning the table.
     pub fn scan(&self) -> Result<LogicalPlanBuilder> {
         LogicalPlanBuilder::scan(

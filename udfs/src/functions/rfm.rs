@@ -17,9 +17,10 @@
 //!   (value quantiles on all three), `rfm_pkg` (the rfm R package's bins, §1.2 B; explicit
 //!   breaks with `r_breaks`, `f_breaks`, `m_breaks`), `fixed` (thresholds `r_cuts`, `f_cuts`,
 //!   `m_cuts`, §1.2 C).
-//! * Frequency counts purchases: distinct `order_id` values when the table has that column
-//!   (crm-reference §0), distinct order days with `merge_same_day=true`, distinct values of
-//!   `order_col` when given, else rows.
+//! * Frequency counts purchases: the rows of an orders table (one row per order, so this is
+//!   crm-reference §0's `count(distinct order_id)`), distinct order days with
+//!   `merge_same_day=true`, or distinct values of `order_col=order_id` for a table with one
+//!   row per order line.
 //! * `preset` = `rf_grid` (default), `rfm_pkg`, `putler`: the segment map (5-point scores;
 //!   with other bin counts `segment` is NULL).
 //! * `bins` (default `segmint.rfm_bins`, 5), `merge_same_day` (count order days; default
@@ -32,7 +33,7 @@ use std::sync::{Arc, OnceLock};
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringBuilder,
 };
-use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices, take_record_batch};
+use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices};
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Column, ScalarValue, plan_err};
@@ -125,15 +126,13 @@ impl TableFunctionImpl for Rfm {
             filter = filter.and(day.clone().gt_eq(lit(ScalarValue::Date32(Some(start)))));
         }
         filter = filter.and(customer.clone().is_not_null());
-        // One row per purchase: the order id (the spec's count(distinct order_id)), the order
-        // day with merge_same_day, or the table's rows when it has no order id. Distinct
-        // purchases are counted by grouping twice, not with per-customer hash sets.
+        // A purchase is a row of the orders table, an order day with merge_same_day, or a
+        // distinct value of order_col (for line-level tables). Distinct purchases are counted
+        // by grouping twice, not with per-customer hash sets.
         let purchase = if settings.merge_same_day {
             Some(day.clone())
         } else if let Some(order_col) = options.get("order_col") {
             Some(input.column("order", order_col, |_| true, "any")?.0)
-        } else if input.has_column("order_id") {
-            Some(input.column("order", "order_id", |_| true, "any")?.0)
         } else {
             None
         };
@@ -264,12 +263,12 @@ struct Scored {
 }
 
 impl RfmKernel {
-    fn score(&self, dimension: usize, values: &[f64], id_rank: &[u32]) -> Scored {
+    fn score(&self, dimension: usize, values: &[f64], tiebreak: &[i64]) -> Scored {
         let n = self.settings.bins;
         let reverse = dimension == 0;
         match self.settings.scheme {
             "qcut" if dimension == 1 => Scored {
-                scores: ntile_scores(values, id_rank, n, false),
+                scores: ntile_scores(values, tiebreak, n, false),
                 levels: n,
             },
             "qcut" | "value_quantile" => Scored {
@@ -278,7 +277,7 @@ impl RfmKernel {
             },
             "ntile" => Scored {
                 // Recency: the longest ago first, so the most recent land in the top bucket.
-                scores: ntile_scores(values, id_rank, n, reverse),
+                scores: ntile_scores(values, tiebreak, n, reverse),
                 levels: n,
             },
             "rfm_pkg" => {
@@ -326,12 +325,7 @@ impl TableKernel for RfmKernel {
     }
 
     fn compute(&self, input: RecordBatch) -> Result<RecordBatch> {
-        // Output in customer order; the same order is the tie-break of rank-based scores.
-        let order = sort_to_indices(input.column(0), Some(SortOptions::default()), None)?;
-        let input = take_record_batch(&input, &order)?;
         let rows = input.num_rows();
-        let id_rank: Vec<u32> = (0..rows as u32).collect();
-
         let last = input.column(1).as_primitive::<Date32Type>();
         let recency: Vec<i64> = last
             .iter()
@@ -365,7 +359,34 @@ impl TableKernel for RfmKernel {
             frequency.iter().map(|v| *v as f64).collect(),
             monetary.clone(),
         ];
-        let scored: Vec<Scored> = (0..3).map(|d| self.score(d, &raw[d], &id_rank)).collect();
+        // Rank-based scores break ties by customer id: integer ids compare directly, other ids
+        // by their rank. The three dimensions are scored on two threads.
+        let ids = input.column(0);
+        let tiebreak: Vec<i64> = match ids.data_type() {
+            DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8 => {
+                let ids = cast(ids, &DataType::Int64)?;
+                let ids = ids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                ids.iter().map(|id| id.unwrap_or(i64::MIN)).collect()
+            }
+            _ => {
+                let order = sort_to_indices(ids, Some(SortOptions::default()), None)?;
+                let mut rank = vec![0i64; rows];
+                for (position, row) in order.values().iter().enumerate() {
+                    rank[*row as usize] = position as i64;
+                }
+                rank
+            }
+        };
+        let (frequency_scores, value_scores) = std::thread::scope(|scope| {
+            let frequency = scope.spawn(|| self.score(1, &raw[1], &tiebreak));
+            let values = [0, 2].map(|d| self.score(d, &raw[d], &tiebreak));
+            (frequency.join(), values)
+        });
+        let frequency_scores = frequency_scores.map_err(|_| {
+            datafusion::error::DataFusionError::Execution("rfm: scoring failed".into())
+        })?;
+        let [recency_scores, monetary_scores] = value_scores;
+        let scored = [recency_scores, frequency_scores, monetary_scores];
         let five_point = scored.iter().all(|s| s.levels == 5);
 
         let class8_values: [Vec<f64>; 3] = if self.settings.class8_on_scores {
@@ -512,22 +533,23 @@ mod tests {
     fn qcut_scores_and_segments() {
         let out = kernel("qcut").compute(input()).unwrap();
         let ids = out.column(0).as_string::<i32>();
-        assert_eq!(ids.value(0), "a", "sorted by customer");
+        // Output keeps the input order: e, d, c, b, a.
+        assert_eq!(ids.value(4), "a");
         let r = out
             .column(4)
             .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
         // e (recency 1) is the most recent: R 5; a (recency 90): R 1.
-        assert_eq!(r.value(4), 5);
-        assert_eq!(r.value(0), 1);
+        assert_eq!(r.value(0), 5);
+        assert_eq!(r.value(4), 1);
         let segment = out.column(8).as_string::<i32>();
-        assert_eq!(segment.value(4), "champions");
+        assert_eq!(segment.value(0), "champions");
         let class8 = out.column(9).as_string::<i32>();
-        assert_eq!(class8.value(4), "重要价值客户");
+        assert_eq!(class8.value(0), "重要价值客户");
         // b's NULL amount counts as 0.
         let m = out
             .column(3)
             .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
-        assert_eq!(m.value(1), 0.0);
+        assert_eq!(m.value(3), 0.0);
     }
 
     #[test]

@@ -17,12 +17,27 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
 }
 
-/// The `n + 1` quantile edges at `0, 1/n, …, 1` of `values`.
+/// The `n + 1` quantile edges at `0, 1/n, …, 1` of `values`, with the same interpolation as
+/// [`quantile_sorted`], found by selection (linear time) instead of a full sort.
 pub fn quantile_edges(values: &[f64], n: usize) -> Vec<f64> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.sort_unstable_by(f64::total_cmp);
+    let mut data: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    if data.is_empty() {
+        return vec![f64::NAN; n + 1];
+    }
+    let last = (data.len() - 1) as f64;
     (0..=n)
-        .map(|i| quantile_sorted(&sorted, i as f64 / n as f64))
+        .map(|i| {
+            let position = (i as f64 / n as f64) * last;
+            let lower = position.floor() as usize;
+            let fraction = position - lower as f64;
+            let (_, low, above) = data.select_nth_unstable_by(lower, f64::total_cmp);
+            let low = *low;
+            if fraction == 0.0 {
+                return low;
+            }
+            let high = above.iter().copied().fold(f64::INFINITY, f64::min);
+            low + (high - low) * fraction
+        })
         .collect()
 }
 
@@ -51,9 +66,9 @@ fn orient(bin: usize, n: usize, reverse: bool) -> u8 {
 }
 
 /// Equal-size buckets like SQL `NTILE(n) OVER (ORDER BY value, tiebreak)`: the first
-/// `len % n` buckets hold one row more. `tiebreak[i]` orders rows with equal values (pass the
-/// rank of the customer id); with `descending`, larger values come first.
-pub fn ntile_scores(values: &[f64], tiebreak: &[u32], n: usize, descending: bool) -> Vec<u8> {
+/// `len % n` buckets hold one row more. `tiebreak[i]` orders rows with equal values (the
+/// customer id, or its rank); with `descending`, larger values come first.
+pub fn ntile_scores<T: Ord>(values: &[f64], tiebreak: &[T], n: usize, descending: bool) -> Vec<u8> {
     let len = values.len();
     let mut order: Vec<u32> = (0..len as u32).collect();
     order.sort_unstable_by(|&a, &b| {
@@ -64,7 +79,7 @@ pub fn ntile_scores(values: &[f64], tiebreak: &[u32], n: usize, descending: bool
         } else {
             by_value
         };
-        by_value.then(tiebreak[a].cmp(&tiebreak[b]))
+        by_value.then_with(|| tiebreak[a].cmp(&tiebreak[b]))
     });
     let mut scores = vec![0u8; len];
     for (position, &row) in order.iter().enumerate() {
@@ -187,6 +202,16 @@ mod tests {
         assert_eq!(quantile_sorted(&sorted, 1.0), 4.0);
         assert!((quantile_sorted(&sorted, 0.2) - 1.6).abs() < 1e-12);
         assert_eq!(quantile_edges(&[5.0, 1.0, 3.0], 2), vec![1.0, 3.0, 5.0]);
+    }
+
+    proptest! {
+        #[test]
+        fn selection_edges_equal_sorted_edges(values in proptest::collection::vec(-1e6f64..1e6, 1..300), n in 1usize..8) {
+            let mut sorted = values.clone();
+            sorted.sort_unstable_by(f64::total_cmp);
+            let expected: Vec<f64> = (0..=n).map(|i| quantile_sorted(&sorted, i as f64 / n as f64)).collect();
+            prop_assert_eq!(quantile_edges(&values, n), expected);
+        }
     }
 
     #[test]
