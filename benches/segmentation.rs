@@ -5,7 +5,7 @@
 //! baseline it must not be slower than), and the ratio of the two is printed.
 //!
 //! ```text
-//! cargo bench --bench segmentation                      # 50k and 3.4M customers (~10M orders)
+//! cargo bench --bench segmentation                      # 50k and 3.2M customers (~10M orders)
 //! SEGMINT_BENCH_CUSTOMERS=20000,100000 SEGMINT_BENCH_RUNS=3 cargo bench --bench segmentation
 //! ```
 //! Data is cached under `target/bench-data/` so repeated runs skip generation.
@@ -122,7 +122,7 @@ async fn time_query(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let scales = env_list("SEGMINT_BENCH_CUSTOMERS", &[50_000, 3_400_000]);
+    let scales = env_list("SEGMINT_BENCH_CUSTOMERS", &[50_000, 3_200_000]);
     let runs = env_list("SEGMINT_BENCH_RUNS", &[5])[0].max(1) as usize;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     let runtime = tokio::runtime::Runtime::new()?;
