@@ -38,6 +38,10 @@ pub fn load_config(sources: &DataSources, listen: Option<&str>) -> Result<Config
             .clone()
             .unwrap_or_else(demo::default_cache_root);
         let dir = demo::ensure_cached(&root, config.demo.customers, config.demo.seed)?;
+        // The demo analyst can save segments; they live beside the demo data.
+        if config.segments.dir.is_none() {
+            config.segments.dir = Some(root.join("segments"));
+        }
         // The demo history ends on 2025-12-31: analyse it as of the next day.
         config
             .functions

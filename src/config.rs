@@ -29,6 +29,16 @@ pub struct Config {
     pub functions: BTreeMap<String, String>,
     /// Where `--demo` keeps its generated data and how much it generates.
     pub demo: DemoConfig,
+    /// Saved segments (views created over the wire).
+    pub segments: SegmentsConfig,
+}
+
+/// Saved segments: `CREATE VIEW` / `DROP VIEW` over the wire, kept as SQL files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SegmentsConfig {
+    /// Folder of saved segments (one `<name>.sql` each). Unset: the endpoint is read-only.
+    pub dir: Option<PathBuf>,
 }
 
 /// Listener settings.

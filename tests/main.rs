@@ -9,4 +9,5 @@ mod cli;
 mod demo;
 mod pgwire;
 mod psql;
+mod segments;
 mod slt;

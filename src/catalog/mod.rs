@@ -1,4 +1,5 @@
-//! The catalog: object stores for every URL scheme, and one listing table per dataset.
+//! The catalog: object stores for every URL scheme, one listing table per dataset, and the
+//! saved segments (views analysts create over the wire).
 //!
 //! Each dataset is registered once at start, with its schema inferred once. A dataset that
 //! cannot be registered (missing path, corrupt file, unknown store) is reported and skipped:
@@ -6,9 +7,11 @@
 
 mod datasets;
 mod object_stores;
+mod segments;
 
 pub use datasets::{DatasetStatus, register_dataset, resolve_url};
 pub use object_stores::register_object_stores;
+pub use segments::{SegmentStatus, SegmentStore};
 
 use datafusion::prelude::SessionContext;
 

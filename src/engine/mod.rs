@@ -15,7 +15,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf}
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
-use crate::catalog::{self, DatasetStatus};
+use crate::catalog::{self, DatasetStatus, SegmentStatus, SegmentStore};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
 
@@ -33,6 +33,8 @@ pub struct Engine {
     prototype: SessionContext,
     datasets: Vec<DatasetStatus>,
     views: Vec<views::ViewStatus>,
+    segments: Option<SegmentStore>,
+    saved: Vec<SegmentStatus>,
     database: String,
 }
 
@@ -52,11 +54,21 @@ impl Engine {
 
         let datasets = catalog::register_datasets(&ctx, &config.datasets).await;
         let views = views::create_built_in(&ctx, &analysis_date(config)?).await;
+        let (segments, saved) = match &config.segments.dir {
+            Some(dir) => {
+                let store = SegmentStore::open(dir)?;
+                let saved = store.restore(&ctx).await;
+                (Some(store), saved)
+            }
+            None => (None, vec![]),
+        };
         pg_proc::install(&ctx, &database).await?;
         Ok(Engine {
             prototype: ctx,
             datasets,
             views,
+            segments,
+            saved,
             database,
         })
     }
@@ -82,6 +94,16 @@ impl Engine {
     /// What happened to each built-in view.
     pub fn views(&self) -> &[views::ViewStatus] {
         &self.views
+    }
+
+    /// Where saved segments are kept; `None` when the endpoint is read-only.
+    pub fn segments(&self) -> Option<&SegmentStore> {
+        self.segments.as_ref()
+    }
+
+    /// What happened to each saved segment at start.
+    pub fn saved_segments(&self) -> &[SegmentStatus] {
+        &self.saved
     }
 
     /// The database (catalog) name reported to clients.

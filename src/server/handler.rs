@@ -35,6 +35,7 @@ use pgwire::types::format::FormatOptions;
 use tokio::time::Instant;
 
 use super::encode::{pg_fields, streaming_response};
+use super::segments::{SegmentWrite, segment_write};
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, to_pg_error, user_error,
@@ -86,8 +87,36 @@ impl Session {
             .statement_to_plan(DfParsedStatement::Statement(Box::new(statement.clone())))
             .await
             .map_err(to_pg_error)?;
-        check_read_only(&plan)?;
+        if self.segment_write(&plan)?.is_none() {
+            check_read_only(&plan)?;
+        }
         Ok(plan)
+    }
+
+    /// The saved-segment change of `plan`, when segments can be saved at all.
+    fn segment_write(&self, plan: &LogicalPlan) -> PgWireResult<Option<SegmentWrite>> {
+        match self.engine.segments() {
+            Some(_) => segment_write(plan),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes a segment change that DataFusion has applied durable; undoes it when saving fails.
+    fn persist(&self, write: &SegmentWrite) -> PgWireResult<()> {
+        let Some(store) = self.engine.segments() else {
+            return Ok(());
+        };
+        let result = match write {
+            SegmentWrite::Save { name, statement } => {
+                store.save(name, statement).inspect_err(|_| {
+                    let _ = self.ctx().deregister_table(name.as_str());
+                })
+            }
+            SegmentWrite::Drop { name } => store.remove(name),
+        };
+        result.map_err(|error| user_error(super::sqlstate::IO_ERROR, error.to_string()))?;
+        tracing::info!(?write, "saved segments changed");
+        Ok(())
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -104,16 +133,20 @@ impl Session {
         options: Arc<FormatOptions>,
     ) -> PgWireResult<Response> {
         let deadline = self.deadline();
+        let write = self.segment_write(&plan)?;
         let tag = match &plan {
             LogicalPlan::Statement(DfStatement::SetVariable(_)) => Some("SET"),
             LogicalPlan::Statement(DfStatement::ResetVariable(_)) => Some("RESET"),
-            _ => None,
+            _ => write.as_ref().map(SegmentWrite::tag),
         };
         let frame = self
             .ctx()
             .execute_logical_plan(plan)
             .await
             .map_err(to_pg_error)?;
+        if let Some(write) = &write {
+            self.persist(write)?;
+        }
         if let Some(tag) = tag {
             return Ok(Response::Execution(Tag::new(tag)));
         }
@@ -232,7 +265,10 @@ fn check_read_only(plan: &LogicalPlan) -> PgWireResult<()> {
     match what {
         Some(what) => Err(user_error(
             READ_ONLY_SQL_TRANSACTION,
-            format!("cannot execute {what}: Segmint serves datasets read-only"),
+            format!(
+                "cannot execute {what}: Segmint serves datasets read-only (CREATE VIEW saves a \
+                 segment when [segments] dir is configured)"
+            ),
         )),
         None => Ok(()),
     }

@@ -4,6 +4,7 @@
 
 mod encode;
 mod handler;
+mod segments;
 pub mod session;
 pub mod sqlstate;
 

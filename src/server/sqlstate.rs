@@ -37,6 +37,10 @@ pub const DATA_EXCEPTION: &str = "22000";
 pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 /// `25006`: a write or DDL statement on this read-only endpoint.
 pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+/// insufficient_privilege
+pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
+/// invalid_name
+pub const INVALID_NAME: &str = "42602";
 /// `53200`: the query needs more memory than it may use.
 pub const OUT_OF_MEMORY: &str = "53200";
 /// `53300`: the server is serving as many connections as it may.
