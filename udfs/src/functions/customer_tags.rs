@@ -12,6 +12,9 @@
 //! Pair it with `has_tag(tags, 'price_sensitive')` or `array_has(tags, ...)` to select a
 //! segment. Definitions are checked when the function is built: unknown keys, duplicate or
 //! malformed names, and a feature query without `{as_of}` are errors.
+//!
+//! The result schema is fixed before the feature query is planned, so `customer_id` is
+//! returned as BIGINT: a deployment with text customer ids maps them in its feature query.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
