@@ -19,6 +19,7 @@ use crate::catalog::{self, DatasetStatus, SegmentStatus, SegmentStore};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
 
+mod pg_functions;
 mod pg_proc;
 pub mod views;
 
@@ -36,6 +37,7 @@ pub struct Engine {
     segments: Option<SegmentStore>,
     saved: Vec<SegmentStatus>,
     database: String,
+    table_arguments: std::collections::HashMap<String, &'static [DataType]>,
 }
 
 impl Engine {
@@ -51,6 +53,7 @@ impl Engine {
         datafusion_pg_catalog::setup_pg_catalog(&ctx, &database, EmptyContextProvider)
             .map_err(|e| SegmintError::DataFusion(*e))?;
         ctx.register_udf(version_udf());
+        pg_functions::register(&ctx);
 
         let datasets = catalog::register_datasets(&ctx, &config.datasets).await;
         let views = views::create_built_in(&ctx, &analysis_date(config)?).await;
@@ -70,6 +73,10 @@ impl Engine {
             segments,
             saved,
             database,
+            table_arguments: segmint_udfs::table_functions()
+                .into_iter()
+                .map(|f| (f.name.to_string(), f.argument_types))
+                .collect(),
         })
     }
 
@@ -104,6 +111,11 @@ impl Engine {
     /// What happened to each saved segment at start.
     pub fn saved_segments(&self) -> &[SegmentStatus] {
         &self.saved
+    }
+
+    /// The declared argument types of a table function (`rfm`: text, date, ...).
+    pub fn table_function_arguments(&self, name: &str) -> Option<&'static [DataType]> {
+        self.table_arguments.get(name).copied()
     }
 
     /// The database (catalog) name reported to clients.

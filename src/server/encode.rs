@@ -11,6 +11,7 @@ use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, QueryResponse};
 use pgwire::error::PgWireResult;
 use pgwire::types::format::FormatOptions;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::sqlstate::{QUERY_CANCELED, to_pg_error, user_error};
@@ -24,28 +25,40 @@ pub fn pg_fields(
     arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, Some(options))
 }
 
-/// A query response that encodes `batches` lazily, failing with 57014 past `deadline`.
+/// A query response that encodes `batches` lazily, failing with 57014 past `deadline` or
+/// when `cancel` is signalled (a client's CancelRequest).
 pub fn streaming_response(
     batches: SendableRecordBatchStream,
     fields: Arc<Vec<FieldInfo>>,
     deadline: Option<Instant>,
+    cancel: Arc<Notify>,
 ) -> QueryResponse {
-    let batches = stream::unfold(Some(batches), move |state| async move {
-        let mut batches = state?;
-        let next = match deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, batches.next()).await {
-                Ok(next) => next,
-                Err(_) => {
+    let batches = stream::unfold(Some(batches), move |state| {
+        let cancel = cancel.clone();
+        async move {
+            let mut batches = state?;
+            let timeout = async {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let next = tokio::select! {
+                next = batches.next() => next,
+                _ = timeout => {
                     let error = user_error(
                         QUERY_CANCELED,
                         "canceling statement due to statement timeout",
                     );
                     return Some((Err(error), None));
                 }
-            },
-            None => batches.next().await,
-        };
-        next.map(|batch| (batch.map_err(to_pg_error), Some(batches)))
+                _ = cancel.notified() => {
+                    let error = user_error(QUERY_CANCELED, "canceling statement due to user request");
+                    return Some((Err(error), None));
+                }
+            };
+            next.map(|batch| (batch.map_err(to_pg_error), Some(batches)))
+        }
     });
     let row_fields = fields.clone();
     let rows = batches.flat_map(move |batch| match batch {

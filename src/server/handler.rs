@@ -6,24 +6,29 @@
 //! catalog queries of psql and BI tools), then either answered by the session layer
 //! ([`super::session`]) or planned and streamed by DataFusion.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ParamValues;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{LogicalPlan, Statement as DfStatement};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfParsedStatement;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{CloseCursor, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Sink, SinkExt, stream};
 use pgwire::api::auth::noop::NoopStartupHandler;
-use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, METADATA_USER, PgWireServerHandlers, Type,
@@ -34,12 +39,17 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use tokio::time::Instant;
 
+use super::cancel::{CancelHandler, CancelRegistry, QueryCancel};
+use super::copy::{self, CopyOut};
+use super::cursors::{Cursors, FetchCount};
 use super::encode::{pg_fields, streaming_response};
 use super::segments::{SegmentWrite, segment_write};
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
-    FEATURE_NOT_SUPPORTED, READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, to_pg_error, user_error,
+    FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE, READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR,
+    to_pg_error, user_error,
 };
+use super::{naming, rewrite, table_args};
 use crate::engine::{Engine, PG_COMPAT_VERSION};
 
 /// The state of one client connection.
@@ -47,7 +57,9 @@ pub struct Session {
     engine: Arc<Engine>,
     sql_parser: Arc<PostgresCompatibilityParser>,
     ctx: OnceLock<SessionContext>,
-    variables: Mutex<SessionVariables>,
+    variables: Arc<Mutex<SessionVariables>>,
+    cursors: Cursors,
+    cancel: Arc<QueryCancel>,
 }
 
 impl Session {
@@ -57,7 +69,9 @@ impl Session {
             engine,
             sql_parser,
             ctx: OnceLock::new(),
-            variables: Mutex::new(SessionVariables::default()),
+            variables: Arc::new(Mutex::new(SessionVariables::default())),
+            cursors: Cursors::default(),
+            cancel: Arc::new(QueryCancel::default()),
         }
     }
 
@@ -74,23 +88,127 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn parse(&self, sql: &str) -> PgWireResult<Vec<Statement>> {
-        self.sql_parser
+    /// Parses `sql` with the compatibility rewrites, each statement paired with its form
+    /// before them (when the rewrites kept the statement count), which names result columns.
+    fn parse(&self, sql: &str) -> PgWireResult<Vec<(Statement, Option<Statement>)>> {
+        let statements = self
+            .sql_parser
             .parse(sql)
-            .map_err(|e| user_error(SYNTAX_ERROR, e.to_string()))
+            .map_err(|e| user_error(SYNTAX_ERROR, e.to_string()))?;
+        let originals = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .ok()
+            .filter(|originals| originals.len() == statements.len());
+        Ok(match originals {
+            Some(originals) => statements
+                .into_iter()
+                .zip(originals.into_iter().map(Some))
+                .collect(),
+            None => statements.into_iter().map(|s| (s, None)).collect(),
+        })
     }
 
-    /// Plans one statement (parameters stay as placeholders).
-    async fn plan(&self, statement: &Statement) -> PgWireResult<LogicalPlan> {
-        let state = self.ctx().state();
-        let plan = state
-            .statement_to_plan(DfParsedStatement::Statement(Box::new(statement.clone())))
-            .await
-            .map_err(to_pg_error)?;
+    /// Plans one statement (parameters stay as placeholders), naming its result columns
+    /// like PostgreSQL.
+    async fn plan(
+        &self,
+        mut statement: Statement,
+        original: Option<&Statement>,
+    ) -> PgWireResult<Planned> {
+        let columns = match (&mut statement, original) {
+            (Statement::Query(query), Some(Statement::Query(original))) => {
+                naming::name_columns(query, Some(original))
+            }
+            (Statement::Query(query), _) => naming::name_columns(query, None),
+            _ => None,
+        };
+        rewrite::rewrite(&mut statement);
+        let plan = match self.plan_statement(&statement).await {
+            Err(error) if rewrite::retry_rewrite(&error, &mut statement) => {
+                self.plan_statement(&statement).await?
+            }
+            other => other?,
+        };
         if self.segment_write(&plan)?.is_none() {
             check_read_only(&plan)?;
         }
-        Ok(plan)
+        Ok(Planned { plan, columns })
+    }
+
+    async fn plan_statement(&self, statement: &Statement) -> PgWireResult<LogicalPlan> {
+        self.ctx()
+            .state()
+            .statement_to_plan(DfParsedStatement::Statement(Box::new(statement.clone())))
+            .await
+            .map_err(to_pg_error)
+    }
+
+    /// Turns a parsed statement into what Execute runs.
+    async fn prepare(
+        &self,
+        statement: Statement,
+        original: Option<&Statement>,
+    ) -> PgWireResult<Prepared> {
+        if let Some(command) = classify(&statement) {
+            return Ok(Prepared::Command(command));
+        }
+        if let Some(copy) = copy::parse(&statement) {
+            let copy = copy?;
+            let planned = self
+                .plan(Statement::Query(copy.query.clone()), None)
+                .await?;
+            return Ok(Prepared::Copy(Box::new(copy), Box::new(planned)));
+        }
+        match statement {
+            Statement::Declare { mut stmts } if stmts.len() == 1 => {
+                let declare = stmts.remove(0);
+                let (Some(name), Some(query)) = (declare.names.first(), declare.for_query) else {
+                    return Err(user_error(
+                        FEATURE_NOT_SUPPORTED,
+                        "only DECLARE name CURSOR FOR query is supported",
+                    ));
+                };
+                let planned = self.plan(Statement::Query(query), None).await?;
+                Ok(Prepared::Declare {
+                    name: name.value.clone(),
+                    hold: declare.hold.unwrap_or(false),
+                    query: Box::new(planned),
+                })
+            }
+            Statement::Fetch {
+                name, direction, ..
+            } => Ok(Prepared::Fetch {
+                name: name.value.clone(),
+                count: FetchCount::from_direction(&direction)?,
+            }),
+            Statement::Close { cursor } => Ok(Prepared::Close(match cursor {
+                CloseCursor::All => None,
+                CloseCursor::Specific { name } => Some(name.value.clone()),
+            })),
+            mut statement => {
+                let engine = self.engine.clone();
+                let argument_types = move |name: &str| engine.table_function_arguments(name);
+                let table_params = table_args::find(&mut statement, &argument_types);
+                if table_params.is_empty() {
+                    return Ok(Prepared::Query(Box::new(
+                        self.plan(statement, original).await?,
+                    )));
+                }
+                // Plan with stand-in values to describe the result and the other parameters.
+                let stand_ins = table_params
+                    .iter()
+                    .map(|(n, t)| (*n, table_args::stand_in(t)))
+                    .collect();
+                let mut probe = statement.clone();
+                table_args::substitute(&mut probe, &stand_ins);
+                let probe = self.plan(probe, original).await?;
+                Ok(Prepared::Deferred(Box::new(DeferredQuery {
+                    statement,
+                    original: original.cloned(),
+                    table_params,
+                    probe,
+                })))
+            }
+        }
     }
 
     /// The saved-segment change of `plan`, when segments can be saved at all.
@@ -128,10 +246,11 @@ impl Session {
     /// Runs a plan and streams its result (or answers with a command tag).
     async fn execute(
         &self,
-        plan: LogicalPlan,
+        planned: Planned,
         format: &Format,
         options: Arc<FormatOptions>,
     ) -> PgWireResult<Response> {
+        let Planned { plan, columns } = planned;
         let deadline = self.deadline();
         let write = self.segment_write(&plan)?;
         let tag = match &plan {
@@ -139,6 +258,7 @@ impl Session {
             LogicalPlan::Statement(DfStatement::ResetVariable(_)) => Some("RESET"),
             _ => write.as_ref().map(SegmentWrite::tag),
         };
+        let cancel = self.cancel.begin();
         let frame = self
             .ctx()
             .execute_logical_plan(plan)
@@ -150,11 +270,215 @@ impl Session {
         if let Some(tag) = tag {
             return Ok(Response::Execution(Tag::new(tag)));
         }
-        let fields = Arc::new(pg_fields(frame.schema().as_arrow(), format, options)?);
+        let fields = Arc::new(named_fields(
+            pg_fields(frame.schema().as_arrow(), format, options)?,
+            columns.as_deref(),
+        ));
         let batches = frame.execute_stream().await.map_err(to_pg_error)?;
         Ok(Response::Query(streaming_response(
-            batches, fields, deadline,
+            batches, fields, deadline, cancel,
         )))
+    }
+
+    /// Starts a planned query and returns its batch stream.
+    async fn stream(&self, planned: Planned) -> PgWireResult<SendableRecordBatchStream> {
+        self.ctx()
+            .execute_logical_plan(planned.plan)
+            .await
+            .map_err(to_pg_error)?
+            .execute_stream()
+            .await
+            .map_err(to_pg_error)
+    }
+
+    /// Runs a prepared statement with its bound parameters (`None` in the simple protocol);
+    /// cursor declarations and `DEALLOCATE` are handled by the protocol-specific callers.
+    async fn run_common<C>(
+        &self,
+        client: &mut C,
+        prepared: &Prepared,
+        portal: Option<&Portal<Prepared>>,
+        format: &Format,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let options = Session::format_options(client.metadata());
+        match prepared {
+            Prepared::Command(command) => {
+                let mut changes = Vec::new();
+                let response = self.run_command(command, client.metadata_mut(), &mut changes)?;
+                report_changes(client, changes).await?;
+                Ok(response)
+            }
+            Prepared::Query(planned) => {
+                let planned = bind(planned, portal)?;
+                self.execute(planned, format, options).await
+            }
+            Prepared::Deferred(deferred) => {
+                let planned = self.bind_deferred(deferred, portal).await?;
+                self.execute(planned, format, options).await
+            }
+            Prepared::Copy(copy, planned) => {
+                let planned = bind(planned, portal)?;
+                let fields = Arc::new(named_fields(
+                    pg_fields(
+                        planned.plan.schema().as_arrow(),
+                        &Format::UnifiedText,
+                        options,
+                    )?,
+                    planned.columns.as_deref(),
+                ));
+                let batches = self.stream(planned).await?;
+                Ok(Response::CopyOut(copy.response(batches, fields)?))
+            }
+            Prepared::Fetch { name, count } => {
+                let schema = self.cursors.schema(name)?;
+                let batches = self.cursors.fetch(name, *count).await?;
+                let fields = Arc::new(pg_fields(&schema, format, options)?);
+                let stream = Box::pin(RecordBatchStreamAdapter::new(
+                    schema,
+                    stream::iter(batches.into_iter().map(Ok)),
+                ));
+                let mut response = streaming_response(stream, fields, None, self.cancel.begin());
+                response.set_command_tag("FETCH");
+                Ok(Response::Query(response))
+            }
+            Prepared::Close(name) => {
+                match name {
+                    Some(name) => self.cursors.close(name)?,
+                    None => self.cursors.close_all(),
+                }
+                Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
+            }
+            Prepared::Declare { .. } => Err(user_error(
+                FEATURE_NOT_SUPPORTED,
+                "DECLARE is handled by the protocol handler",
+            )),
+        }
+    }
+
+    /// Runs a statement of the extended protocol.
+    async fn run<C>(&self, client: &mut C, portal: &Portal<Prepared>) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Prepared>,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match &portal.statement.statement {
+            Prepared::Command(SessionCommand::Deallocate(name)) => {
+                client.portal_store().rm_statement(name);
+                Ok(Response::Execution(Tag::new("DEALLOCATE")))
+            }
+            Prepared::Declare { name, hold, query } => {
+                let planned = self.declare(name, *hold, query, Some(portal)).await?;
+                // A protocol-level Describe of the cursor's portal (psycopg's named cursors)
+                // finds the cursor's result columns.
+                let statement =
+                    StoredStatement::new(name.clone(), Prepared::Query(Box::new(planned)), vec![]);
+                let cursor = Portal::new_cursor(name.clone(), Arc::new(statement));
+                client.portal_store().put_portal(Arc::new(cursor));
+                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            prepared => {
+                if let Prepared::Close(Some(name)) = prepared {
+                    client.portal_store().rm_portal(name);
+                }
+                self.run_common(client, prepared, Some(portal), &portal.result_column_format)
+                    .await
+            }
+        }
+    }
+
+    /// Runs a statement of the simple protocol.
+    async fn run_simple<C>(&self, client: &mut C, prepared: &Prepared) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match prepared {
+            Prepared::Command(SessionCommand::Deallocate(name)) => {
+                client.portal_store().rm_statement(name);
+                Ok(Response::Execution(Tag::new("DEALLOCATE")))
+            }
+            Prepared::Declare { name, hold, query } => {
+                self.declare(name, *hold, query, None).await?;
+                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            prepared => {
+                self.run_common(client, prepared, None, &Format::UnifiedText)
+                    .await
+            }
+        }
+    }
+
+    /// Opens a cursor over a query; returns the bound plan.
+    async fn declare(
+        &self,
+        name: &str,
+        hold: bool,
+        query: &Planned,
+        portal: Option<&Portal<Prepared>>,
+    ) -> PgWireResult<Planned> {
+        let planned = bind(query, portal)?;
+        let batches = self.stream(planned.clone()).await?;
+        self.cursors.declare(name, batches, hold)?;
+        Ok(planned)
+    }
+
+    /// Plans a statement with table-function parameters for its bound values.
+    async fn bind_deferred(
+        &self,
+        deferred: &DeferredQuery,
+        portal: Option<&Portal<Prepared>>,
+    ) -> PgWireResult<Planned> {
+        let Some(portal) = portal else {
+            return Err(user_error(
+                "08P01",
+                "the statement has parameters but none were bound",
+            ));
+        };
+        let types = deferred.parameter_types()?;
+        let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
+        let ParamValues::List(values) =
+            arrow_pg::datatypes::df::deserialize_parameters(portal, &type_refs)?
+        else {
+            return Err(user_error(
+                SYNTAX_ERROR,
+                "named parameters are not supported",
+            ));
+        };
+        let mut literals = BTreeMap::new();
+        for (number, data_type) in &deferred.table_params {
+            let value = values
+                .get(number - 1)
+                .map(|v| v.value.clone())
+                .ok_or_else(|| user_error("08P01", format!("parameter ${number} is not bound")))?;
+            let value = if value.data_type() == *data_type || value.is_null() {
+                value
+            } else {
+                value.cast_to(data_type).map_err(|e| {
+                    user_error(
+                        INVALID_PARAMETER_VALUE,
+                        format!("parameter ${number} must be {data_type}: {e}"),
+                    )
+                })?
+            };
+            literals.insert(*number, table_args::literal(&value));
+        }
+        let mut statement = deferred.statement.clone();
+        table_args::substitute(&mut statement, &literals);
+        let planned = self.plan(statement, deferred.original.as_ref()).await?;
+        let plan = planned
+            .plan
+            .replace_params_with_values(&ParamValues::List(values))
+            .map_err(to_pg_error)?;
+        Ok(Planned {
+            plan,
+            columns: planned.columns,
+        })
     }
 
     /// Answers a session command; `changes` collects variables to report to the client.
@@ -182,6 +506,7 @@ impl Session {
                 Response::Execution(Tag::new("RESET"))
             }
             SessionCommand::ResetAll { tag } => {
+                self.cursors.close_all();
                 changes.extend(self.variables().reset_all());
                 self.apply_engine_setting("TimeZone", "UTC")?;
                 Response::Execution(Tag::new(tag))
@@ -205,8 +530,14 @@ impl Session {
                 Response::Query(text_rows(&["name", "setting", "description"], rows)?)
             }
             SessionCommand::Begin => Response::TransactionStart(Tag::new("BEGIN")),
-            SessionCommand::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
-            SessionCommand::Rollback => Response::TransactionEnd(Tag::new("ROLLBACK")),
+            SessionCommand::Commit => {
+                self.cursors.end_transaction();
+                Response::TransactionEnd(Tag::new("COMMIT"))
+            }
+            SessionCommand::Rollback => {
+                self.cursors.end_transaction();
+                Response::TransactionEnd(Tag::new("ROLLBACK"))
+            }
             SessionCommand::Acknowledge(tag) => Response::Execution(Tag::new(tag)),
             SessionCommand::Deallocate(_) => Response::Execution(Tag::new("DEALLOCATE")),
         };
@@ -309,13 +640,111 @@ where
     Ok(())
 }
 
-/// A prepared statement of the extended protocol.
+/// A statement planned and ready for the planner's output to be bound and run.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The logical plan; parameters are still placeholders.
+    pub plan: LogicalPlan,
+    /// The result column names the client sees, when they differ from the plan's.
+    pub columns: Option<Vec<String>>,
+}
+
+/// A statement whose table-function arguments are parameters: planned again at each Execute.
+#[derive(Debug, Clone)]
+pub struct DeferredQuery {
+    statement: Statement,
+    original: Option<Statement>,
+    table_params: BTreeMap<usize, DataType>,
+    probe: Planned,
+}
+
+impl DeferredQuery {
+    /// The types of all parameters: table-function arguments take the function's argument
+    /// types, the others what DataFusion inferred from the probe plan.
+    fn parameter_types(&self) -> PgWireResult<Vec<Option<DataType>>> {
+        let mut types = parameter_types(&self.probe.plan)?;
+        let count = self.table_params.keys().max().copied().unwrap_or(0);
+        if types.len() < count {
+            types.resize(count, None);
+        }
+        for (number, data_type) in &self.table_params {
+            types[number - 1] = Some(data_type.clone());
+        }
+        Ok(types)
+    }
+}
+
+/// A statement prepared for either protocol.
 #[derive(Debug, Clone)]
 pub enum Prepared {
     /// A session command, answered without the engine.
     Command(SessionCommand),
-    /// A planned statement; parameters are still placeholders.
-    Query(Box<LogicalPlan>),
+    /// A planned query or statement.
+    Query(Box<Planned>),
+    /// A query with parameters in table-function arguments.
+    Deferred(Box<DeferredQuery>),
+    /// `COPY ... TO STDOUT`.
+    Copy(Box<CopyOut>, Box<Planned>),
+    /// `DECLARE name CURSOR FOR query`.
+    Declare {
+        /// The cursor name.
+        name: String,
+        /// Whether it outlives the transaction (`WITH HOLD`).
+        hold: bool,
+        /// The cursor's query.
+        query: Box<Planned>,
+    },
+    /// `FETCH n FROM name`.
+    Fetch {
+        /// The cursor name.
+        name: String,
+        /// How many rows.
+        count: FetchCount,
+    },
+    /// `CLOSE name` (`None`: `CLOSE ALL`).
+    Close(Option<String>),
+}
+
+/// Binds a portal's parameter values into a planned statement.
+fn bind(planned: &Planned, portal: Option<&Portal<Prepared>>) -> PgWireResult<Planned> {
+    let Some(portal) = portal else {
+        return Ok(planned.clone());
+    };
+    let types = parameter_types(&planned.plan)?;
+    if types.is_empty() {
+        return Ok(planned.clone());
+    }
+    let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
+    let values = arrow_pg::datatypes::df::deserialize_parameters(portal, &type_refs)?;
+    let plan = planned
+        .plan
+        .clone()
+        .replace_params_with_values(&values)
+        .map_err(to_pg_error)?;
+    Ok(Planned {
+        plan,
+        columns: planned.columns.clone(),
+    })
+}
+
+/// Field descriptions renamed to the client-facing column names.
+fn named_fields(fields: Vec<FieldInfo>, names: Option<&[String]>) -> Vec<FieldInfo> {
+    let Some(names) = names.filter(|n| n.len() == fields.len()) else {
+        return fields;
+    };
+    fields
+        .into_iter()
+        .zip(names)
+        .map(|(field, name)| {
+            FieldInfo::new(
+                name.clone(),
+                field.table_id(),
+                field.column_id(),
+                field.datatype().clone(),
+                field.format(),
+            )
+        })
+        .collect()
 }
 
 /// Parses and plans statements for the extended protocol.
@@ -343,27 +772,30 @@ impl QueryParser for StatementParser {
                 "cannot insert multiple commands into a prepared statement",
             ));
         }
-        let Some(statement) = statements.pop() else {
+        let Some((statement, original)) = statements.pop() else {
             return Ok(None);
         };
-        if let Some(command) = classify(&statement) {
-            return Ok(Some(Prepared::Command(command)));
-        }
-        let plan = self.session.plan(&statement).await?;
-        Ok(Some(Prepared::Query(Box::new(plan))))
+        Ok(Some(
+            self.session.prepare(statement, original.as_ref()).await?,
+        ))
     }
 
     fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
-        match statement {
-            Prepared::Command(_) => Ok(vec![]),
-            Prepared::Query(plan) => parameter_types(plan)?
-                .iter()
-                .map(|t| match t {
-                    Some(data_type) => arrow_pg::datatypes::into_pg_type(data_type),
-                    None => Ok(Type::UNKNOWN),
-                })
-                .collect(),
-        }
+        let types = match statement {
+            Prepared::Query(planned) | Prepared::Declare { query: planned, .. } => {
+                parameter_types(&planned.plan)?
+            }
+            Prepared::Copy(_, planned) => parameter_types(&planned.plan)?,
+            Prepared::Deferred(deferred) => deferred.parameter_types()?,
+            _ => vec![],
+        };
+        types
+            .iter()
+            .map(|t| match t {
+                Some(data_type) => arrow_pg::datatypes::into_pg_type(data_type),
+                None => Ok(Type::UNKNOWN),
+            })
+            .collect()
     }
 
     fn get_result_schema(
@@ -373,29 +805,46 @@ impl QueryParser for StatementParser {
     ) -> PgWireResult<Vec<FieldInfo>> {
         let format = format.unwrap_or(&Format::UnifiedText);
         let options = Arc::new(FormatOptions::default());
+        let text_schema = |names: &[&str]| {
+            Schema::new(
+                names
+                    .iter()
+                    .map(|n| Field::new(*n, DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            )
+        };
         match statement {
-            Prepared::Command(SessionCommand::Show(name)) => {
-                let schema = Schema::new(vec![Field::new(
-                    name.to_ascii_lowercase(),
-                    DataType::Utf8,
-                    true,
-                )]);
-                pg_fields(&schema, format, options)
+            Prepared::Command(SessionCommand::Show(name)) => pg_fields(
+                &text_schema(&[name.to_ascii_lowercase().as_str()]),
+                format,
+                options,
+            ),
+            Prepared::Command(SessionCommand::ShowAll) => pg_fields(
+                &text_schema(&["name", "setting", "description"]),
+                format,
+                options,
+            ),
+            Prepared::Query(planned) => planned_fields(planned, format, options),
+            Prepared::Deferred(deferred) => planned_fields(&deferred.probe, format, options),
+            Prepared::Fetch { name, .. } => {
+                pg_fields(self.session.cursors.schema(name)?.as_ref(), format, options)
             }
-            Prepared::Command(SessionCommand::ShowAll) => {
-                let schema = Schema::new(
-                    ["name", "setting", "description"]
-                        .map(|n| Field::new(n, DataType::Utf8, true))
-                        .to_vec(),
-                );
-                pg_fields(&schema, format, options)
-            }
-            Prepared::Command(_) => Ok(vec![]),
-            Prepared::Query(plan) => match plan.as_ref() {
-                LogicalPlan::Statement(_) => Ok(vec![]),
-                plan => pg_fields(plan.schema().as_arrow(), format, options),
-            },
+            _ => Ok(vec![]),
         }
+    }
+}
+
+fn planned_fields(
+    planned: &Planned,
+    format: &Format,
+    options: Arc<FormatOptions>,
+) -> PgWireResult<Vec<FieldInfo>> {
+    match &planned.plan {
+        LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) => Ok(vec![]),
+        plan => Ok(named_fields(
+            pg_fields(plan.schema().as_arrow(), format, options)?,
+            planned.columns.as_deref(),
+        )),
     }
 }
 
@@ -443,8 +892,12 @@ impl SimpleQueryHandler for QueryHandler {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(statements.len());
-        for statement in &statements {
-            match self.run_statement(client, statement).await {
+        for (statement, original) in statements {
+            let result = match self.session.prepare(statement, original.as_ref()).await {
+                Ok(prepared) => self.session.run_simple(client, &prepared).await,
+                Err(error) => Err(error),
+            };
+            match result {
                 Ok(response) => responses.push(response),
                 Err(error) => {
                     // Like PostgreSQL: report the error and skip the rest of the string.
@@ -454,44 +907,6 @@ impl SimpleQueryHandler for QueryHandler {
             }
         }
         Ok(responses)
-    }
-}
-
-impl QueryHandler {
-    async fn run_statement<C>(
-        &self,
-        client: &mut C,
-        statement: &Statement,
-    ) -> PgWireResult<Response>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        if let Some(command) = classify(statement) {
-            return self.run_command(client, &command).await;
-        }
-        let plan = self.session.plan(statement).await?;
-        let options = Session::format_options(client.metadata());
-        self.session
-            .execute(plan, &Format::UnifiedText, options)
-            .await
-    }
-
-    async fn run_command<C>(
-        &self,
-        client: &mut C,
-        command: &SessionCommand,
-    ) -> PgWireResult<Response>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let mut changes = Vec::new();
-        let response = self
-            .session
-            .run_command(command, client.metadata_mut(), &mut changes)?;
-        report_changes(client, changes).await?;
-        Ok(response)
     }
 }
 
@@ -516,27 +931,7 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        match &portal.statement.statement {
-            Prepared::Command(SessionCommand::Deallocate(name)) => {
-                client.portal_store().rm_statement(name);
-                Ok(Response::Execution(Tag::new("DEALLOCATE")))
-            }
-            Prepared::Command(command) => self.run_command(client, command).await,
-            Prepared::Query(plan) => {
-                let types = parameter_types(plan)?;
-                let type_refs: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
-                let values = arrow_pg::datatypes::df::deserialize_parameters(portal, &type_refs)?;
-                let plan = plan
-                    .as_ref()
-                    .clone()
-                    .replace_params_with_values(&values)
-                    .map_err(to_pg_error)?;
-                let options = Session::format_options(client.metadata());
-                self.session
-                    .execute(plan, &portal.result_column_format, options)
-                    .await
-            }
-        }
+        self.session.run(client, portal).await
     }
 }
 
@@ -544,6 +939,7 @@ impl ExtendedQueryHandler for QueryHandler {
 pub struct Startup {
     session: Arc<Session>,
     connections: Arc<ConnectionManager>,
+    cancels: Arc<CancelRegistry>,
 }
 
 #[async_trait]
@@ -567,7 +963,11 @@ impl NoopStartupHandler for Startup {
             .get(METADATA_USER)
             .cloned()
             .unwrap_or_else(|| "segmint".to_string());
-        let _ = self.session.ctx.set(self.session.engine.session_for(&user));
+        let ctx = self.session.engine.session_for(&user);
+        super::functions::register(&ctx, self.session.variables.clone());
+        let _ = self.session.ctx.set(ctx);
+        let (pid, secret) = client.pid_and_secret_key();
+        self.cancels.register(pid, &secret, &self.session.cancel);
         tracing::info!(%user, peer = %client.socket_addr(), "session started");
         let version = format!(
             "{PG_COMPAT_VERSION} (Segmint {})",
@@ -652,7 +1052,7 @@ impl PgWireServerHandlers for TooManyConnections {
 pub struct ConnectionHandlers {
     query: Arc<QueryHandler>,
     startup: Arc<Startup>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<CancelHandler>,
 }
 
 impl ConnectionHandlers {
@@ -661,6 +1061,7 @@ impl ConnectionHandlers {
         engine: Arc<Engine>,
         sql_parser: Arc<PostgresCompatibilityParser>,
         connections: Arc<ConnectionManager>,
+        cancels: Arc<CancelRegistry>,
     ) -> Self {
         let session = Arc::new(Session::new(engine, sql_parser));
         ConnectionHandlers {
@@ -673,8 +1074,9 @@ impl ConnectionHandlers {
             startup: Arc::new(Startup {
                 session,
                 connections: connections.clone(),
+                cancels: cancels.clone(),
             }),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            cancel: Arc::new(CancelHandler::new(connections, cancels)),
         }
     }
 }

@@ -2,11 +2,18 @@
 //! address of `127.0.0.1:0`), then accepts connections until shutdown, each served by its own
 //! handler set with its own session.
 
+mod cancel;
+mod copy;
+mod cursors;
 mod encode;
+mod functions;
 mod handler;
+mod naming;
+mod rewrite;
 mod segments;
 pub mod session;
 pub mod sqlstate;
+mod table_args;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -62,6 +69,7 @@ impl Server {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let sql_parser = Arc::new(PostgresCompatibilityParser::new());
         let connections = Arc::new(ConnectionManager::new());
+        let cancels = Arc::new(cancel::CancelRegistry::default());
         let slots = Arc::new(Semaphore::new(self.max_connections));
         let mut sessions = JoinSet::new();
         tokio::pin!(shutdown);
@@ -84,6 +92,7 @@ impl Server {
                                 self.engine.clone(),
                                 sql_parser.clone(),
                                 connections.clone(),
+                                cancels.clone(),
                             ));
                             sessions.spawn(async move {
                                 if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {

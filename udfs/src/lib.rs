@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::TableFunctionImpl;
 use datafusion::error::Result;
 use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
@@ -46,6 +47,9 @@ pub struct NamedTableFunction {
     pub name: &'static str,
     /// The implementation.
     pub function: Arc<dyn TableFunctionImpl>,
+    /// The SQL types of its positional arguments, so a `$n` parameter in an argument gets the
+    /// type a driver must bind (as PostgreSQL infers it from the function signature).
+    pub argument_types: &'static [DataType],
     /// What it does, its arguments and an example (shown by `\df+` and in `FUNCTIONS.md`).
     pub documentation: Documentation,
 }

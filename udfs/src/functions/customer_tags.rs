@@ -49,6 +49,7 @@ pub fn with_definitions(definitions: TagDefinitions) -> CrmFunction {
         function: Arc::new(CustomerTags {
             definitions: Arc::new(definitions),
         }),
+        argument_types: &[DataType::Date32],
         documentation: documentation(),
     })
 }

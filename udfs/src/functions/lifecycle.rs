@@ -39,6 +39,13 @@ pub fn functions() -> Vec<CrmFunction> {
     vec![CrmFunction::Table(NamedTableFunction {
         name: "lifecycle",
         function: Arc::new(Lifecycle),
+        argument_types: &[
+            DataType::Utf8,
+            DataType::Date32,
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Utf8,
+        ],
         documentation: documentation(),
     })]
 }

@@ -54,6 +54,14 @@ pub fn functions() -> Vec<CrmFunction> {
     vec![CrmFunction::Table(NamedTableFunction {
         name: "rfm",
         function: Arc::new(Rfm),
+        argument_types: &[
+            DataType::Utf8,
+            DataType::Date32,
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Utf8,
+            DataType::Utf8,
+        ],
         documentation: documentation(),
     })]
 }
