@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Segmint's whole test suite on a fresh Debian machine: installs what the tests need
-# (the psql client, Python's pip for the CDNOW data) when it is missing, checks formatting and
-# lints, fetches the real CDNOW log from PyPI, then runs every test.
+# (the psql client, Python's pip for the CDNOW data, and the driver compatibility clients:
+# pgjdbc, psqlODBC, Node.js and the Python drivers in a virtual environment inside the build
+# directory) when it is missing, checks formatting and lints, fetches the real CDNOW log from
+# PyPI, then runs every test.
 #
 #   ./scripts/test.sh
 #
@@ -38,10 +40,14 @@ rustfmt --edition 2024 --check udfs/src/functions/*.rs
 log "CDNOW transaction log (lifetimes 0.11.3 wheel from PyPI)"
 ./scripts/fetch-cdnow.sh
 
+log "driver compatibility clients (pgjdbc, psqlODBC, node-postgres, psycopg, asyncpg, SQLAlchemy, pandas, pgcli, dbt)"
+SEGMINT_COMPAT_DIR="$(./scripts/compat-setup.sh)"
+export SEGMINT_COMPAT_DIR
+
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 
-log "cargo test (units, CRM functions in-process and through the pgwire endpoint, psql, CLI, CDNOW oracles)"
+log "cargo test (units, CRM functions in-process and through the pgwire endpoint, driver compatibility, CLI, CDNOW oracles)"
 cargo test --workspace --locked
 
 log "done in $(( $(date +%s) - start )) s"

@@ -6,6 +6,7 @@ mod support;
 mod catalog;
 mod cdnow;
 mod cli;
+mod compat;
 mod demo;
 mod pgwire;
 mod psql;

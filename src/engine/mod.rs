@@ -19,6 +19,7 @@ use crate::catalog::{self, DatasetStatus, SegmentStatus, SegmentStore};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
 
+pub mod information_schema;
 mod pg_functions;
 mod pg_proc;
 pub mod views;
@@ -151,6 +152,9 @@ fn session_config(config: &Config) -> Result<SessionConfig> {
         session = session.with_target_partitions(partitions);
     }
     let options = session.options_mut();
+    // Sessions start in UTC (PostgreSQL's TimeZone default here), so `timestamptz` casts and
+    // literals carry a zone; `SET TimeZone` changes it per session.
+    options.execution.time_zone = Some("+00:00".to_string());
     for (key, value) in &config.engine.options {
         options
             .set(key, value)

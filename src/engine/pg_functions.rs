@@ -17,10 +17,79 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use pgwire::api::Type;
 
-/// Registers the functions.
+/// SQL types DataFusion has no Arrow type for, planned as text: `uuid`, `json` and `jsonb`
+/// values travel as their text form (wire type `text`); everything else goes to
+/// `datafusion-pg-catalog`'s planner (`regclass`, `oid`, `pg_catalog.int4`...).
+#[derive(Debug)]
+struct TypePlanner;
+
+impl datafusion::logical_expr::planner::TypePlanner for TypePlanner {
+    fn plan_type_field(
+        &self,
+        sql_type: &datafusion::sql::sqlparser::ast::DataType,
+    ) -> Result<Option<Arc<Field>>> {
+        use datafusion::sql::sqlparser::ast::DataType as Sql;
+        match sql_type {
+            Sql::Uuid | Sql::JSON | Sql::JSONB => {
+                Ok(Some(Arc::new(Field::new("", DataType::Utf8, true))))
+            }
+            other => datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner
+                .plan_type_field(other),
+        }
+    }
+}
+
+/// Registers the functions and the type planner.
 pub fn register(ctx: &SessionContext) {
+    {
+        use datafusion::execution::session_state::SessionStateBuilder;
+        let state = ctx.state_ref();
+        let existing = state.read().clone();
+        let with_planner = SessionStateBuilder::new_from_existing(existing)
+            .with_type_planner(Arc::new(TypePlanner))
+            .build();
+        *state.write() = with_planner;
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(ToRegtype::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray::default()));
+    ctx.register_udf(ScalarUDF::new_from_impl(TypeNames::default()));
+    ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::default()));
+    // Every collation and type Segmint lists is in pg_catalog, which is always searched.
+    for name in ["pg_collation_is_visible", "pg_type_is_visible"] {
+        ctx.register_udf(datafusion::logical_expr::create_udf(
+            name,
+            vec![DataType::Int32],
+            DataType::Boolean,
+            Volatility::Stable,
+            Arc::new(|args: &[ColumnarValue]| {
+                Ok(match &args[0] {
+                    ColumnarValue::Array(a) => ColumnarValue::Array(Arc::new(
+                        (0..a.len())
+                            .map(|i| a.is_valid(i).then_some(true))
+                            .collect::<datafusion::arrow::array::BooleanArray>(),
+                    )),
+                    ColumnarValue::Scalar(v) => ColumnarValue::Scalar(
+                        datafusion::common::ScalarValue::Boolean((!v.is_null()).then_some(true)),
+                    ),
+                })
+            }),
+        ));
+    }
+    // Parquet datasets have no serial columns, so no column has a sequence.
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(match &args[0] {
+                ColumnarValue::Array(a) => ColumnarValue::Array(
+                    datafusion::arrow::array::new_null_array(&DataType::Utf8, a.len()),
+                ),
+                _ => ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(None)),
+            })
+        }),
+    ));
 }
 
 /// The types `to_regtype` knows, with the SQL spellings that name them.
@@ -213,6 +282,143 @@ impl ScalarUDFImpl for ExpandArray {
             input.logical_nulls(),
         )?;
         Ok(ColumnarValue::Array(Arc::new(list)))
+    }
+}
+
+/// `_pg_type_names(oids)`: the names of the types in an OID array or `oidvector` text, what
+/// `oids::regtype[]::text[]` shows in PostgreSQL.
+#[derive(Debug)]
+struct TypeNames {
+    signature: Signature,
+}
+
+impl Default for TypeNames {
+    fn default() -> Self {
+        TypeNames {
+            signature: Signature::any(1, Volatility::Stable),
+        }
+    }
+}
+plain_udf_identity!(TypeNames, "_pg_type_names");
+
+impl ScalarUDFImpl for TypeNames {
+    fn name(&self) -> &str {
+        "_pg_type_names"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Utf8,
+            true,
+        ))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let input = args.args[0].to_array(args.number_rows)?;
+        let mut names = datafusion::arrow::array::ListBuilder::new(
+            datafusion::arrow::array::StringBuilder::new(),
+        );
+        for row in 0..input.len() {
+            if input.is_null(row) {
+                names.append_null();
+                continue;
+            }
+            for oid in elements(&input, row)? {
+                let name = oid.map(|oid| {
+                    Type::from_oid(oid as u32)
+                        .map(|t| t.name().to_string())
+                        .unwrap_or_else(|| oid.to_string())
+                });
+                names.values().append_option(name);
+            }
+            names.append(true);
+        }
+        Ok(ColumnarValue::Array(Arc::new(names.finish())))
+    }
+}
+
+/// `json_build_object(key, value, ...)`: a JSON object as text (SQLAlchemy's column
+/// reflection builds identity options with it).
+#[derive(Debug)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl Default for JsonBuildObject {
+    fn default() -> Self {
+        JsonBuildObject {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+plain_udf_identity!(JsonBuildObject, "json_build_object");
+
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_value(value: &datafusion::common::ScalarValue) -> String {
+    use datafusion::common::ScalarValue as S;
+    if value.is_null() {
+        return "null".to_string();
+    }
+    match value {
+        S::Boolean(Some(b)) => b.to_string(),
+        v if v.data_type().is_numeric() => v.to_string(),
+        v => json_string(&v.to_string()),
+    }
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if !args.args.len().is_multiple_of(2) {
+            return datafusion::common::exec_err!(
+                "json_build_object takes an even number of arguments (keys and values)"
+            );
+        }
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(args.number_rows))
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = datafusion::arrow::array::StringBuilder::new();
+        for row in 0..args.number_rows {
+            let mut parts = Vec::with_capacity(arrays.len() / 2);
+            for pair in arrays.chunks(2) {
+                let key = datafusion::common::ScalarValue::try_from_array(&pair[0], row)?;
+                let value = datafusion::common::ScalarValue::try_from_array(&pair[1], row)?;
+                parts.push(format!(
+                    "{}: {}",
+                    json_string(&key.to_string()),
+                    json_value(&value)
+                ));
+            }
+            out.append_value(format!("{{{}}}", parts.join(", ")));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 

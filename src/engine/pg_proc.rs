@@ -145,10 +145,20 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
         batches.push(entries_batch(&schema, &entries, public_oid)?);
     }
     let (schema, batches) = with_acl_arrays(schema, batches)?;
+    let pg_type = regproc_oids(ctx, &pg_catalog, &batches, &schema).await?;
     let pg_proc: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema, vec![batches])?);
     let overlay = OverlaySchema {
         inner: pg_catalog,
-        overrides: HashMap::from([("pg_proc".to_string(), pg_proc)]),
+        overrides: HashMap::from([
+            ("pg_proc".to_string(), pg_proc),
+            ("pg_type".to_string(), pg_type),
+            (
+                super::information_schema::TABLE_NAME.to_string(),
+                Arc::new(super::information_schema::PgColumns::new(
+                    ctx.state().catalog_list().clone(),
+                )) as Arc<dyn TableProvider>,
+            ),
+        ]),
     };
     catalog.register_schema("pg_catalog", Arc::new(overlay))?;
 
@@ -344,4 +354,89 @@ impl SchemaProvider for OverlaySchema {
     fn table_exist(&self, name: &str) -> bool {
         self.overrides.contains_key(name) || self.inner.table_exist(name)
     }
+}
+
+/// `pg_type` with its function columns (`typinput`, `typreceive`...) as `regproc` OIDs, as
+/// PostgreSQL has them: drivers compare them with `'array_in'::regproc` (pgjdbc's type info,
+/// Npgsql's type loading). The bundled table stores function names there.
+async fn regproc_oids(
+    ctx: &SessionContext,
+    pg_catalog: &Arc<dyn SchemaProvider>,
+    pg_proc: &[RecordBatch],
+    pg_proc_schema: &datafusion::arrow::datatypes::SchemaRef,
+) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::arrow::array::{Array, AsArray, Int32Array};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let original = pg_catalog
+        .table("pg_type")
+        .await?
+        .ok_or_else(|| DataFusionError::Plan("pg_catalog.pg_type not found".into()))?;
+    let names = pg_proc_schema.index_of("proname")?;
+    let oids = pg_proc_schema.index_of("oid")?;
+    let mut by_name: HashMap<String, i32> = HashMap::new();
+    for batch in pg_proc {
+        let name = datafusion::arrow::compute::cast(batch.column(names), &DataType::Utf8)?;
+        let oid = datafusion::arrow::compute::cast(batch.column(oids), &DataType::Int32)?;
+        let (name, oid) = (name.as_string::<i32>(), oid.as_primitive::<Int32Type>());
+        for row in 0..batch.num_rows() {
+            if name.is_valid(row) && oid.is_valid(row) {
+                by_name
+                    .entry(name.value(row).to_string())
+                    .or_insert(oid.value(row));
+            }
+        }
+    }
+    let batches = ctx.read_table(original.clone())?.collect().await?;
+    let schema = original.schema();
+    let columns = [
+        "typinput",
+        "typoutput",
+        "typreceive",
+        "typsend",
+        "typmodin",
+        "typmodout",
+        "typanalyze",
+        "typsubscript",
+    ];
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if columns.contains(&f.name().as_str()) && f.data_type() != &DataType::Int32 {
+                Field::new(f.name(), DataType::Int32, true).with_metadata(HashMap::from([(
+                    arrow_pg::datatypes::PG_OID_ALIAS_KEY.to_string(),
+                    "regproc".to_string(),
+                )]))
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let new_schema = Arc::new(Schema::new(fields));
+    let mut converted = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut arrays = Vec::with_capacity(batch.num_columns());
+        for (i, field) in schema.fields().iter().enumerate() {
+            let column = batch.column(i);
+            if new_schema.field(i).data_type() == field.data_type() {
+                arrays.push(column.clone());
+                continue;
+            }
+            let text = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            let mapped: Int32Array = (0..text.len())
+                .map(|row| {
+                    if text.is_null(row) {
+                        return None;
+                    }
+                    let name = text.value(row);
+                    let name = name.rsplit('.').next().unwrap_or(name);
+                    Some(by_name.get(name).copied().unwrap_or(0))
+                })
+                .collect();
+            arrays.push(Arc::new(mapped) as _);
+        }
+        converted.push(RecordBatch::try_new(new_schema.clone(), arrays)?);
+    }
+    Ok(Arc::new(MemTable::try_new(new_schema, vec![converted])?))
 }

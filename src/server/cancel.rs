@@ -40,10 +40,13 @@ impl QueryCancel {
     }
 }
 
+/// A registered session: its secret key and its cancel switch.
+type Registered = (Vec<u8>, Weak<QueryCancel>);
+
 /// The sessions that can be cancelled, by process id.
 #[derive(Default)]
 pub struct CancelRegistry {
-    sessions: Mutex<HashMap<i32, (Vec<u8>, Weak<QueryCancel>)>>,
+    sessions: Mutex<HashMap<i32, Registered>>,
 }
 
 fn secret_bytes(key: &SecretKey) -> Vec<u8> {

@@ -122,7 +122,16 @@ impl Session {
             _ => None,
         };
         rewrite::rewrite(&mut statement);
-        let plan = match self.plan_statement(&statement).await {
+        let mut planned = self.plan_statement(&statement).await;
+        // Scalar subqueries are decorrelated by the optimizer: check them now, so a rewrite
+        // can still help before the plan is stored.
+        if let Ok(plan) = &planned
+            && rewrite::has_scalar_subquery(&statement)
+            && let Err(error) = self.ctx().state().optimize(plan)
+        {
+            planned = Err(to_pg_error(error));
+        }
+        let plan = match planned {
             Err(error) if rewrite::retry_rewrite(&error, &mut statement) => {
                 self.plan_statement(&statement).await?
             }
@@ -131,6 +140,7 @@ impl Session {
         if self.segment_write(&plan)?.is_none() {
             check_read_only(&plan)?;
         }
+        let plan = typed_cast_placeholders(plan)?;
         Ok(Planned { plan, columns })
     }
 
@@ -603,6 +613,39 @@ fn check_read_only(plan: &LogicalPlan) -> PgWireResult<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Gives `$n::type` placeholders that DataFusion left untyped the type of their cast, as
+/// PostgreSQL infers it (asyncpg and tokio-postgres encode values by the described type).
+fn typed_cast_placeholders(plan: LogicalPlan) -> PgWireResult<LogicalPlan> {
+    use datafusion::common::tree_node::Transformed;
+    use datafusion::logical_expr::Expr;
+    use datafusion::logical_expr::expr::{Cast, Placeholder};
+    plan.transform_up_with_subqueries(|node| {
+        node.map_expressions(|expr| {
+            expr.transform_up(|e| match e {
+                Expr::Cast(Cast { expr, field }) => match *expr {
+                    Expr::Placeholder(Placeholder { id, field: None }) => {
+                        let typed = Expr::Placeholder(Placeholder::new_with_field(
+                            id,
+                            Some(Arc::new(Field::new("", field.data_type().clone(), true))),
+                        ));
+                        Ok(Transformed::yes(Expr::Cast(Cast {
+                            expr: Box::new(typed),
+                            field,
+                        })))
+                    }
+                    inner => Ok(Transformed::no(Expr::Cast(Cast {
+                        expr: Box::new(inner),
+                        field,
+                    }))),
+                },
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })
+    .map(|t| t.data)
+    .map_err(to_pg_error)
 }
 
 /// A small all-text result (for `SHOW`).

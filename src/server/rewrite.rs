@@ -5,14 +5,20 @@
 //! - `_pg_expandarray(a)` (pgjdbc's `getPrimaryKeys`), a set-returning function, becomes
 //!   `unnest(_pg_expandarray(a))` over the array of `(x, n)` records it returns here;
 //! - `oid::regtype::text` (pgcli) becomes `format_type(oid, NULL)`, the type's name;
+//! - `information_schema.columns` reads the PostgreSQL-typed table of
+//!   [`crate::engine::information_schema`];
+//! - `x LIKE p ESCAPE '/'` (SQLAlchemy's inspector) is rewritten to the backslash escape;
+//! - `(record).field` (pgjdbc) becomes `get_field(record, 'field')`;
+//! - `oids::regtype[]` (pgcli) becomes `_pg_type_names(oids)`, the types' names;
 //! - on "correlated scalar subquery must be aggregated" (pgjdbc's `getTypeInfo`), scalar
 //!   subqueries that select one plain value are retried as `max(value)`.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr, FunctionArguments, GroupByExpr, Query, SelectItem,
-    SetExpr, Statement, VisitMut, VisitorMut,
+    AccessExpr, CastKind, DataType as SqlType, Expr, FunctionArguments, GroupByExpr, Ident,
+    ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableAlias, TableFactor,
+    Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -48,8 +54,62 @@ struct Rewriter {
     aggregate: bool,
 }
 
+/// Whether `statement` has a scalar subquery (whose decorrelation can fail late, in the
+/// optimizer, and be retried with [`retry_rewrite`]).
+pub fn has_scalar_subquery(statement: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Finder;
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            match expr {
+                Expr::Subquery(_) => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    statement.visit(&mut Finder).is_break()
+}
+
+fn is_information_schema_columns(name: &ObjectName) -> bool {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
+        .collect();
+    let n = parts.len();
+    n >= 2 && parts[n - 2] == "information_schema" && parts[n - 1] == "columns"
+}
+
 impl VisitorMut for Rewriter {
     type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } = factor
+            && is_information_schema_columns(name)
+        {
+            *name = ObjectName(vec![
+                ObjectNamePart::Identifier(Ident::new("pg_catalog")),
+                ObjectNamePart::Identifier(Ident::new(
+                    crate::engine::information_schema::TABLE_NAME,
+                )),
+            ]);
+            if alias.is_none() {
+                *alias = Some(TableAlias {
+                    explicit: true,
+                    name: Ident::new("columns"),
+                    columns: vec![],
+                    at: None,
+                });
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let replacement = match expr {
@@ -81,7 +141,47 @@ impl VisitorMut for Rewriter {
                 }
                 _ => None,
             },
+            Expr::Cast {
+                expr: oids,
+                data_type: data_type @ SqlType::Array(_),
+                ..
+            } if data_type
+                .to_string()
+                .to_ascii_lowercase()
+                .starts_with("regtype") =>
+            {
+                parse_expr(&format!("_pg_type_names({oids})"))
+            }
             Expr::Subquery(query) if self.aggregate => aggregated(query),
+            Expr::Like {
+                negated,
+                expr: value,
+                pattern,
+                escape_char: Some(escape),
+                any: false,
+            } => match &escape.value {
+                Value::SingleQuotedString(c) if c != "\\" && c.chars().count() == 1 => {
+                    let not = if *negated { "NOT " } else { "" };
+                    let c = c.replace('\'', "''");
+                    parse_expr(&format!(
+                        "{value} {not}LIKE replace(replace({pattern}, '\\', '\\\\'), '{c}', '\\')"
+                    ))
+                }
+                _ => None,
+            },
+            Expr::CompoundFieldAccess { root, access_chain }
+                if access_chain
+                    .iter()
+                    .all(|a| matches!(a, AccessExpr::Dot(Expr::Identifier(_)))) =>
+            {
+                let mut sql = root.to_string();
+                for access in access_chain.iter() {
+                    if let AccessExpr::Dot(Expr::Identifier(field)) = access {
+                        sql = format!("get_field({sql}, '{}')", field.value.replace('\'', "''"));
+                    }
+                }
+                parse_expr(&sql)
+            }
             _ => None,
         };
         if let Some(replacement) = replacement {
@@ -187,6 +287,18 @@ mod tests {
                 false
             ),
             "SELECT format_type(a.atttypid, NULL), unnest(_pg_expandarray(i.indkey)) AS keys FROM a"
+        );
+    }
+
+    #[test]
+    fn catalog_idioms() {
+        assert_eq!(
+            rewritten(
+                "SELECT column_name FROM information_schema.columns WHERE n NOT LIKE 'pg/_' || '%' ESCAPE '/' AND (i.keys).x = 1",
+                false
+            ),
+            "SELECT column_name FROM pg_catalog._segmint_information_schema_columns AS columns \
+             WHERE n NOT LIKE replace(replace('pg/_' || '%', '\\', '\\\\'), '/', '\\') AND get_field((i.keys), 'x') = 1"
         );
     }
 

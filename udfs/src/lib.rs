@@ -64,7 +64,7 @@ pub enum CrmFunction {
     /// A window function (one value per row, computed over its partition).
     Window(WindowUDF),
     /// A table function (used in `FROM`).
-    Table(NamedTableFunction),
+    Table(Box<NamedTableFunction>),
 }
 
 impl CrmFunction {
@@ -154,7 +154,7 @@ pub fn table_functions() -> Vec<NamedTableFunction> {
     all_functions()
         .into_iter()
         .filter_map(|f| match f {
-            CrmFunction::Table(f) => Some(f),
+            CrmFunction::Table(f) => Some(*f),
             _ => None,
         })
         .collect()

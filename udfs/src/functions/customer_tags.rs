@@ -44,14 +44,14 @@ pub fn functions() -> Vec<CrmFunction> {
 
 /// `customer_tags` evaluating `definitions` (for a deployment's own tag file).
 pub fn with_definitions(definitions: TagDefinitions) -> CrmFunction {
-    CrmFunction::Table(NamedTableFunction {
+    CrmFunction::Table(Box::new(NamedTableFunction {
         name: "customer_tags",
         function: Arc::new(CustomerTags {
             definitions: Arc::new(definitions),
         }),
         argument_types: &[DataType::Date32],
         documentation: documentation(),
-    })
+    }))
 }
 
 /// One tag rule.

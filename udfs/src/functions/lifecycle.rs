@@ -36,7 +36,7 @@ use crate::{CrmFunction, FunctionOptions, NamedTableFunction};
 
 /// Registers `lifecycle`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Table(NamedTableFunction {
+    vec![CrmFunction::Table(Box::new(NamedTableFunction {
         name: "lifecycle",
         function: Arc::new(Lifecycle),
         argument_types: &[
@@ -47,7 +47,7 @@ pub fn functions() -> Vec<CrmFunction> {
             DataType::Utf8,
         ],
         documentation: documentation(),
-    })]
+    }))]
 }
 
 const OPTIONS: &[&str] = &[

@@ -51,7 +51,7 @@ use crate::{CrmFunction, FunctionOptions, NamedTableFunction};
 
 /// Registers `rfm`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Table(NamedTableFunction {
+    vec![CrmFunction::Table(Box::new(NamedTableFunction {
         name: "rfm",
         function: Arc::new(Rfm),
         argument_types: &[
@@ -63,7 +63,7 @@ pub fn functions() -> Vec<CrmFunction> {
             DataType::Utf8,
         ],
         documentation: documentation(),
-    })]
+    }))]
 }
 
 const OPTIONS: &[&str] = &[
