@@ -109,9 +109,36 @@ fn known_gaps(client: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// With `SEGMINT_BLESS=1`, records the current failures of a catalog-query corpus as its
+/// known gaps (the reason is the server's error).
+fn bless_gaps(client: &str, outcomes: &[Outcome]) {
+    let path = repo().join("tests/compat/known-gaps.tsv");
+    let _guard = DOC_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let prefix = format!("{client}\t");
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with(&prefix))
+        .map(str::to_string)
+        .collect();
+    for o in outcomes.iter().filter(|o| !o.ok) {
+        let reason: String = o.detail.chars().take(160).collect();
+        lines.push(format!(
+            "{client}\t{}\t{}",
+            o.operation,
+            reason.replace('|', "/")
+        ));
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write known gaps");
+}
+
 /// Asserts every operation passed (or failed as a documented known gap, which must still
 /// fail) and the published table says so.
 fn conclude(client: &str, mut outcomes: Vec<Outcome>) {
+    if client.ends_with("catalog queries") && std::env::var("SEGMINT_BLESS").is_ok_and(|v| v == "1")
+    {
+        bless_gaps(client, &outcomes);
+    }
     let gaps = known_gaps(client);
     let mut fixed = Vec::new();
     for outcome in outcomes.iter_mut() {
@@ -508,4 +535,73 @@ async fn tokio_postgres() {
     };
     record_result("cancel a running query (57014)", cancel.await);
     conclude("tokio-postgres", outcomes);
+}
+
+/// The catalog and introspection queries a tool sends (collected from its source code into
+/// `tests/compat/queries/<tool>.sql`, one `-- tool: description` block per query), each run
+/// over the simple protocol as the tool sends it.
+async fn catalog_queries(tool: &str) {
+    let file = repo().join(format!("tests/compat/queries/{tool}.sql"));
+    let text = std::fs::read_to_string(&file).expect("query corpus");
+    let marker = format!("-- {tool}:");
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(description) = line.strip_prefix(&marker) {
+            blocks.push((description.trim().to_string(), String::new()));
+        } else if let Some((_, sql)) = blocks.last_mut()
+            && !line.trim_start().starts_with("--")
+        {
+            sql.push_str(line);
+            sql.push('\n');
+        }
+    }
+    assert!(!blocks.is_empty(), "no queries in {}", file.display());
+    let mut outcomes = Vec::new();
+    for (description, sql) in blocks {
+        let client = support::connect().await;
+        let result = client.simple_query(&sql).await;
+        outcomes.push(Outcome {
+            operation: description,
+            ok: result.is_ok(),
+            detail: result
+                .err()
+                .map(|e| {
+                    e.as_db_error()
+                        .map(|d| d.message().replace(['\n', '\t'], " "))
+                        .unwrap_or_else(|| e.to_string())
+                })
+                .unwrap_or_default(),
+        });
+    }
+    conclude(&format!("{tool} catalog queries"), outcomes);
+}
+
+#[tokio::test]
+async fn npgsql_and_power_bi_catalog_queries() {
+    catalog_queries("npgsql").await;
+}
+
+#[tokio::test]
+async fn pgcli_catalog_queries() {
+    catalog_queries("pgcli").await;
+}
+
+#[tokio::test]
+async fn metabase_catalog_queries() {
+    catalog_queries("metabase").await;
+}
+
+#[tokio::test]
+async fn grafana_catalog_queries() {
+    catalog_queries("grafana").await;
+}
+
+#[tokio::test]
+async fn dbeaver_catalog_queries() {
+    catalog_queries("dbeaver").await;
+}
+
+#[tokio::test]
+async fn datagrip_catalog_queries() {
+    catalog_queries("datagrip").await;
 }

@@ -22,6 +22,149 @@ use pgwire::api::Type;
 /// The name the table is registered under in `pg_catalog` (the rewrite's target).
 pub const TABLE_NAME: &str = "_segmint_information_schema_columns";
 
+/// The prefix of the `pg_catalog` tables that `information_schema.<name>` is rewritten to.
+pub const REWRITE_PREFIX: &str = "_segmint_information_schema_";
+
+/// The `information_schema` views PostgreSQL has that DataFusion lacks, served from
+/// `pg_catalog` under [`REWRITE_PREFIX`]: key and constraint views (empty: Parquet datasets
+/// declare no keys, so BI tools find none rather than failing) and `character_sets`.
+pub const EXTRA_VIEWS: &[&str] = &[
+    "columns",
+    "table_constraints",
+    "key_column_usage",
+    "referential_constraints",
+    "constraint_column_usage",
+    "check_constraints",
+    "character_sets",
+];
+
+/// The extra views (all but `columns`) and `pg_catalog.pg_user`, as `(pg_catalog name, table)`.
+pub fn extra_tables(database: &str) -> Result<Vec<(String, Arc<dyn TableProvider>)>> {
+    let text = |names: &[&str]| -> Vec<Field> {
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, true))
+            .collect()
+    };
+    let empty = |mut fields: Vec<Field>, ints: &[&str]| -> Result<Arc<dyn TableProvider>> {
+        for name in ints {
+            fields.push(Field::new(*name, DataType::Int32, true));
+        }
+        let schema = Arc::new(Schema::new(fields));
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?) as Arc<dyn TableProvider>)
+    };
+    let constraint = ["constraint_catalog", "constraint_schema", "constraint_name"];
+    let table = ["table_catalog", "table_schema", "table_name"];
+    let mut tables = vec![
+        (
+            "table_constraints",
+            empty(
+                text(
+                    &[
+                        &constraint[..],
+                        &table[..],
+                        &[
+                            "constraint_type",
+                            "is_deferrable",
+                            "initially_deferred",
+                            "enforced",
+                            "nulls_distinct",
+                        ],
+                    ]
+                    .concat(),
+                ),
+                &[],
+            )?,
+        ),
+        (
+            "key_column_usage",
+            empty(
+                text(&[&constraint[..], &table[..], &["column_name"]].concat()),
+                &["ordinal_position", "position_in_unique_constraint"],
+            )?,
+        ),
+        (
+            "referential_constraints",
+            empty(
+                text(
+                    &[
+                        &constraint[..],
+                        &[
+                            "unique_constraint_catalog",
+                            "unique_constraint_schema",
+                            "unique_constraint_name",
+                            "match_option",
+                            "update_rule",
+                            "delete_rule",
+                        ],
+                    ]
+                    .concat(),
+                ),
+                &[],
+            )?,
+        ),
+        (
+            "constraint_column_usage",
+            empty(
+                text(&[&table[..], &["column_name"], &constraint[..]].concat()),
+                &[],
+            )?,
+        ),
+        (
+            "check_constraints",
+            empty(text(&[&constraint[..], &["check_clause"]].concat()), &[])?,
+        ),
+    ];
+    let charset_fields = text(&[
+        "character_set_catalog",
+        "character_set_schema",
+        "character_set_name",
+        "character_repertoire",
+        "form_of_use",
+        "default_collate_catalog",
+        "default_collate_schema",
+        "default_collate_name",
+    ]);
+    let charset_schema = Arc::new(Schema::new(charset_fields));
+    let row: Vec<Option<&str>> = vec![
+        None,
+        None,
+        Some("UTF8"),
+        Some("UCS"),
+        Some("UTF8"),
+        Some(database),
+        Some("pg_catalog"),
+        Some("C"),
+    ];
+    let columns: Vec<ArrayRef> = row
+        .into_iter()
+        .map(|v| Arc::new(datafusion::arrow::array::StringArray::from(vec![v])) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(charset_schema.clone(), columns)?;
+    tables.push((
+        "character_sets",
+        Arc::new(MemTable::try_new(charset_schema, vec![vec![batch]])?) as Arc<dyn TableProvider>,
+    ));
+    let mut out: Vec<(String, Arc<dyn TableProvider>)> = tables
+        .into_iter()
+        .map(|(name, t)| (format!("{REWRITE_PREFIX}{name}"), t))
+        .collect();
+    // pg_user lists login roles; Segmint has none in its catalog yet (see pg_roles).
+    let mut user_fields = text(&["usename"]);
+    user_fields.push(Field::new("usesysid", DataType::Int32, true));
+    for flag in ["usecreatedb", "usesuper", "userepl", "usebypassrls"] {
+        user_fields.push(Field::new(flag, DataType::Boolean, true));
+    }
+    user_fields.extend(text(&["passwd", "valuntil"]));
+    user_fields.push(Field::new(
+        "useconfig",
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        true,
+    ));
+    out.push(("pg_user".to_string(), empty(user_fields, &[])?));
+    Ok(out)
+}
+
 /// The PostgreSQL-typed `information_schema.columns`.
 pub struct PgColumns {
     catalogs: Arc<dyn CatalogProviderList>,

@@ -147,18 +147,20 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
     let (schema, batches) = with_acl_arrays(schema, batches)?;
     let pg_type = regproc_oids(ctx, &pg_catalog, &batches, &schema).await?;
     let pg_proc: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema, vec![batches])?);
+    let mut overrides: HashMap<String, Arc<dyn TableProvider>> = HashMap::from([
+        ("pg_proc".to_string(), pg_proc),
+        ("pg_type".to_string(), pg_type),
+        (
+            super::information_schema::TABLE_NAME.to_string(),
+            Arc::new(super::information_schema::PgColumns::new(
+                ctx.state().catalog_list().clone(),
+            )) as Arc<dyn TableProvider>,
+        ),
+    ]);
+    overrides.extend(super::information_schema::extra_tables(database)?);
     let overlay = OverlaySchema {
         inner: pg_catalog,
-        overrides: HashMap::from([
-            ("pg_proc".to_string(), pg_proc),
-            ("pg_type".to_string(), pg_type),
-            (
-                super::information_schema::TABLE_NAME.to_string(),
-                Arc::new(super::information_schema::PgColumns::new(
-                    ctx.state().catalog_list().clone(),
-                )) as Arc<dyn TableProvider>,
-            ),
-        ]),
+        overrides,
     };
     catalog.register_schema("pg_catalog", Arc::new(overlay))?;
 

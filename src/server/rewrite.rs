@@ -5,7 +5,7 @@
 //! - `_pg_expandarray(a)` (pgjdbc's `getPrimaryKeys`), a set-returning function, becomes
 //!   `unnest(_pg_expandarray(a))` over the array of `(x, n)` records it returns here;
 //! - `oid::regtype::text` (pgcli) becomes `format_type(oid, NULL)`, the type's name;
-//! - `information_schema.columns` reads the PostgreSQL-typed table of
+//! - `information_schema.columns` and the key and constraint views read the tables of
 //!   [`crate::engine::information_schema`];
 //! - `x LIKE p ESCAPE '/'` (SQLAlchemy's inspector) is rewritten to the backslash escape;
 //! - `(record).field` (pgjdbc) becomes `get_field(record, 'field')`;
@@ -71,14 +71,18 @@ pub fn has_scalar_subquery(statement: &Statement) -> bool {
     statement.visit(&mut Finder).is_break()
 }
 
-fn is_information_schema_columns(name: &ObjectName) -> bool {
+/// The view of `information_schema.<view>` that Segmint serves itself, if `name` is one.
+fn own_information_schema_view(name: &ObjectName) -> Option<String> {
     let parts: Vec<String> = name
         .0
         .iter()
         .filter_map(|p| p.as_ident().map(|i| i.value.to_ascii_lowercase()))
         .collect();
     let n = parts.len();
-    n >= 2 && parts[n - 2] == "information_schema" && parts[n - 1] == "columns"
+    (n >= 2
+        && parts[n - 2] == "information_schema"
+        && crate::engine::information_schema::EXTRA_VIEWS.contains(&parts[n - 1].as_str()))
+    .then(|| parts[n - 1].clone())
 }
 
 impl VisitorMut for Rewriter {
@@ -91,18 +95,19 @@ impl VisitorMut for Rewriter {
             args: None,
             ..
         } = factor
-            && is_information_schema_columns(name)
+            && let Some(view) = own_information_schema_view(name)
         {
             *name = ObjectName(vec![
                 ObjectNamePart::Identifier(Ident::new("pg_catalog")),
-                ObjectNamePart::Identifier(Ident::new(
-                    crate::engine::information_schema::TABLE_NAME,
-                )),
+                ObjectNamePart::Identifier(Ident::new(format!(
+                    "{}{view}",
+                    crate::engine::information_schema::REWRITE_PREFIX
+                ))),
             ]);
             if alias.is_none() {
                 *alias = Some(TableAlias {
                     explicit: true,
-                    name: Ident::new("columns"),
+                    name: Ident::new(view),
                     columns: vec![],
                     at: None,
                 });
