@@ -534,6 +534,28 @@ async fn tokio_postgres() {
             .ok_or_else(|| "unusable after cancel".to_string())
     };
     record_result("cancel a running query (57014)", cancel.await);
+    let zone = async {
+        let other = support::connect().await;
+        other
+            .batch_execute("SET TimeZone = 'Asia/Kolkata'")
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows = other
+            .simple_query("SELECT TIMESTAMPTZ '2025-06-01 00:00:00+00' AS t")
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = rows
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap_or_default();
+        text.starts_with("2025-06-01 05:30:00")
+            .then_some(())
+            .ok_or(text)
+    };
+    record_result("session TimeZone in timestamptz text", zone.await);
     conclude("tokio-postgres", outcomes);
 }
 

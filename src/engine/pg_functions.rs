@@ -33,6 +33,23 @@ impl datafusion::logical_expr::planner::TypePlanner for TypePlanner {
             Sql::Uuid | Sql::JSON | Sql::JSONB => {
                 Ok(Some(Arc::new(Field::new("", DataType::Utf8, true))))
             }
+            // `"char"`, PostgreSQL's one-byte internal type (catalog columns like relkind).
+            Sql::Custom(name, modifiers)
+                if modifiers.is_empty()
+                    && name.0.len() == 1
+                    && name.0[0]
+                        .as_ident()
+                        .is_some_and(|i| i.value == "char" && i.quote_style == Some('"')) =>
+            {
+                Ok(Some(Arc::new(
+                    Field::new("", DataType::Utf8, true).with_metadata(
+                        std::collections::HashMap::from([(
+                            arrow_pg::datatypes::PG_CHAR_KEY.to_string(),
+                            "char".to_string(),
+                        )]),
+                    ),
+                )))
+            }
             other => datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner
                 .plan_type_field(other),
         }
@@ -54,6 +71,55 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(TypeNames::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::default()));
+    let started = chrono::Utc::now().timestamp_micros();
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "pg_postmaster_start_time",
+        vec![],
+        DataType::Timestamp(
+            datafusion::arrow::datatypes::TimeUnit::Microsecond,
+            Some("+00:00".into()),
+        ),
+        Volatility::Stable,
+        Arc::new(move |_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::TimestampMicrosecond(
+                    Some(started),
+                    Some("+00:00".into()),
+                ),
+            ))
+        }),
+    ));
+    // A Segmint server is never a recovering standby.
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "pg_is_in_recovery",
+        vec![],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::Boolean(Some(false)),
+            ))
+        }),
+    ));
+    // The built-in tablespaces live in the data directory: PostgreSQL answers ''.
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "pg_tablespace_location",
+        vec![DataType::Int32],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(match &args[0] {
+                ColumnarValue::Array(a) => ColumnarValue::Array(Arc::new(
+                    (0..a.len())
+                        .map(|i| a.is_valid(i).then_some(""))
+                        .collect::<datafusion::arrow::array::StringArray>(),
+                )),
+                ColumnarValue::Scalar(v) => ColumnarValue::Scalar(
+                    datafusion::common::ScalarValue::Utf8((!v.is_null()).then(String::new)),
+                ),
+            })
+        }),
+    ));
     // Every collation and type Segmint lists is in pg_catalog, which is always searched.
     for name in ["pg_collation_is_visible", "pg_type_is_visible"] {
         ctx.register_udf(datafusion::logical_expr::create_udf(

@@ -158,6 +158,15 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
         ),
     ]);
     overrides.extend(super::information_schema::extra_tables(database)?);
+    for name in WITH_XMIN {
+        let base = match overrides.get(*name) {
+            Some(table) => Some(table.clone()),
+            None => pg_catalog.table(name).await?,
+        };
+        if let Some(base) = base {
+            overrides.insert(name.to_string(), with_xmin(name, base)?);
+        }
+    }
     let overlay = OverlaySchema {
         inner: pg_catalog,
         overrides,
@@ -441,4 +450,48 @@ async fn regproc_oids(
         converted.push(RecordBatch::try_new(new_schema.clone(), arrays)?);
     }
     Ok(Arc::new(MemTable::try_new(new_schema, vec![converted])?))
+}
+
+/// Catalog tables given PostgreSQL's `xmin` system column (DataGrip reads it as a row
+/// version to refresh its cache incrementally).
+const WITH_XMIN: &[&str] = &[
+    "pg_class",
+    "pg_namespace",
+    "pg_type",
+    "pg_attribute",
+    "pg_constraint",
+    "pg_proc",
+    "pg_tablespace",
+    "pg_index",
+    "pg_database",
+    "pg_trigger",
+    "pg_description",
+];
+
+/// `table` with an `xmin` column (and `pg_class` with `reloptions`): every catalog row was written by the same transaction,
+/// so it is the constant 1. A view, so dynamic tables (`pg_class`) stay current.
+fn with_xmin(name: &str, table: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::catalog::view::ViewTable;
+    use datafusion::datasource::provider_as_source;
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+    if table.schema().field_with_name("xmin").is_ok() {
+        return Ok(table);
+    }
+    let scan = LogicalPlanBuilder::scan(name, provider_as_source(table.clone()), None)?;
+    let mut columns: Vec<_> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| col(datafusion::common::Column::new(Some(name), f.name())))
+        .collect();
+    columns.push(lit(1i32).alias("xmin"));
+    // Parquet datasets have no storage options.
+    if name == "pg_class" && table.schema().field_with_name("reloptions").is_err() {
+        let none = ScalarValue::try_from(DataType::List(Arc::new(
+            datafusion::arrow::datatypes::Field::new("item", DataType::Utf8, true),
+        )))?;
+        columns.push(lit(none).alias("reloptions"));
+    }
+    let plan = scan.project(columns)?.build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
 }

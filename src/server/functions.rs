@@ -36,6 +36,22 @@ pub fn register(ctx: &SessionContext, variables: Arc<Mutex<SessionVariables>>) {
     }));
 }
 
+/// `pg_backend_pid()`: the process id this connection was given (what a CancelRequest for
+/// it carries).
+pub fn register_backend_pid(ctx: &SessionContext, pid: i32) {
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "pg_backend_pid",
+        vec![],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(move |_: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::Int32(Some(pid)),
+            ))
+        }),
+    ));
+}
+
 fn text_arg(value: &ColumnarValue, rows: usize) -> Result<ArrayRef> {
     let array = value.to_array(rows)?;
     Ok(datafusion::arrow::compute::cast(&array, &DataType::Utf8)?)

@@ -269,6 +269,7 @@ impl Session {
             _ => write.as_ref().map(SegmentWrite::tag),
         };
         let cancel = self.cancel.begin();
+        let plan = self.in_session_zone(plan)?;
         let frame = self
             .ctx()
             .execute_logical_plan(plan)
@@ -288,6 +289,48 @@ impl Session {
         Ok(Response::Query(streaming_response(
             batches, fields, deadline, cancel,
         )))
+    }
+
+    /// Shows `timestamptz` results in the session's `TimeZone`, as PostgreSQL does: the
+    /// instants stay the same, their zone for display changes.
+    fn in_session_zone(&self, plan: LogicalPlan) -> PgWireResult<LogicalPlan> {
+        use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast};
+        let zone = self
+            .variables()
+            .get("TimeZone")
+            .unwrap_or_else(|| "UTC".to_string());
+        let has_zoned = plan.schema().fields().iter().any(
+            |f| matches!(f.data_type(), DataType::Timestamp(_, Some(z)) if z.as_ref() != zone),
+        );
+        if !has_zoned || zone.eq_ignore_ascii_case("utc") && !plan_has_non_utc(&plan) {
+            return Ok(plan);
+        }
+        let zone: Arc<str> = if zone.eq_ignore_ascii_case("utc") {
+            Arc::from("+00:00")
+        } else {
+            Arc::from(zone.as_str())
+        };
+        let exprs: Vec<Expr> = plan
+            .schema()
+            .iter()
+            .map(|(qualifier, field)| {
+                let column = Expr::Column(datafusion::common::Column::new(
+                    qualifier.cloned(),
+                    field.name(),
+                ));
+                match field.data_type() {
+                    DataType::Timestamp(unit, Some(_)) => {
+                        cast(column, DataType::Timestamp(*unit, Some(zone.clone())))
+                            .alias_qualified(qualifier.cloned(), field.name())
+                    }
+                    _ => column,
+                }
+            })
+            .collect();
+        LogicalPlanBuilder::from(plan)
+            .project(exprs)
+            .and_then(|b| b.build())
+            .map_err(to_pg_error)
     }
 
     /// Starts a planned query and returns its batch stream.
@@ -613,6 +656,14 @@ fn check_read_only(plan: &LogicalPlan) -> PgWireResult<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Whether a result column carries a zone other than UTC (which the session zone replaces).
+fn plan_has_non_utc(plan: &LogicalPlan) -> bool {
+    plan.schema().fields().iter().any(|f| {
+        matches!(f.data_type(), DataType::Timestamp(_, Some(z))
+            if !matches!(z.as_ref(), "UTC" | "+00:00" | "+00" | "Z"))
+    })
 }
 
 /// Gives `$n::type` placeholders that DataFusion left untyped the type of their cast, as
@@ -1010,6 +1061,7 @@ impl NoopStartupHandler for Startup {
         super::functions::register(&ctx, self.session.variables.clone());
         let _ = self.session.ctx.set(ctx);
         let (pid, secret) = client.pid_and_secret_key();
+        super::functions::register_backend_pid(self.session.ctx(), pid);
         self.cancels.register(pid, &secret, &self.session.cancel);
         tracing::info!(%user, peer = %client.socket_addr(), "session started");
         let version = format!(
