@@ -10,6 +10,9 @@
 //! - `x LIKE p ESCAPE '/'` (SQLAlchemy's inspector) is rewritten to the backslash escape;
 //! - `(record).field` (pgjdbc) becomes `get_field(record, 'field')`;
 //! - `oids::regtype[]` (pgcli) becomes `_pg_type_names(oids)`, the types' names;
+//! - `CASE WHEN c THEN (SELECT e FROM f WHERE w) END` (SQLAlchemy's column reflection), a
+//!   subquery DataFusion cannot decorrelate inside `CASE`, becomes the equivalent
+//!   `(SELECT e FROM f WHERE (w) AND (c))`: no row, so NULL, exactly when `c` is not true;
 //! - on "correlated scalar subquery must be aggregated" (pgjdbc's `getTypeInfo`), scalar
 //!   subqueries that select one plain value are retried as `max(value)`.
 
@@ -158,6 +161,21 @@ impl VisitorMut for Rewriter {
                 parse_expr(&format!("_pg_type_names({oids})"))
             }
             Expr::Subquery(query) if self.aggregate => aggregated(query),
+            Expr::Case {
+                operand: None,
+                conditions,
+                else_result,
+                ..
+            } if conditions.len() == 1
+                && else_result
+                    .as_deref()
+                    .is_none_or(|e| matches!(e, Expr::Value(v) if v.value == Value::Null)) =>
+            {
+                match &conditions[0].result {
+                    Expr::Subquery(query) => guarded_subquery(query, &conditions[0].condition),
+                    _ => None,
+                }
+            }
             Expr::Like {
                 negated,
                 expr: value,
@@ -234,6 +252,21 @@ fn array_subquery(query: &Query) -> Option<Expr> {
     Some(Expr::Subquery(Box::new(with_projection(query, aggregate))))
 }
 
+/// `(SELECT e FROM f WHERE w)` guarded by `condition`: `(SELECT e FROM f WHERE (w) AND (condition))`.
+fn guarded_subquery(query: &Query, condition: &Expr) -> Option<Expr> {
+    single_value(query)?;
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let guard = match select.selection.take() {
+        Some(w) => parse_expr(&format!("({w}) AND ({condition})"))?,
+        None => parse_expr(&format!("({condition})"))?,
+    };
+    select.selection = Some(guard);
+    Some(Expr::Subquery(Box::new(query)))
+}
+
 fn aggregated(query: &Query) -> Option<Expr> {
     let (value, _) = single_value(query)?;
     if let Expr::Function(f) = value {
@@ -304,6 +337,17 @@ mod tests {
             ),
             "SELECT column_name FROM pg_catalog._segmint_information_schema_columns AS columns \
              WHERE n NOT LIKE replace(replace('pg/_' || '%', '\\', '\\\\'), '/', '\\') AND get_field((i.keys), 'x') = 1"
+        );
+    }
+
+    #[test]
+    fn case_guarded_subquery_moves_the_guard_inside() {
+        assert_eq!(
+            rewritten(
+                "SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) FROM d WHERE d.adrelid = a.attrelid) ELSE NULL END AS dflt FROM a",
+                false
+            ),
+            "SELECT (SELECT pg_get_expr(d.adbin, d.adrelid) FROM d WHERE (d.adrelid = a.attrelid) AND (a.atthasdef)) AS dflt FROM a"
         );
     }
 
