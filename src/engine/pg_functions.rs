@@ -71,6 +71,37 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(ExpandArray::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(TypeNames::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::default()));
+    // generate_subscripts(array, 1): the subscripts 1..n of each array (unnested into rows by
+    // the SQL rewrite, like PostgreSQL's set-returning function).
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "generate_subscripts",
+        vec![
+            DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+            DataType::Int64,
+        ],
+        DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let rows = match &args[0] {
+                ColumnarValue::Array(a) => a.len(),
+                ColumnarValue::Scalar(_) => 1,
+            };
+            let input = args[0].to_array(rows)?;
+            let lists = input.as_list::<i32>();
+            let mut out = datafusion::arrow::array::ListBuilder::new(Int32Builder::new());
+            for row in 0..rows {
+                if lists.is_null(row) {
+                    out.append_null();
+                    continue;
+                }
+                for i in 0..lists.value_length(row) {
+                    out.values().append_value(i + 1);
+                }
+                out.append(true);
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        }),
+    ));
     let started = chrono::Utc::now().timestamp_micros();
     ctx.register_udf(datafusion::logical_expr::create_udf(
         "pg_postmaster_start_time",
@@ -141,6 +172,22 @@ pub fn register(ctx: &SessionContext) {
             }),
         ));
     }
+    // Segmint's tables have no indexes: no index OID has a definition (PostgreSQL answers
+    // NULL for an OID that is not an index).
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "pg_get_indexdef",
+        vec![DataType::Int32, DataType::Int32, DataType::Boolean],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            Ok(match &args[0] {
+                ColumnarValue::Array(a) => ColumnarValue::Array(
+                    datafusion::arrow::array::new_null_array(&DataType::Utf8, a.len()),
+                ),
+                _ => ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(None)),
+            })
+        }),
+    ));
     // Parquet datasets have no serial columns, so no column has a sequence.
     ctx.register_udf(datafusion::logical_expr::create_udf(
         "pg_get_serial_sequence",

@@ -158,6 +158,15 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
         ),
     ]);
     overrides.extend(super::information_schema::extra_tables(database)?);
+    for (name, columns) in INT_VECTORS {
+        let base = match overrides.get(*name) {
+            Some(table) => Some(table.clone()),
+            None => pg_catalog.table(name).await?,
+        };
+        if let Some(base) = base {
+            overrides.insert(name.to_string(), int_vectors(ctx, base, columns).await?);
+        }
+    }
     for name in WITH_XMIN {
         let base = match overrides.get(*name) {
             Some(table) => Some(table.clone()),
@@ -494,4 +503,90 @@ fn with_xmin(name: &str, table: Arc<dyn TableProvider>) -> Result<Arc<dyn TableP
     }
     let plan = scan.project(columns)?.build()?;
     Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// Catalog columns that PostgreSQL stores as `int2vector` / `oidvector` / `smallint[]`,
+/// which the bundled tables hold as text: served as integer arrays, so `= ANY(conkey)` and
+/// `unnest(conkey)` (SQLAlchemy, Metabase, DataGrip, pgjdbc) work.
+const INT_VECTORS: &[(&str, &[&str])] = &[
+    (
+        "pg_constraint",
+        &[
+            "conkey",
+            "confkey",
+            "conpfeqop",
+            "conppeqop",
+            "conffeqop",
+            "conexclop",
+        ],
+    ),
+    (
+        "pg_index",
+        &["indkey", "indcollation", "indclass", "indoption"],
+    ),
+];
+
+async fn int_vectors(
+    ctx: &SessionContext,
+    table: Arc<dyn TableProvider>,
+    columns: &[&str],
+) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::arrow::array::{Array, AsArray, Int32Builder, ListBuilder};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let schema = table.schema();
+    let is_text = |f: &Field| {
+        columns.contains(&f.name().as_str())
+            && matches!(
+                f.data_type(),
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+            )
+    };
+    if !schema.fields().iter().any(|f| is_text(f)) {
+        return Ok(table);
+    }
+    let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+    let new_schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if is_text(f) {
+                    Field::new(f.name(), list.clone(), true)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let batches = ctx.read_table(table)?.collect().await?;
+    let mut converted = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut arrays = Vec::with_capacity(batch.num_columns());
+        for (i, field) in schema.fields().iter().enumerate() {
+            if !is_text(field) {
+                arrays.push(batch.column(i).clone());
+                continue;
+            }
+            let text = datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            let mut builder = ListBuilder::new(Int32Builder::new());
+            for row in 0..text.len() {
+                if text.is_null(row) {
+                    builder.append_null();
+                    continue;
+                }
+                for part in text
+                    .value(row)
+                    .split(|c: char| c.is_whitespace() || matches!(c, ',' | '{' | '}' | '[' | ']'))
+                    .filter(|p| !p.is_empty())
+                {
+                    builder.values().append_option(part.parse::<i32>().ok());
+                }
+                builder.append(true);
+            }
+            arrays.push(Arc::new(builder.finish()) as _);
+        }
+        converted.push(RecordBatch::try_new(new_schema.clone(), arrays)?);
+    }
+    Ok(Arc::new(MemTable::try_new(new_schema, vec![converted])?))
 }

@@ -123,25 +123,59 @@ impl Session {
         };
         rewrite::rewrite(&mut statement);
         let mut planned = self.plan_statement(&statement).await;
-        // Scalar subqueries are decorrelated by the optimizer: check them now, so a rewrite
-        // can still help before the plan is stored.
+        // Scalar subqueries are decorrelated by the optimizer and the physical planner: check
+        // them now, so a rewrite can still help before the plan is stored.
         if let Ok(plan) = &planned
             && rewrite::has_scalar_subquery(&statement)
-            && let Err(error) = self.ctx().state().optimize(plan)
+            && let Some(error) = self.physical_plan_error(plan).await
         {
-            planned = Err(to_pg_error(error));
+            planned = Err(error);
         }
-        let plan = match planned {
-            Err(error) if rewrite::retry_rewrite(&error, &mut statement) => {
-                self.plan_statement(&statement).await?
+        // Up to two rewrites may be needed (hoisting lookups, then aggregating the rest).
+        let mut retries = 0;
+        let plan = loop {
+            match planned {
+                Err(error) if retries < 2 && rewrite::retry_rewrite(&error, &mut statement) => {
+                    retries += 1;
+                    tracing::debug!(%statement, "planning again after a rewrite");
+                    planned = self.plan_statement(&statement).await;
+                    if let Ok(plan) = &planned
+                        && let Some(error) = self.physical_plan_error(plan).await
+                    {
+                        planned = Err(error);
+                    }
+                }
+                other => break other?,
             }
-            other => other?,
         };
         if self.segment_write(&plan)?.is_none() {
             check_read_only(&plan)?;
         }
         let plan = typed_cast_placeholders(plan)?;
         Ok(Planned { plan, columns })
+    }
+
+    /// The error a rewrite could avoid that physical planning of `plan` (parameters as
+    /// typed NULLs) runs into, if any.
+    async fn physical_plan_error(&self, plan: &LogicalPlan) -> Option<PgWireError> {
+        let nulls: Vec<datafusion::common::ScalarValue> = parameter_types(plan)
+            .ok()?
+            .iter()
+            .map(|t| {
+                t.as_ref()
+                    .and_then(|t| datafusion::common::ScalarValue::try_from(t).ok())
+                    .unwrap_or(datafusion::common::ScalarValue::Null)
+            })
+            .collect();
+        let plan = if nulls.is_empty() {
+            plan.clone()
+        } else {
+            plan.clone()
+                .replace_params_with_values(&ParamValues::from(nulls))
+                .ok()?
+        };
+        let error = to_pg_error(self.ctx().state().create_physical_plan(&plan).await.err()?);
+        rewrite::is_retryable(&error).then_some(error)
     }
 
     async fn plan_statement(&self, statement: &Statement) -> PgWireResult<LogicalPlan> {

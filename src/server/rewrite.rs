@@ -4,6 +4,8 @@
 //! - `ARRAY(SELECT e FROM ...)` (psql's `\du`) becomes `(SELECT array_agg(e) FROM ...)`;
 //! - `_pg_expandarray(a)` (pgjdbc's `getPrimaryKeys`), a set-returning function, becomes
 //!   `unnest(_pg_expandarray(a))` over the array of `(x, n)` records it returns here;
+//! - `generate_subscripts(a, 1)` (SQLAlchemy's key reflection) likewise becomes
+//!   `unnest(generate_subscripts(a, 1))` over the array of subscripts;
 //! - `oid::regtype::text` (pgcli) becomes `format_type(oid, NULL)`, the type's name;
 //! - `information_schema.columns` and the key and constraint views read the tables of
 //!   [`crate::engine::information_schema`];
@@ -32,12 +34,29 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Rewriter { aggregate: false });
 }
 
+/// Whether `error` is one of those [`retry_rewrite`] can avoid.
+pub fn is_retryable(error: &PgWireError) -> bool {
+    let message = match error {
+        PgWireError::UserError(info) => info.message.clone(),
+        other => other.to_string(),
+    };
+    message.contains("does not support logical expression ScalarSubquery")
+        || message.contains("Correlated scalar subquery must be aggregated")
+}
+
 /// When `error` is one a rewrite can avoid, applies it and returns true (plan again).
 pub fn retry_rewrite(error: &PgWireError, statement: &mut Statement) -> bool {
     let message = match error {
         PgWireError::UserError(info) => info.message.clone(),
         other => other.to_string(),
     };
+    if !is_retryable(error) {
+        return false;
+    }
+    // Lookups that can become joins first; what is left is aggregated.
+    if hoist::hoist_lookups(statement) {
+        return true;
+    }
     if !message.contains("Correlated scalar subquery must be aggregated") {
         return false;
     }
@@ -45,7 +64,9 @@ pub fn retry_rewrite(error: &PgWireError, statement: &mut Statement) -> bool {
     true
 }
 
-fn parse_expr(sql: &str) -> Option<Expr> {
+mod hoist;
+
+pub(crate) fn parse_expr(sql: &str) -> Option<Expr> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
         .and_then(|mut parser| parser.parse_expr())
@@ -130,7 +151,9 @@ impl VisitorMut for Rewriter {
                     .map(|i| i.value.to_ascii_lowercase());
                 match (name.as_deref(), &function.args) {
                     (Some("array"), FunctionArguments::Subquery(query)) => array_subquery(query),
-                    (Some("_pg_expandarray"), _) => parse_expr(&format!("unnest({function})")),
+                    (Some("_pg_expandarray" | "generate_subscripts"), _) => {
+                        parse_expr(&format!("unnest({function})"))
+                    }
                     _ => None,
                 }
             }
@@ -255,6 +278,14 @@ fn array_subquery(query: &Query) -> Option<Expr> {
 /// `(SELECT e FROM f WHERE w)` guarded by `condition`: `(SELECT e FROM f WHERE (w) AND (condition))`.
 fn guarded_subquery(query: &Query, condition: &Expr) -> Option<Expr> {
     single_value(query)?;
+    // A condition with its own subquery would nest it: such lookups are hoisted instead.
+    if condition
+        .to_string()
+        .to_ascii_uppercase()
+        .contains("SELECT ")
+    {
+        return None;
+    }
     let mut query = query.clone();
     let SetExpr::Select(select) = query.body.as_mut() else {
         return None;
