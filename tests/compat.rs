@@ -394,6 +394,14 @@ fn psql_client() {
             }),
         ),
         check(
+            "roles and session reset (\\du, DISCARD ALL)",
+            psql(server, &["-c", "\\du", "-c", "DISCARD ALL"]).and_then(|out| {
+                (out.contains("List of roles") && out.contains("DISCARD ALL"))
+                    .then_some(())
+                    .ok_or(out)
+            }),
+        ),
+        check(
             "list columns (\\d orders)",
             psql(server, &["-c", "\\d orders"]).and_then(|out| {
                 (out.contains("order_ts") && out.contains("timestamp with time zone"))
