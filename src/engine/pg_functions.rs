@@ -102,107 +102,77 @@ pub fn register(ctx: &SessionContext) {
             Ok(ColumnarValue::Array(Arc::new(out.finish())))
         }),
     ));
-    let started = chrono::Utc::now().timestamp_micros();
-    ctx.register_udf(datafusion::logical_expr::create_udf(
-        "pg_postmaster_start_time",
-        vec![],
-        DataType::Timestamp(
-            datafusion::arrow::datatypes::TimeUnit::Microsecond,
-            Some("+00:00".into()),
-        ),
-        Volatility::Stable,
-        Arc::new(move |_: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(
-                datafusion::common::ScalarValue::TimestampMicrosecond(
-                    Some(started),
-                    Some("+00:00".into()),
-                ),
-            ))
-        }),
-    ));
+    use datafusion::common::ScalarValue;
+    let started = ScalarValue::TimestampMicrosecond(
+        Some(chrono::Utc::now().timestamp_micros()),
+        Some("+00:00".into()),
+    );
+    ctx.register_udf(constant("pg_postmaster_start_time", vec![], started));
     // A Segmint server is never a recovering standby.
-    ctx.register_udf(datafusion::logical_expr::create_udf(
-        "pg_is_in_recovery",
-        vec![],
-        DataType::Boolean,
-        Volatility::Stable,
-        Arc::new(|_: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(
-                datafusion::common::ScalarValue::Boolean(Some(false)),
-            ))
-        }),
-    ));
+    let no = ScalarValue::Boolean(Some(false));
+    ctx.register_udf(constant("pg_is_in_recovery", vec![], no));
     // The built-in tablespaces live in the data directory: PostgreSQL answers ''.
-    ctx.register_udf(datafusion::logical_expr::create_udf(
+    let here = ScalarValue::Utf8(Some(String::new()));
+    ctx.register_udf(constant(
         "pg_tablespace_location",
         vec![DataType::Int32],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            Ok(match &args[0] {
-                ColumnarValue::Array(a) => ColumnarValue::Array(Arc::new(
-                    (0..a.len())
-                        .map(|i| a.is_valid(i).then_some(""))
-                        .collect::<datafusion::arrow::array::StringArray>(),
-                )),
-                ColumnarValue::Scalar(v) => ColumnarValue::Scalar(
-                    datafusion::common::ScalarValue::Utf8((!v.is_null()).then(String::new)),
-                ),
-            })
-        }),
+        here,
     ));
     // Every collation and type Segmint lists is in pg_catalog, which is always searched.
     for name in ["pg_collation_is_visible", "pg_type_is_visible"] {
-        ctx.register_udf(datafusion::logical_expr::create_udf(
-            name,
-            vec![DataType::Int32],
-            DataType::Boolean,
-            Volatility::Stable,
-            Arc::new(|args: &[ColumnarValue]| {
-                Ok(match &args[0] {
-                    ColumnarValue::Array(a) => ColumnarValue::Array(Arc::new(
-                        (0..a.len())
-                            .map(|i| a.is_valid(i).then_some(true))
-                            .collect::<datafusion::arrow::array::BooleanArray>(),
-                    )),
-                    ColumnarValue::Scalar(v) => ColumnarValue::Scalar(
-                        datafusion::common::ScalarValue::Boolean((!v.is_null()).then_some(true)),
-                    ),
-                })
-            }),
-        ));
+        let visible = ScalarValue::Boolean(Some(true));
+        ctx.register_udf(constant(name, vec![DataType::Int32], visible));
     }
     // Segmint's tables have no indexes: no index OID has a definition (PostgreSQL answers
     // NULL for an OID that is not an index).
-    ctx.register_udf(datafusion::logical_expr::create_udf(
+    let index_args = vec![DataType::Int32, DataType::Int32, DataType::Boolean];
+    ctx.register_udf(constant(
         "pg_get_indexdef",
-        vec![DataType::Int32, DataType::Int32, DataType::Boolean],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            Ok(match &args[0] {
-                ColumnarValue::Array(a) => ColumnarValue::Array(
-                    datafusion::arrow::array::new_null_array(&DataType::Utf8, a.len()),
-                ),
-                _ => ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(None)),
-            })
-        }),
+        index_args,
+        ScalarValue::Utf8(None),
     ));
     // Parquet datasets have no serial columns, so no column has a sequence.
-    ctx.register_udf(datafusion::logical_expr::create_udf(
+    let column_args = vec![DataType::Utf8, DataType::Utf8];
+    ctx.register_udf(constant(
         "pg_get_serial_sequence",
-        vec![DataType::Utf8, DataType::Utf8],
-        DataType::Utf8,
+        column_args,
+        ScalarValue::Utf8(None),
+    ));
+}
+
+/// A function answering `value` for every row whose first argument is not NULL (and NULL
+/// otherwise, as PostgreSQL's strict functions do).
+fn constant(
+    name: &str,
+    arguments: Vec<DataType>,
+    value: datafusion::common::ScalarValue,
+) -> ScalarUDF {
+    let return_type = value.data_type();
+    datafusion::logical_expr::create_udf(
+        name,
+        arguments,
+        return_type.clone(),
         Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            Ok(match &args[0] {
-                ColumnarValue::Array(a) => ColumnarValue::Array(
-                    datafusion::arrow::array::new_null_array(&DataType::Utf8, a.len()),
-                ),
-                _ => ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(None)),
+        Arc::new(move |args: &[ColumnarValue]| {
+            let null = datafusion::common::ScalarValue::try_from(&return_type)?;
+            Ok(match args.first() {
+                None => ColumnarValue::Scalar(value.clone()),
+                Some(ColumnarValue::Scalar(v)) => {
+                    ColumnarValue::Scalar(if v.is_null() { null } else { value.clone() })
+                }
+                Some(ColumnarValue::Array(a)) => {
+                    let values = value.to_array_of_size(a.len())?;
+                    let nulls = null.to_array_of_size(a.len())?;
+                    let valid = datafusion::arrow::array::BooleanArray::from(
+                        (0..a.len()).map(|i| a.is_valid(i)).collect::<Vec<_>>(),
+                    );
+                    ColumnarValue::Array(datafusion::arrow::compute::kernels::zip::zip(
+                        &valid, &values, &nulls,
+                    )?)
+                }
             })
         }),
-    ));
+    )
 }
 
 /// The types `to_regtype` knows, with the SQL spellings that name them.
