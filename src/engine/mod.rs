@@ -19,6 +19,7 @@ use crate::catalog::{self, DatasetStatus, SegmentStatus, SegmentStore};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
 
+mod catalog_tables;
 pub mod information_schema;
 mod pg_functions;
 mod pg_proc;

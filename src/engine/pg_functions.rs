@@ -142,7 +142,7 @@ pub fn register(ctx: &SessionContext) {
 
 /// A function answering `value` for every row whose first argument is not NULL (and NULL
 /// otherwise, as PostgreSQL's strict functions do).
-fn constant(
+pub(crate) fn constant(
     name: &str,
     arguments: Vec<DataType>,
     value: datafusion::common::ScalarValue,
@@ -226,22 +226,6 @@ pub fn type_oid(name: &str) -> Option<i32> {
         .map(|(t, _)| t.oid() as i32)
 }
 
-macro_rules! plain_udf_identity {
-    ($t:ty, $name:literal) => {
-        impl PartialEq for $t {
-            fn eq(&self, _: &Self) -> bool {
-                true
-            }
-        }
-        impl Eq for $t {}
-        impl std::hash::Hash for $t {
-            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-                $name.hash(state)
-            }
-        }
-    };
-}
-
 /// `to_regtype(text)`: the type's OID, or NULL when there is no such type.
 #[derive(Debug)]
 struct ToRegtype {
@@ -255,7 +239,7 @@ impl Default for ToRegtype {
         }
     }
 }
-plain_udf_identity!(ToRegtype, "to_regtype");
+udf_identity!(ToRegtype, "to_regtype");
 
 impl ScalarUDFImpl for ToRegtype {
     fn name(&self) -> &str {
@@ -293,7 +277,7 @@ impl Default for ExpandArray {
         }
     }
 }
-plain_udf_identity!(ExpandArray, "_pg_expandarray");
+udf_identity!(ExpandArray, "_pg_expandarray");
 
 fn record_fields() -> Fields {
     Fields::from(vec![
@@ -382,7 +366,7 @@ impl Default for TypeNames {
         }
     }
 }
-plain_udf_identity!(TypeNames, "_pg_type_names");
+udf_identity!(TypeNames, "_pg_type_names");
 
 impl ScalarUDFImpl for TypeNames {
     fn name(&self) -> &str {
@@ -436,7 +420,7 @@ impl Default for JsonBuildObject {
         }
     }
 }
-plain_udf_identity!(JsonBuildObject, "json_build_object");
+udf_identity!(JsonBuildObject, "json_build_object");
 
 fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);

@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int16Array, Int32Array, RecordBatch, StringArray,
-    new_null_array,
+    Array, ArrayRef, AsArray, Int16Array, Int32Array, RecordBatch, StringArray, new_null_array,
 };
 use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::catalog::{SchemaProvider, TableProvider};
@@ -145,7 +144,9 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
         batches.push(entries_batch(&schema, &entries, public_oid)?);
     }
     let (schema, batches) = with_acl_arrays(schema, batches)?;
-    let pg_type = regproc_oids(ctx, &pg_catalog, &batches, &schema).await?;
+    let pg_type =
+        super::catalog_tables::pg_type_with_regproc_oids(ctx, &pg_catalog, &batches, &schema)
+            .await?;
     let pg_proc: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema, vec![batches])?);
     let mut overrides: HashMap<String, Arc<dyn TableProvider>> = HashMap::from([
         ("pg_proc".to_string(), pg_proc),
@@ -158,24 +159,7 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
         ),
     ]);
     overrides.extend(super::information_schema::extra_tables(database)?);
-    for (name, columns) in INT_VECTORS {
-        let base = match overrides.get(*name) {
-            Some(table) => Some(table.clone()),
-            None => pg_catalog.table(name).await?,
-        };
-        if let Some(base) = base {
-            overrides.insert(name.to_string(), int_vectors(ctx, base, columns).await?);
-        }
-    }
-    for name in WITH_XMIN {
-        let base = match overrides.get(*name) {
-            Some(table) => Some(table.clone()),
-            None => pg_catalog.table(name).await?,
-        };
-        if let Some(base) = base {
-            overrides.insert(name.to_string(), with_xmin(name, base)?);
-        }
-    }
+    super::catalog_tables::add_system_columns(ctx, &pg_catalog, &mut overrides).await?;
     let overlay = OverlaySchema {
         inner: pg_catalog,
         overrides,
@@ -184,23 +168,11 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
 
     let by_oid: Arc<HashMap<i32, FunctionEntry>> =
         Arc::new(entries.into_iter().map(|e| (e.oid, e)).collect());
-    ctx.register_udf(create_udf(
+    // Every function Segmint lists is in a schema on the search path.
+    ctx.register_udf(super::pg_functions::constant(
         "pg_function_is_visible",
         vec![DataType::Int32],
-        DataType::Boolean,
-        Volatility::Stable,
-        Arc::new(|args: &[ColumnarValue]| {
-            Ok(match &args[0] {
-                ColumnarValue::Array(a) => ColumnarValue::Array(Arc::new(
-                    (0..a.len())
-                        .map(|i| a.is_valid(i).then_some(true))
-                        .collect::<BooleanArray>(),
-                )),
-                ColumnarValue::Scalar(s) => {
-                    ColumnarValue::Scalar(ScalarValue::Boolean((!s.is_null()).then_some(true)))
-                }
-            })
-        }),
+        ScalarValue::Boolean(Some(true)),
     ));
     let lookup = |name: &str, field: fn(&FunctionEntry) -> String| {
         let by_oid = by_oid.clone();
@@ -374,219 +346,4 @@ impl SchemaProvider for OverlaySchema {
     fn table_exist(&self, name: &str) -> bool {
         self.overrides.contains_key(name) || self.inner.table_exist(name)
     }
-}
-
-/// `pg_type` with its function columns (`typinput`, `typreceive`...) as `regproc` OIDs, as
-/// PostgreSQL has them: drivers compare them with `'array_in'::regproc` (pgjdbc's type info,
-/// Npgsql's type loading). The bundled table stores function names there.
-async fn regproc_oids(
-    ctx: &SessionContext,
-    pg_catalog: &Arc<dyn SchemaProvider>,
-    pg_proc: &[RecordBatch],
-    pg_proc_schema: &datafusion::arrow::datatypes::SchemaRef,
-) -> Result<Arc<dyn TableProvider>> {
-    use datafusion::arrow::array::{Array, AsArray, Int32Array};
-    use datafusion::arrow::datatypes::{Field, Schema};
-    let original = pg_catalog
-        .table("pg_type")
-        .await?
-        .ok_or_else(|| DataFusionError::Plan("pg_catalog.pg_type not found".into()))?;
-    let names = pg_proc_schema.index_of("proname")?;
-    let oids = pg_proc_schema.index_of("oid")?;
-    let mut by_name: HashMap<String, i32> = HashMap::new();
-    for batch in pg_proc {
-        let name = datafusion::arrow::compute::cast(batch.column(names), &DataType::Utf8)?;
-        let oid = datafusion::arrow::compute::cast(batch.column(oids), &DataType::Int32)?;
-        let (name, oid) = (name.as_string::<i32>(), oid.as_primitive::<Int32Type>());
-        for row in 0..batch.num_rows() {
-            if name.is_valid(row) && oid.is_valid(row) {
-                by_name
-                    .entry(name.value(row).to_string())
-                    .or_insert(oid.value(row));
-            }
-        }
-    }
-    let batches = ctx.read_table(original.clone())?.collect().await?;
-    let schema = original.schema();
-    let columns = [
-        "typinput",
-        "typoutput",
-        "typreceive",
-        "typsend",
-        "typmodin",
-        "typmodout",
-        "typanalyze",
-        "typsubscript",
-    ];
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            if columns.contains(&f.name().as_str()) && f.data_type() != &DataType::Int32 {
-                Field::new(f.name(), DataType::Int32, true).with_metadata(HashMap::from([(
-                    arrow_pg::datatypes::PG_OID_ALIAS_KEY.to_string(),
-                    "regproc".to_string(),
-                )]))
-            } else {
-                f.as_ref().clone()
-            }
-        })
-        .collect();
-    let new_schema = Arc::new(Schema::new(fields));
-    let mut converted = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let mut arrays = Vec::with_capacity(batch.num_columns());
-        for (i, field) in schema.fields().iter().enumerate() {
-            let column = batch.column(i);
-            if new_schema.field(i).data_type() == field.data_type() {
-                arrays.push(column.clone());
-                continue;
-            }
-            let text = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
-            let text = text.as_string::<i32>();
-            let mapped: Int32Array = (0..text.len())
-                .map(|row| {
-                    if text.is_null(row) {
-                        return None;
-                    }
-                    let name = text.value(row);
-                    let name = name.rsplit('.').next().unwrap_or(name);
-                    Some(by_name.get(name).copied().unwrap_or(0))
-                })
-                .collect();
-            arrays.push(Arc::new(mapped) as _);
-        }
-        converted.push(RecordBatch::try_new(new_schema.clone(), arrays)?);
-    }
-    Ok(Arc::new(MemTable::try_new(new_schema, vec![converted])?))
-}
-
-/// Catalog tables given PostgreSQL's `xmin` system column (DataGrip reads it as a row
-/// version to refresh its cache incrementally).
-const WITH_XMIN: &[&str] = &[
-    "pg_class",
-    "pg_namespace",
-    "pg_type",
-    "pg_attribute",
-    "pg_constraint",
-    "pg_proc",
-    "pg_tablespace",
-    "pg_index",
-    "pg_database",
-    "pg_trigger",
-    "pg_description",
-];
-
-/// `table` with an `xmin` column (and `pg_class` with `reloptions`): every catalog row was written by the same transaction,
-/// so it is the constant 1. A view, so dynamic tables (`pg_class`) stay current.
-fn with_xmin(name: &str, table: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
-    use datafusion::catalog::view::ViewTable;
-    use datafusion::datasource::provider_as_source;
-    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
-    if table.schema().field_with_name("xmin").is_ok() {
-        return Ok(table);
-    }
-    let scan = LogicalPlanBuilder::scan(name, provider_as_source(table.clone()), None)?;
-    let mut columns: Vec<_> = table
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| col(datafusion::common::Column::new(Some(name), f.name())))
-        .collect();
-    columns.push(lit(1i32).alias("xmin"));
-    // Parquet datasets have no storage options.
-    if name == "pg_class" && table.schema().field_with_name("reloptions").is_err() {
-        let none = ScalarValue::try_from(DataType::List(Arc::new(
-            datafusion::arrow::datatypes::Field::new("item", DataType::Utf8, true),
-        )))?;
-        columns.push(lit(none).alias("reloptions"));
-    }
-    let plan = scan.project(columns)?.build()?;
-    Ok(Arc::new(ViewTable::new(plan, None)))
-}
-
-/// Catalog columns that PostgreSQL stores as `int2vector` / `oidvector` / `smallint[]`,
-/// which the bundled tables hold as text: served as integer arrays, so `= ANY(conkey)` and
-/// `unnest(conkey)` (SQLAlchemy, Metabase, DataGrip, pgjdbc) work.
-const INT_VECTORS: &[(&str, &[&str])] = &[
-    (
-        "pg_constraint",
-        &[
-            "conkey",
-            "confkey",
-            "conpfeqop",
-            "conppeqop",
-            "conffeqop",
-            "conexclop",
-        ],
-    ),
-    (
-        "pg_index",
-        &["indkey", "indcollation", "indclass", "indoption"],
-    ),
-];
-
-async fn int_vectors(
-    ctx: &SessionContext,
-    table: Arc<dyn TableProvider>,
-    columns: &[&str],
-) -> Result<Arc<dyn TableProvider>> {
-    use datafusion::arrow::array::{Array, AsArray, Int32Builder, ListBuilder};
-    use datafusion::arrow::datatypes::{Field, Schema};
-    let schema = table.schema();
-    let is_text = |f: &Field| {
-        columns.contains(&f.name().as_str())
-            && matches!(
-                f.data_type(),
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
-            )
-    };
-    if !schema.fields().iter().any(|f| is_text(f)) {
-        return Ok(table);
-    }
-    let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
-    let new_schema = Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| {
-                if is_text(f) {
-                    Field::new(f.name(), list.clone(), true)
-                } else {
-                    f.as_ref().clone()
-                }
-            })
-            .collect::<Vec<_>>(),
-    ));
-    let batches = ctx.read_table(table)?.collect().await?;
-    let mut converted = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let mut arrays = Vec::with_capacity(batch.num_columns());
-        for (i, field) in schema.fields().iter().enumerate() {
-            if !is_text(field) {
-                arrays.push(batch.column(i).clone());
-                continue;
-            }
-            let text = datafusion::arrow::compute::cast(batch.column(i), &DataType::Utf8)?;
-            let text = text.as_string::<i32>();
-            let mut builder = ListBuilder::new(Int32Builder::new());
-            for row in 0..text.len() {
-                if text.is_null(row) {
-                    builder.append_null();
-                    continue;
-                }
-                for part in text
-                    .value(row)
-                    .split(|c: char| c.is_whitespace() || matches!(c, ',' | '{' | '}' | '[' | ']'))
-                    .filter(|p| !p.is_empty())
-                {
-                    builder.values().append_option(part.parse::<i32>().ok());
-                }
-                builder.append(true);
-            }
-            arrays.push(Arc::new(builder.finish()) as _);
-        }
-        converted.push(RecordBatch::try_new(new_schema.clone(), arrays)?);
-    }
-    Ok(Arc::new(MemTable::try_new(new_schema, vec![converted])?))
 }

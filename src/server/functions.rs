@@ -65,17 +65,7 @@ struct CurrentSetting {
     signature: Signature,
 }
 
-impl PartialEq for CurrentSetting {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for CurrentSetting {}
-impl std::hash::Hash for CurrentSetting {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "current_setting".hash(state)
-    }
-}
+udf_identity!(CurrentSetting, "current_setting");
 
 impl ScalarUDFImpl for CurrentSetting {
     fn name(&self) -> &str {
@@ -137,17 +127,7 @@ struct SetConfig {
     signature: Signature,
 }
 
-impl PartialEq for SetConfig {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for SetConfig {}
-impl std::hash::Hash for SetConfig {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "set_config".hash(state)
-    }
-}
+udf_identity!(SetConfig, "set_config");
 
 impl ScalarUDFImpl for SetConfig {
     fn name(&self) -> &str {

@@ -95,8 +95,11 @@ impl Session {
             .sql_parser
             .parse(sql)
             .map_err(|e| user_error(SYNTAX_ERROR, e.to_string()))?;
-        let originals = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .ok()
+        // Only queries have result columns to name; other statements skip the second parse.
+        let has_query = statements.iter().any(|s| matches!(s, Statement::Query(_)));
+        let originals = has_query
+            .then(|| Parser::parse_sql(&PostgreSqlDialect {}, sql).ok())
+            .flatten()
             .filter(|originals| originals.len() == statements.len());
         Ok(match originals {
             Some(originals) => statements

@@ -34,22 +34,25 @@ pub fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Rewriter { aggregate: false });
 }
 
-/// Whether `error` is one of those [`retry_rewrite`] can avoid.
-pub fn is_retryable(error: &PgWireError) -> bool {
-    let message = match error {
+fn message(error: &PgWireError) -> String {
+    match error {
         PgWireError::UserError(info) => info.message.clone(),
         other => other.to_string(),
-    };
-    message.contains("does not support logical expression ScalarSubquery")
-        || message.contains("Correlated scalar subquery must be aggregated")
+    }
+}
+
+fn needs_aggregate(error: &PgWireError) -> bool {
+    message(error).contains("Correlated scalar subquery must be aggregated")
+}
+
+/// Whether `error` is one of those [`retry_rewrite`] can avoid.
+pub fn is_retryable(error: &PgWireError) -> bool {
+    needs_aggregate(error)
+        || message(error).contains("does not support logical expression ScalarSubquery")
 }
 
 /// When `error` is one a rewrite can avoid, applies it and returns true (plan again).
 pub fn retry_rewrite(error: &PgWireError, statement: &mut Statement) -> bool {
-    let message = match error {
-        PgWireError::UserError(info) => info.message.clone(),
-        other => other.to_string(),
-    };
     if !is_retryable(error) {
         return false;
     }
@@ -57,7 +60,7 @@ pub fn retry_rewrite(error: &PgWireError, statement: &mut Statement) -> bool {
     if hoist::hoist_lookups(statement) {
         return true;
     }
-    if !message.contains("Correlated scalar subquery must be aggregated") {
+    if !needs_aggregate(error) {
         return false;
     }
     let _ = statement.visit(&mut Rewriter { aggregate: true });
@@ -78,10 +81,11 @@ struct Rewriter {
     aggregate: bool,
 }
 
-/// Whether `statement` has a scalar subquery (whose decorrelation can fail late, in the
-/// optimizer, and be retried with [`retry_rewrite`]).
-pub fn has_scalar_subquery(statement: &Statement) -> bool {
-    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+/// Whether `node` (a statement, query or expression) has a scalar subquery, whose
+/// decorrelation can fail late, in the optimizer or physical planner, and be retried with
+/// [`retry_rewrite`].
+pub fn has_scalar_subquery<T: datafusion::sql::sqlparser::ast::Visit>(node: &T) -> bool {
+    use datafusion::sql::sqlparser::ast::Visitor;
     struct Finder;
     impl Visitor for Finder {
         type Break = ();
@@ -92,7 +96,7 @@ pub fn has_scalar_subquery(statement: &Statement) -> bool {
             }
         }
     }
-    statement.visit(&mut Finder).is_break()
+    node.visit(&mut Finder).is_break()
 }
 
 /// The view of `information_schema.<view>` that Segmint serves itself, if `name` is one.

@@ -9,7 +9,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Join, Query, SelectItem, SetExpr, Statement, TableFactor, Visit,
+    BinaryOperator, Expr, Ident, Join, Query, SelectItem, SetExpr, Statement, TableFactor, Visit,
     VisitMut, Visitor, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -80,6 +80,16 @@ enum Side {
     Outer,
 }
 
+/// The relation part of a qualified column (`pg_catalog.pg_type` of
+/// `pg_catalog.pg_type.oid`), lowercase.
+fn qualifier(parts: &[Ident]) -> String {
+    parts[..parts.len().saturating_sub(1)]
+        .iter()
+        .map(|p| p.value.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// Which side every column of `expr` belongs to: `None` when unknown or mixed.
 fn side_of(expr: &Expr, inner: &[String], outer: &[String]) -> Option<Option<Side>> {
     struct Columns<'a> {
@@ -101,11 +111,7 @@ fn side_of(expr: &Expr, inner: &[String], outer: &[String]) -> Option<Option<Sid
                     return ControlFlow::Break(());
                 }
                 Expr::CompoundIdentifier(parts) => {
-                    let qualifier = parts[..parts.len() - 1]
-                        .iter()
-                        .map(|p| p.value.to_ascii_lowercase())
-                        .collect::<Vec<_>>()
-                        .join(".");
+                    let qualifier = qualifier(parts);
                     if self.inner.contains(&qualifier) {
                         Side::Inner
                     } else if self.outer.contains(&qualifier) {
@@ -274,24 +280,19 @@ impl VisitorMut for SplitValue<'_> {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if let Expr::CompoundIdentifier(parts) = expr {
-            let qualifier = parts[..parts.len() - 1]
-                .iter()
-                .map(|p| p.value.to_ascii_lowercase())
-                .collect::<Vec<_>>()
-                .join(".");
-            if self.inner.contains(&qualifier) {
-                let text = expr.to_string();
-                let index = match self.columns.iter().position(|c| *c == text) {
-                    Some(i) => i,
-                    None => {
-                        self.columns.push(text);
-                        self.columns.len() - 1
-                    }
-                };
-                if let Some(column) = parse_expr(&format!("{}.c{index}", self.alias)) {
-                    *expr = column;
+        if let Expr::CompoundIdentifier(parts) = expr
+            && self.inner.contains(&qualifier(parts))
+        {
+            let text = expr.to_string();
+            let index = match self.columns.iter().position(|c| *c == text) {
+                Some(i) => i,
+                None => {
+                    self.columns.push(text);
+                    self.columns.len() - 1
                 }
+            };
+            if let Some(column) = parse_expr(&format!("{}.c{index}", self.alias)) {
+                *expr = column;
             }
         }
         ControlFlow::Continue(())
@@ -303,7 +304,7 @@ impl VisitorMut for Hoister {
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Expr::Subquery(query) = expr
-            && !super::has_scalar_subquery(&Statement::Query(query.clone()))
+            && !super::has_scalar_subquery(query.as_ref())
             && let Some(replacement) = self.lookup(query)
         {
             *expr = replacement;
