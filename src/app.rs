@@ -38,9 +38,20 @@ pub fn load_config(sources: &DataSources, listen: Option<&str>) -> Result<Config
             .clone()
             .unwrap_or_else(demo::default_cache_root);
         let dir = demo::ensure_cached(&root, config.demo.customers, config.demo.seed)?;
-        // The demo analyst can save segments; they live beside the demo data.
-        if config.segments.dir.is_none() {
-            config.segments.dir = Some(root.join("segments"));
+        // The demo analyst is the administrator: DDL is on, and what it creates lives beside
+        // the demo data (external tables may read only there).
+        let catalog = &mut config.catalog;
+        if catalog.dir.is_none() {
+            catalog.allow_ddl = true;
+            catalog.dir = Some(root.join("catalog"));
+        }
+        if catalog.allowed_locations.is_empty() {
+            catalog
+                .allowed_locations
+                .push(root.to_string_lossy().into_owned());
+        }
+        if catalog.tables_url.is_none() {
+            catalog.tables_url = Some(root.join("tables").to_string_lossy().into_owned());
         }
         // The demo history ends on 2025-12-31: analyse it as of the next day.
         config
@@ -93,6 +104,9 @@ pub async fn build_engine(config: &Config) -> Result<Arc<Engine>> {
             tracing::warn!(dataset = %status.name, %error, "dataset unavailable");
         }
     }
+    for (name, error) in engine.unrestored() {
+        tracing::warn!(object = %name, %error, "saved object not restored");
+    }
     Ok(Arc::new(engine))
 }
 
@@ -105,12 +119,13 @@ pub async fn serve(config: Config) -> Result<()> {
         config.server.max_connections,
     )
     .await?;
+    engine.start_refresh();
     let addr = server.local_addr()?;
-    let tables: Vec<&str> = engine
+    let tables: Vec<String> = engine
         .datasets()
-        .iter()
+        .into_iter()
         .filter(|d| d.error.is_none())
-        .map(|d| d.name.as_str())
+        .map(|d| d.name)
         .collect();
     tracing::info!(%addr, tables = ?tables, "Segmint is ready");
     eprintln!(

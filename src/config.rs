@@ -29,16 +29,57 @@ pub struct Config {
     pub functions: BTreeMap<String, String>,
     /// Where `--demo` keeps its generated data and how much it generates.
     pub demo: DemoConfig,
-    /// Saved segments (views created over the wire).
-    pub segments: SegmentsConfig,
+    /// DDL over the wire (saved segments, external and materialised tables) and dataset refresh.
+    pub catalog: CatalogConfig,
 }
 
-/// Saved segments: `CREATE VIEW` / `DROP VIEW` over the wire, kept as SQL files.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What SQL may change in the catalog, where those changes are kept, and how often datasets
+/// are listed again.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SegmentsConfig {
-    /// Folder of saved segments (one `<name>.sql` each). Unset: the endpoint is read-only.
+pub struct CatalogConfig {
+    /// Administrators only, until roles exist: allows `CREATE VIEW`, `CREATE EXTERNAL TABLE`,
+    /// `CREATE TABLE AS`, `DROP` and `REFRESH DATASET`. Off: the endpoint is read-only.
+    pub allow_ddl: bool,
+    /// Folder where DDL is kept (one `<name>.sql` per saved object), replayed at start.
     pub dir: Option<PathBuf>,
+    /// URL prefixes `CREATE EXTERNAL TABLE` may read (`s3://lake/crm/`, `file:///data/`);
+    /// any other location is refused.
+    pub allowed_locations: Vec<String>,
+    /// Where `CREATE TABLE AS` writes Parquet (`s3://lake/segmint/tables/`). Segmint owns
+    /// this prefix: files no saved table refers to are removed at start.
+    pub tables_url: Option<String>,
+    /// How often every dataset is listed again so new files become visible (`"60s"`, `"5m"`;
+    /// `"0s"` turns periodic listing off, leaving `REFRESH DATASETS`).
+    pub refresh_interval: String,
+    /// Memory for cached file listings of all datasets (`"64MiB"`).
+    pub list_cache_size: String,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            allow_ddl: false,
+            dir: None,
+            allowed_locations: vec![],
+            tables_url: None,
+            refresh_interval: "60s".to_string(),
+            list_cache_size: "64MiB".to_string(),
+        }
+    }
+}
+
+impl CatalogConfig {
+    /// The periodic refresh interval; `None` when turned off.
+    pub fn refresh_every(&self) -> Result<Option<std::time::Duration>> {
+        let every = humantime::parse_duration(self.refresh_interval.trim()).map_err(|e| {
+            invalid(format!(
+                "catalog.refresh_interval '{}': {e}",
+                self.refresh_interval
+            ))
+        })?;
+        Ok((!every.is_zero()).then_some(every))
+    }
 }
 
 /// Listener settings.
@@ -118,7 +159,7 @@ pub struct DatasetConfig {
 }
 
 /// Settings for the object store serving one URL prefix (`s3://bucket`, `file://`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectStoreConfig {
     /// The store's URL prefix: scheme and bucket/container/host.
@@ -126,6 +167,16 @@ pub struct ObjectStoreConfig {
     /// Store options (`endpoint`, `region`, `access_key_id`...); values may be `${ENV_VAR}`.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+}
+
+/// Shows option names only: values may be secrets.
+impl std::fmt::Debug for ObjectStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStoreConfig")
+            .field("url", &self.url)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Demo data settings for `serve --demo` and `sql --demo`.
@@ -208,6 +259,13 @@ impl Config {
                     dataset.name
                 )));
             }
+        }
+        self.catalog.refresh_every()?;
+        parse_byte_size(&self.catalog.list_cache_size)?;
+        if self.catalog.allow_ddl && self.catalog.dir.is_none() {
+            return Err(invalid(
+                "catalog.allow_ddl needs catalog.dir, where created objects are kept".into(),
+            ));
         }
         if self.demo.customers == 0 {
             return Err(invalid("demo.customers must be at least 1".into()));
@@ -330,6 +388,33 @@ mod tests {
         let twice = "[[datasets]]\nname='a'\nurl='/x'\n[[datasets]]\nname='a'\nurl='/y'";
         assert!(Config::from_toml(twice).is_err());
         assert!(Config::from_toml("[[datasets]]\nname='Bad-Name'\nurl='/x'").is_err());
+    }
+
+    #[test]
+    fn catalog_settings_are_checked() {
+        let config = Config::from_toml(
+            "[catalog]\nallow_ddl = true\ndir = '/tmp/c'\nrefresh_interval = '5m'",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.catalog.refresh_every().unwrap(),
+            Some(std::time::Duration::from_secs(300))
+        );
+        let off = Config::from_toml("[catalog]\nrefresh_interval = '0s'").expect("valid");
+        assert_eq!(off.catalog.refresh_every().unwrap(), None);
+        assert!(Config::from_toml("[catalog]\nrefresh_interval = 'often'").is_err());
+        assert!(Config::from_toml("[catalog]\nallow_ddl = true").is_err());
+    }
+
+    #[test]
+    fn store_secrets_are_not_debug_printed() {
+        let config = Config::from_toml(
+            "[[object_stores]]\nurl = 's3://lake'\noptions = { secret_access_key = 'hunter2' }",
+        )
+        .expect("valid");
+        let printed = format!("{config:?}");
+        assert!(printed.contains("secret_access_key"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
     }
 
     #[test]

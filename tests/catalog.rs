@@ -38,13 +38,25 @@ async fn broken_datasets_are_reported_and_skipped() {
         .expect("engine builds despite bad datasets");
     let statuses = engine.datasets();
     assert_eq!(statuses.len(), 3);
-    let missing = statuses[0].error.as_deref().expect("missing is an error");
+    let status = |name: &str| {
+        statuses
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} is listed"))
+    };
+    let missing = status("missing")
+        .error
+        .as_deref()
+        .expect("missing is an error");
     assert!(missing.contains("missing"), "{missing}");
-    let corrupt = statuses[1].error.as_deref().expect("corrupt is an error");
+    let corrupt = status("corrupt")
+        .error
+        .as_deref()
+        .expect("corrupt is an error");
     assert!(corrupt.contains("corrupt"), "{corrupt}");
-    assert!(statuses[2].error.is_none());
+    assert!(status("orders").error.is_none());
     assert_eq!(
-        statuses[2].partition_columns,
+        status("orders").partition_columns,
         vec!["order_month".to_string()]
     );
 

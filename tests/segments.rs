@@ -16,7 +16,8 @@ const DIRECT: &str = "SELECT count(*) FROM rfm('completed_orders', DATE '2026-01
 
 fn server_with_segments(dir: &Path) -> TestServer {
     let mut config = demo_config();
-    config.segments.dir = Some(dir.to_path_buf());
+    config.catalog.dir = Some(dir.to_path_buf());
+    config.catalog.allow_ddl = true;
     TestServer::start(config)
 }
 
@@ -62,7 +63,8 @@ async fn saved_segments_are_shared_listed_and_survive_a_restart() {
         ("CREATE VIEW \"Big Spenders\" AS SELECT 1", "42602"),
         ("CREATE OR REPLACE VIEW customer_360 AS SELECT 1", "42501"),
         ("DROP VIEW completed_orders", "42501"),
-        ("CREATE TABLE copy AS SELECT * FROM customers", "25006"),
+        ("CREATE TABLE copy AS SELECT * FROM customers", "0A000"),
+        ("INSERT INTO customers SELECT * FROM customers", "25006"),
         ("EXPLAIN CREATE VIEW sneaky AS SELECT 1", "25006"),
     ] {
         let error = analyst.simple_query(sql).await.expect_err(sql);

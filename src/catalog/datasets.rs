@@ -1,9 +1,20 @@
-//! One dataset → one DataFusion listing table.
+//! One dataset → one DataFusion listing table, and listing it again when files land.
+//!
+//! A dataset is a file, a prefix (`s3://lake/orders/`) or a glob (`s3://lake/orders/*.parquet`).
+//! Hive partition columns are found from `key=value` folders when the config does not name
+//! them; a filter on one reads only the matching folders. The schema is the union of the files'
+//! schemas, so a column added to newer files reads as NULL in older ones.
+//!
+//! Listings are cached (DataFusion's list-files cache): queries never list the bucket. A
+//! refresh lists the prefix once and swaps the cached listing, so new files become visible to
+//! every query at once; when they bring new columns, the table is registered again with the
+//! wider schema.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use chrono::{DateTime, Utc};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -11,37 +22,81 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::cache::TableScopedPath;
+use datafusion::execution::cache::cache_manager::CachedFileList;
 use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use url::Url;
 
+use super::object_stores::ObjectStores;
 use crate::config::{DatasetConfig, DatasetFormat};
 use crate::error::{Result, SegmintError};
 
-/// What registering one dataset gave.
+/// Where a served table came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetOrigin {
+    /// `[[datasets]]` in the config file (or `--dataset`, `--demo`).
+    Config,
+    /// `CREATE EXTERNAL TABLE` over the wire.
+    External,
+    /// `CREATE TABLE AS` over the wire: Parquet that Segmint wrote and owns.
+    Materialized,
+}
+
+impl DatasetOrigin {
+    /// The name shown in `segmint.datasets`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetOrigin::Config => "config",
+            DatasetOrigin::External => "external",
+            DatasetOrigin::Materialized => "materialized",
+        }
+    }
+}
+
+/// What registering or refreshing one dataset gave.
 #[derive(Debug, Clone)]
 pub struct DatasetStatus {
     /// The table name.
     pub name: String,
     /// The resolved URL.
     pub url: String,
+    /// Where it came from.
+    pub origin: DatasetOrigin,
     /// Number of data columns (partition columns excluded).
     pub columns: usize,
     /// Hive partition columns, configured or found from the folders.
     pub partition_columns: Vec<String>,
+    /// Files found by the last listing.
+    pub files: usize,
+    /// When it was last listed.
+    pub listed_at: Option<DateTime<Utc>>,
     /// Why the dataset is not served, when it is not.
     pub error: Option<String>,
 }
 
 impl DatasetStatus {
     /// A dataset that could not be registered.
-    pub fn failed(dataset: &DatasetConfig, error: String) -> Self {
+    pub fn failed(dataset: &DatasetConfig, origin: DatasetOrigin, error: String) -> Self {
         DatasetStatus {
             name: dataset.name.clone(),
             url: dataset.url.clone(),
+            origin,
             columns: 0,
             partition_columns: vec![],
+            files: 0,
+            listed_at: Some(Utc::now()),
             error: Some(error),
         }
     }
+}
+
+/// A dataset that is being served: what a refresh needs to list it again.
+#[derive(Debug, Clone)]
+pub struct ServedDataset {
+    table_url: ListingTableUrl,
+    options: ListingOptions,
+    schema: SchemaRef,
 }
 
 /// Turns a configured location into a URL DataFusion lists: plain paths become absolute
@@ -65,6 +120,26 @@ pub fn resolve_url(location: &str) -> Result<String> {
     Ok(format!("file://{text}"))
 }
 
+/// Splits `s3://lake/orders/2026-*.parquet` into the listed prefix and the glob.
+fn listing_url(url: &str) -> std::result::Result<ListingTableUrl, String> {
+    let (scheme_end, path_start) = match url.find("://") {
+        Some(i) => (i + 3, url[i + 3..].find('/').map(|p| i + 3 + p)),
+        None => (0, Some(0)),
+    };
+    let glob_at = url[scheme_end..]
+        .find(['*', '?', '['])
+        .map(|i| i + scheme_end);
+    match (glob_at, path_start) {
+        (Some(glob), Some(path)) if glob > path => {
+            let cut = url[..glob].rfind('/').map_or(glob, |i| i + 1);
+            ListingTableUrl::parse(&url[..cut])
+                .and_then(|base| base.with_glob(&url[cut..]))
+                .map_err(|e| e.to_string())
+        }
+        _ => ListingTableUrl::parse(url).map_err(|e| e.to_string()),
+    }
+}
+
 fn file_format(format: DatasetFormat) -> Arc<dyn FileFormat> {
     match format {
         DatasetFormat::Parquet => Arc::new(ParquetFormat::default()),
@@ -73,23 +148,25 @@ fn file_format(format: DatasetFormat) -> Arc<dyn FileFormat> {
     }
 }
 
-/// Registers one dataset as a listing table, inferring its schema and partition columns.
+/// Registers one dataset as a listing table, inferring its schema (unless given) and its
+/// partition columns.
 pub async fn register_dataset(
     ctx: &SessionContext,
+    stores: &ObjectStores,
     dataset: &DatasetConfig,
-) -> Result<DatasetStatus> {
+    origin: DatasetOrigin,
+    schema: Option<SchemaRef>,
+) -> Result<(ServedDataset, DatasetStatus)> {
     let fail = |message: String| SegmintError::Dataset {
         name: dataset.name.clone(),
         url: dataset.url.clone(),
         message,
     };
     let url = resolve_url(&dataset.url)?;
-    let table_url = ListingTableUrl::parse(&url).map_err(|e| fail(e.to_string()))?;
+    let parsed = Url::parse(&url).map_err(|e| fail(e.to_string()))?;
+    stores.ensure(&parsed)?;
+    let table_url = listing_url(&url).map_err(fail)?;
     let state = ctx.state();
-    state
-        .runtime_env()
-        .object_store(&table_url)
-        .map_err(|_| fail(format!("no object store is configured for '{url}'")))?;
 
     let mut options = ListingOptions::new(file_format(dataset.format))
         .with_file_extension(dataset.format.extension());
@@ -98,7 +175,7 @@ pub async fn register_dataset(
         None => options
             .infer_partitions(&state, &table_url)
             .await
-            .map_err(|e| fail(e.to_string()))?,
+            .map_err(|e| fail(first_line(&e.to_string())))?,
     };
     options = options.with_table_partition_cols(
         partition_columns
@@ -109,27 +186,134 @@ pub async fn register_dataset(
     options
         .validate_partitions(&state, &table_url)
         .await
-        .map_err(|e| fail(e.to_string()))?;
-    let schema = options
-        .infer_schema(&state, &table_url)
-        .await
         .map_err(|e| fail(first_line(&e.to_string())))?;
-    let columns = schema.fields().len();
-    let config = ListingTableConfig::new(table_url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    let table = ListingTable::try_new(config).map_err(|e| fail(e.to_string()))?;
-    ctx.register_table(dataset.name.as_str(), Arc::new(table))
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(DatasetStatus {
-        name: dataset.name.clone(),
-        url,
-        columns,
-        partition_columns,
-        error: None,
-    })
+    let schema = match schema {
+        Some(schema) => schema,
+        None => options
+            .infer_schema(&state, &table_url)
+            .await
+            .map_err(|e| fail(first_line(&e.to_string())))?,
+    };
+    let served = ServedDataset {
+        table_url,
+        options,
+        schema,
+    };
+    install(ctx, &dataset.name, &served).map_err(|e| fail(e.to_string()))?;
+    let files = served.count_files(ctx).await.map_err(fail)?;
+    Ok((
+        served.clone(),
+        DatasetStatus {
+            name: dataset.name.clone(),
+            url,
+            origin,
+            columns: served.schema.fields().len(),
+            partition_columns,
+            files,
+            listed_at: Some(Utc::now()),
+            error: None,
+        },
+    ))
+}
+
+/// Registers (or replaces) the listing table of `served` under `name`.
+fn install(ctx: &SessionContext, name: &str, served: &ServedDataset) -> Result<()> {
+    let config = ListingTableConfig::new(served.table_url.clone())
+        .with_listing_options(served.options.clone())
+        .with_schema(served.schema.clone());
+    let table = ListingTable::try_new(config)?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+impl ServedDataset {
+    /// The files the cached listing holds for this dataset.
+    async fn count_files(&self, ctx: &SessionContext) -> std::result::Result<usize, String> {
+        let state = ctx.state();
+        let store = state
+            .runtime_env()
+            .object_store(&self.table_url)
+            .map_err(|e| e.to_string())?;
+        let files: Vec<_> = self
+            .table_url
+            .list_all_files(&state, store.as_ref(), &self.options.file_extension)
+            .await
+            .map_err(|e| first_line(&e.to_string()))?
+            .try_collect()
+            .await
+            .map_err(|e| first_line(&e.to_string()))?;
+        Ok(files.len())
+    }
+
+    /// Lists the dataset again and swaps the cached listing; registers the table again when
+    /// new files widened the schema. Returns the number of files.
+    pub async fn refresh(&mut self, ctx: &SessionContext, name: &str) -> Result<usize> {
+        let fail = |message: String| SegmintError::Dataset {
+            name: name.to_string(),
+            url: self.table_url.to_string(),
+            message,
+        };
+        let state = ctx.state();
+        let runtime = state.runtime_env();
+        if self.table_url.is_collection()
+            && let Some(cache) = runtime.cache_manager.get_list_files_cache()
+        {
+            let store = runtime
+                .object_store(&self.table_url)
+                .map_err(|e| fail(e.to_string()))?;
+            let mut listed: Vec<_> = store
+                .list(Some(self.table_url.prefix()))
+                .try_collect()
+                .await
+                .map_err(|e| fail(first_line(&e.to_string())))?;
+            listed.shrink_to_fit();
+            let key = TableScopedPath {
+                table: self.table_url.get_table_ref().clone(),
+                path: self.table_url.prefix().clone(),
+            };
+            cache.put(&key, CachedFileList::new(listed));
+        }
+        let schema = self
+            .options
+            .infer_schema(&state, &self.table_url)
+            .await
+            .map_err(|e| fail(first_line(&e.to_string())))?;
+        if schema != self.schema {
+            tracing::info!(
+                dataset = name,
+                columns = schema.fields().len(),
+                "schema widened"
+            );
+            self.schema = schema;
+            install(ctx, name, self)?;
+        }
+        self.count_files(ctx).await.map_err(fail)
+    }
+
+    /// Number of data columns.
+    pub fn columns(&self) -> usize {
+        self.schema.fields().len()
+    }
 }
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or(text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_split_into_prefix_and_pattern() {
+        let url = listing_url("s3://lake/orders/2026-*.parquet").unwrap();
+        assert_eq!(url.prefix().as_ref(), "orders");
+        assert!(url.is_collection());
+        assert!(url.contains(&"orders/2026-01.parquet".into(), true));
+        assert!(!url.contains(&"orders/2025-12.parquet".into(), true));
+        let plain = listing_url("s3://lake/orders/").unwrap();
+        assert!(plain.get_glob().is_none());
+        let bucket_glob = listing_url("s3://lake/*.parquet").unwrap();
+        assert!(bucket_glob.get_glob().is_some());
+    }
 }

@@ -1,45 +1,749 @@
-//! The catalog: object stores for every URL scheme, one listing table per dataset, and the
-//! saved segments (views analysts create over the wire).
+//! The catalog: object stores for every URL scheme, one listing table per dataset, the objects
+//! administrators create over the wire (saved segments, external and materialised tables), and
+//! the periodic refresh that makes newly landed files visible.
 //!
-//! Each dataset is registered once at start, with its schema inferred once. A dataset that
-//! cannot be registered (missing path, corrupt file, unknown store) is reported and skipped:
-//! the others are still served.
+//! A dataset that cannot be registered (missing path, wrong credentials, stopped store) is
+//! reported and skipped: the others are still served, and each refresh tries it again.
+//! Every change goes through one lock, so two DDL statements never interleave.
 
+mod counting_store;
 mod datasets;
+mod ddl_error;
+mod materialize;
 mod object_stores;
-mod segments;
+mod saved;
+pub mod system_tables;
 
-pub use datasets::{DatasetStatus, register_dataset, resolve_url};
-pub use object_stores::register_object_stores;
-pub use segments::{SegmentStatus, SegmentStore};
+pub use counting_store::RequestSnapshot;
+pub use datasets::{DatasetOrigin, DatasetStatus, resolve_url};
+pub use ddl_error::DdlError;
+pub use object_stores::ObjectStores;
+pub use saved::{SavedCatalog, SavedObject};
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::TableReference;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
-use crate::config::DatasetConfig;
+use crate::config::{Config, DatasetConfig, DatasetFormat};
+use crate::error::{Result, SegmintError};
+use datasets::{ServedDataset, register_dataset};
 
-/// Registers every dataset in `ctx`, returning one status per dataset (in config order).
-pub async fn register_datasets(
-    ctx: &SessionContext,
-    datasets: &[DatasetConfig],
-) -> Vec<DatasetStatus> {
-    let mut statuses = Vec::with_capacity(datasets.len());
-    for dataset in datasets {
-        let status = match register_dataset(ctx, dataset).await {
-            Ok(status) => {
-                tracing::info!(
-                    dataset = %dataset.name,
-                    columns = status.columns,
-                    partitions = ?status.partition_columns,
-                    "registered dataset"
-                );
-                status
-            }
-            Err(error) => {
-                tracing::error!(dataset = %dataset.name, %error, "dataset not registered");
-                DatasetStatus::failed(dataset, error.to_string())
-            }
+/// The schema every user table lives in.
+const PUBLIC: &str = "public";
+
+/// Whether a statement drops a table or a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `DROP TABLE`.
+    Table,
+    /// `DROP VIEW`.
+    View,
+}
+
+/// One served table.
+#[derive(Debug, Clone)]
+struct Entry {
+    served: Option<ServedDataset>,
+    config: DatasetConfig,
+    status: DatasetStatus,
+    /// The version folder of a materialised table.
+    location: Option<String>,
+}
+
+/// The catalog shared by every session.
+pub struct Catalog {
+    stores: ObjectStores,
+    saved: Option<SavedCatalog>,
+    allow_ddl: bool,
+    allowed_locations: Vec<String>,
+    tables_url: Option<String>,
+    entries: Mutex<BTreeMap<String, Entry>>,
+    views: Mutex<BTreeSet<String>>,
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    /// Builds the stores and opens the saved catalog described by `config`.
+    pub fn new(runtime: Arc<RuntimeEnv>, config: &Config) -> Result<Catalog> {
+        let stores = ObjectStores::new(runtime, &config.object_stores)?;
+        let saved = match &config.catalog.dir {
+            Some(dir) => Some(SavedCatalog::open(dir)?),
+            None => None,
         };
-        statuses.push(status);
+        let allowed_locations = config
+            .catalog
+            .allowed_locations
+            .iter()
+            .map(|location| resolve_url(location).map(|url| with_slash(&url)))
+            .collect::<Result<Vec<_>>>()?;
+        let tables_url = match &config.catalog.tables_url {
+            Some(url) => {
+                let url = with_slash(&resolve_url(url)?);
+                let parsed = url::Url::parse(&url).map_err(|e| SegmintError::ObjectStore {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?;
+                stores.ensure(&parsed)?;
+                Some(url)
+            }
+            None => None,
+        };
+        Ok(Catalog {
+            stores,
+            saved,
+            allow_ddl: config.catalog.allow_ddl,
+            allowed_locations,
+            tables_url,
+            entries: Mutex::new(BTreeMap::new()),
+            views: Mutex::new(BTreeSet::new()),
+            changes: tokio::sync::Mutex::new(()),
+        })
     }
-    statuses
+
+    fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn views(&self) -> MutexGuard<'_, BTreeSet<String>> {
+        self.views
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether DDL over the wire is allowed (`[catalog] allow_ddl`).
+    pub fn ddl_allowed(&self) -> bool {
+        self.allow_ddl && self.saved.is_some()
+    }
+
+    /// Registers the configured datasets; failures are recorded, not fatal.
+    pub async fn register_datasets(&self, ctx: &SessionContext, datasets: &[DatasetConfig]) {
+        for dataset in datasets {
+            self.serve(ctx, dataset, DatasetOrigin::Config, None, None)
+                .await;
+        }
+    }
+
+    /// Registers one dataset and records how it went.
+    async fn serve(
+        &self,
+        ctx: &SessionContext,
+        dataset: &DatasetConfig,
+        origin: DatasetOrigin,
+        schema: Option<Arc<Schema>>,
+        location: Option<String>,
+    ) -> Option<String> {
+        let (served, status) =
+            match register_dataset(ctx, &self.stores, dataset, origin, schema).await {
+                Ok((served, status)) => {
+                    tracing::info!(
+                        dataset = %dataset.name,
+                        columns = status.columns,
+                        files = status.files,
+                        partitions = ?status.partition_columns,
+                        "registered dataset"
+                    );
+                    (Some(served), status)
+                }
+                Err(error) => {
+                    tracing::error!(dataset = %dataset.name, %error, "dataset not registered");
+                    let status = DatasetStatus::failed(dataset, origin, error.to_string());
+                    (None, status)
+                }
+            };
+        let error = status.error.clone();
+        self.entries().insert(
+            dataset.name.clone(),
+            Entry {
+                served,
+                config: dataset.clone(),
+                status,
+                location,
+            },
+        );
+        error
+    }
+
+    /// Replays the saved catalog: tables first, then views (a view may use another view, so
+    /// views are retried until no more succeed). Then removes materialised files nothing
+    /// refers to. Returns the objects that could not be restored, with why.
+    pub async fn restore(&self, ctx: &SessionContext) -> Vec<(String, String)> {
+        let Some(saved) = &self.saved else {
+            return vec![];
+        };
+        let mut failed = Vec::new();
+        let mut views = Vec::new();
+        for object in saved.load() {
+            match self.restore_table(ctx, &object).await {
+                Ok(true) => {}
+                Ok(false) => views.push(object),
+                Err(error) => failed.push((object.name.clone(), error.to_string())),
+            }
+        }
+        loop {
+            let before = views.len();
+            let mut waiting = Vec::new();
+            for object in views {
+                match restore_view(ctx, &object.sql).await {
+                    Ok(()) => {
+                        self.views().insert(object.name.clone());
+                    }
+                    Err(error) => waiting.push((object, error.to_string())),
+                }
+            }
+            if waiting.is_empty() {
+                break;
+            }
+            if waiting.len() == before {
+                // Nothing restored in this pass: retrying cannot help.
+                failed.extend(waiting.into_iter().map(|(o, e)| (o.name, e)));
+                break;
+            }
+            views = waiting.into_iter().map(|(o, _)| o).collect();
+        }
+        for (name, error) in &failed {
+            tracing::warn!(object = %name, %error, "saved object not restored");
+        }
+        self.sweep(ctx).await;
+        failed
+    }
+
+    /// Restores a saved table; `Ok(false)` when the object is a view.
+    async fn restore_table(&self, ctx: &SessionContext, object: &SavedObject) -> Result<bool> {
+        let statement = DFParser::parse_sql_with_dialect(&object.sql, &PostgreSqlDialect {})?
+            .pop_front()
+            .ok_or_else(|| SegmintError::ConfigInvalid(format!("{} is empty", object.name)))?;
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) = plan else {
+            return Ok(false);
+        };
+        let (origin, location) = if object.materialized {
+            let location = single_location(&create).map_err(SegmintError::ConfigInvalid)?;
+            (DatasetOrigin::Materialized, Some(location))
+        } else {
+            self.check_location(&create)
+                .map_err(|e| SegmintError::ConfigInvalid(e.to_string()))?;
+            (DatasetOrigin::External, None)
+        };
+        let dataset = dataset_config(&object.name, &create)
+            .map_err(|e| SegmintError::ConfigInvalid(e.to_string()))?;
+        match self
+            .serve(ctx, &dataset, origin, declared_schema(&create), location)
+            .await
+        {
+            None => Ok(true),
+            Some(error) => Err(SegmintError::ConfigInvalid(error)),
+        }
+    }
+
+    /// Removes files under `tables_url` that no materialised table refers to.
+    async fn sweep(&self, ctx: &SessionContext) {
+        let Some(tables_url) = &self.tables_url else {
+            return;
+        };
+        let keep: BTreeSet<String> = self
+            .entries()
+            .values()
+            .filter_map(|e| e.location.clone())
+            .collect();
+        match materialize::sweep(ctx, tables_url, &keep).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, %tables_url, "removed unreferenced table files"),
+            Err(error) => tracing::warn!(%error, %tables_url, "could not sweep table files"),
+        }
+    }
+
+    /// Every served (or failed) table, by name.
+    pub fn datasets(&self) -> Vec<DatasetStatus> {
+        self.entries().values().map(|e| e.status.clone()).collect()
+    }
+
+    /// Why table `name` is not served, when it is a dataset that failed to register.
+    pub fn unavailable(&self, name: &str) -> Option<String> {
+        self.entries()
+            .get(name)
+            .filter(|e| e.served.is_none())
+            .and_then(|e| e.status.error.clone())
+    }
+
+    /// Requests sent to each object store since start.
+    pub fn request_counts(&self) -> Vec<(String, RequestSnapshot)> {
+        self.stores.request_counts()
+    }
+
+    /// Lists datasets again (all, or one by name): new files become visible, widened schemas
+    /// are picked up, and datasets that failed before are tried again.
+    pub async fn refresh(
+        &self,
+        ctx: &SessionContext,
+        name: Option<&str>,
+    ) -> std::result::Result<Vec<DatasetStatus>, DdlError> {
+        let _change = self.changes.lock().await;
+        let names: Vec<String> = match name {
+            Some(name) if self.entries().contains_key(name) => vec![name.to_string()],
+            Some(name) => return Err(DdlError::Missing(name.to_string())),
+            None => self.entries().keys().cloned().collect(),
+        };
+        let mut statuses = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(entry) = self.entries().get(&name).cloned() else {
+                continue;
+            };
+            match entry.served {
+                Some(mut served) => {
+                    let mut status = entry.status.clone();
+                    match served.refresh(ctx, &name).await {
+                        Ok(files) => {
+                            status.files = files;
+                            status.columns = served.columns();
+                            status.error = None;
+                        }
+                        Err(error) => {
+                            tracing::warn!(dataset = %name, %error, "refresh failed");
+                            status.error = Some(error.to_string());
+                        }
+                    }
+                    status.listed_at = Some(chrono::Utc::now());
+                    if let Some(current) = self.entries().get_mut(&name) {
+                        current.served = Some(served);
+                        current.status = status.clone();
+                    }
+                    statuses.push(status);
+                }
+                None => {
+                    let schema = None;
+                    self.serve(
+                        ctx,
+                        &entry.config,
+                        entry.status.origin,
+                        schema,
+                        entry.location,
+                    )
+                    .await;
+                    if let Some(current) = self.entries().get(&name) {
+                        statuses.push(current.status.clone());
+                    }
+                }
+            }
+        }
+        Ok(statuses)
+    }
+
+    /// Refreshes every dataset every `every`, until the catalog is dropped.
+    pub fn spawn_refresh(self: &Arc<Self>, ctx: SessionContext, every: Duration) {
+        let catalog = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(catalog) = catalog.upgrade() else {
+                    break;
+                };
+                if let Ok(statuses) = catalog.refresh(&ctx, None).await {
+                    let failed = statuses.iter().filter(|s| s.error.is_some()).count();
+                    tracing::debug!(datasets = statuses.len(), failed, "periodic refresh");
+                }
+            }
+        });
+    }
+
+    /// `CREATE EXTERNAL TABLE`: registers a dataset at an allowed location and saves it.
+    pub async fn create_external_table(
+        &self,
+        ctx: &SessionContext,
+        create: &CreateExternalTable,
+        sql: &str,
+    ) -> std::result::Result<(), DdlError> {
+        let _change = self.changes.lock().await;
+        let name = self.check_new_name(ctx, &create.name, ObjectKind::Table)?;
+        if self.check_replace(&name, create.or_replace, create.if_not_exists)? {
+            return Ok(());
+        }
+        self.check_location(create)?;
+        if let Some(key) = create.options.keys().next() {
+            return Err(DdlError::Unsupported(format!(
+                "OPTIONS ('{key}' ...) are not accepted: object store settings and credentials \
+                 belong in [[object_stores]] of the server's config file"
+            )));
+        }
+        let dataset = dataset_config(&name, create)?;
+        let old = self.entries().get(&name).cloned();
+        if let Some(error) = self
+            .serve(
+                ctx,
+                &dataset,
+                DatasetOrigin::External,
+                declared_schema(create),
+                None,
+            )
+            .await
+        {
+            self.put_back(ctx, &name, old).await;
+            return Err(DdlError::Failed(error));
+        }
+        self.save(
+            ctx,
+            &SavedObject {
+                name: name.clone(),
+                sql: sql.to_string(),
+                materialized: false,
+            },
+        )?;
+        if let Some(location) = old.and_then(|o| o.location) {
+            self.remove_data(ctx, &location).await;
+        }
+        Ok(())
+    }
+
+    /// Restores the entry a failed replacement displaced (or forgets the new name).
+    async fn put_back(&self, ctx: &SessionContext, name: &str, old: Option<Entry>) {
+        match old {
+            Some(old) => {
+                let origin = old.status.origin;
+                self.serve(ctx, &old.config, origin, None, old.location)
+                    .await;
+            }
+            None => {
+                self.entries().remove(name);
+                let _ = ctx.deregister_table(name);
+            }
+        }
+    }
+
+    /// `CREATE TABLE name AS SELECT ...`: writes the rows as Parquet under `tables_url`, then
+    /// makes that version the table. Returns the number of rows written.
+    pub async fn create_table_as(
+        &self,
+        ctx: &SessionContext,
+        name: &TableReference,
+        input: LogicalPlan,
+        or_replace: bool,
+        if_not_exists: bool,
+    ) -> std::result::Result<u64, DdlError> {
+        let _change = self.changes.lock().await;
+        let name = self.check_new_name(ctx, name, ObjectKind::Table)?;
+        if self.check_replace(&name, or_replace, if_not_exists)? {
+            return Ok(0);
+        }
+        let Some(tables_url) = &self.tables_url else {
+            return Err(DdlError::Unsupported(
+                "CREATE TABLE AS needs [catalog] tables_url, where materialised tables are written"
+                    .to_string(),
+            ));
+        };
+        let location = materialize::version_location(tables_url, &name);
+        let schema = Arc::new(input.schema().as_arrow().clone());
+        let rows = materialize::write(ctx, input, &location).await?;
+        let statement =
+            format!("CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{location}'");
+        let saved = SavedObject {
+            name: name.clone(),
+            sql: statement,
+            materialized: true,
+        };
+        if let Err(error) = self.save(ctx, &saved) {
+            self.remove_data(ctx, &location).await;
+            return Err(error);
+        }
+        let old = self.entries().get(&name).and_then(|e| e.location.clone());
+        let dataset = DatasetConfig {
+            name: name.clone(),
+            url: location.clone(),
+            format: DatasetFormat::Parquet,
+            partition_columns: Some(vec![]),
+        };
+        let error = self
+            .serve(
+                ctx,
+                &dataset,
+                DatasetOrigin::Materialized,
+                Some(schema),
+                Some(location),
+            )
+            .await;
+        if let Some(old) = old {
+            self.remove_data(ctx, &old).await;
+        }
+        match error {
+            None => Ok(rows),
+            Some(error) => Err(DdlError::Failed(error)),
+        }
+    }
+
+    /// `CREATE [OR REPLACE] VIEW`: DataFusion creates the view, then it is saved.
+    pub async fn create_view(
+        &self,
+        ctx: &SessionContext,
+        name: &TableReference,
+        plan: LogicalPlan,
+        definition: &str,
+    ) -> std::result::Result<(), DdlError> {
+        let _change = self.changes.lock().await;
+        let name = self.check_new_name(ctx, name, ObjectKind::View)?;
+        ctx.execute_logical_plan(plan)
+            .await
+            .map_err(|e| {
+                let exists = matches!(e.find_root(),
+                    datafusion::error::DataFusionError::Execution(m) if m.contains("already exists"));
+                if exists {
+                    DdlError::Exists(name.clone())
+                } else {
+                    DdlError::from(e)
+                }
+            })?;
+        self.save(
+            ctx,
+            &SavedObject {
+                name: name.clone(),
+                sql: definition.to_string(),
+                materialized: false,
+            },
+        )?;
+        self.views().insert(name);
+        Ok(())
+    }
+
+    /// `DROP TABLE` / `DROP VIEW` of a saved object. Materialised data is deleted; external
+    /// data never is. Returns whether something was dropped.
+    pub async fn drop_object(
+        &self,
+        ctx: &SessionContext,
+        name: &TableReference,
+        kind: ObjectKind,
+        if_exists: bool,
+    ) -> std::result::Result<bool, DdlError> {
+        let _change = self.changes.lock().await;
+        let name = public_name(name)?;
+        let is_view = self.views().contains(&name);
+        let table = self
+            .entries()
+            .get(&name)
+            .map(|e| (e.status.origin, e.location.clone()));
+        match (kind, is_view, table) {
+            (ObjectKind::View, true, _) => {
+                self.forget(ctx, &name)?;
+                self.views().remove(&name);
+                Ok(true)
+            }
+            (ObjectKind::Table, _, Some((DatasetOrigin::External, _)))
+            | (ObjectKind::Table, _, Some((DatasetOrigin::Materialized, _))) => {
+                self.forget(ctx, &name)?;
+                let removed = self.entries().remove(&name);
+                if let Some(location) = removed.and_then(|e| e.location) {
+                    self.remove_data(ctx, &location).await;
+                }
+                Ok(true)
+            }
+            (_, _, Some((DatasetOrigin::Config, _))) => Err(DdlError::Denied(format!(
+                "\"{name}\" is a dataset of the server's config file and cannot be dropped"
+            ))),
+            (ObjectKind::View, false, Some(_)) => Err(DdlError::WrongKind {
+                name,
+                expected: "a view",
+            }),
+            (ObjectKind::Table, true, None) => Err(DdlError::WrongKind {
+                name,
+                expected: "a table",
+            }),
+            (_, false, None) if ctx.table_exist(name.as_str()).unwrap_or(false) => {
+                Err(DdlError::Denied(format!(
+                    "\"{name}\" is built in (sql/views/ or a system table) and cannot be dropped"
+                )))
+            }
+            (_, false, None) if if_exists => Ok(false),
+            (_, false, None) => Err(DdlError::Missing(name)),
+        }
+    }
+
+    fn forget(&self, ctx: &SessionContext, name: &str) -> std::result::Result<(), DdlError> {
+        if let Some(saved) = &self.saved {
+            saved
+                .remove(name)
+                .map_err(|e| DdlError::Failed(e.to_string()))?;
+        }
+        ctx.deregister_table(name)?;
+        Ok(())
+    }
+
+    fn save(
+        &self,
+        ctx: &SessionContext,
+        object: &SavedObject,
+    ) -> std::result::Result<(), DdlError> {
+        let Some(saved) = &self.saved else {
+            return Err(DdlError::ReadOnly);
+        };
+        saved.save(object).map_err(|error| {
+            let _ = ctx.deregister_table(object.name.as_str());
+            DdlError::Failed(error.to_string())
+        })?;
+        tracing::info!(name = %object.name, materialized = object.materialized, "catalog saved");
+        Ok(())
+    }
+
+    async fn remove_data(&self, ctx: &SessionContext, location: &str) {
+        if let Err(error) = materialize::remove(ctx, location).await {
+            tracing::warn!(%location, %error, "old table files not removed (swept at next start)");
+        }
+    }
+
+    /// Checks a name for a new object: public schema, valid identifier, and not the name of
+    /// something Segmint did not create over the wire.
+    fn check_new_name(
+        &self,
+        ctx: &SessionContext,
+        name: &TableReference,
+        kind: ObjectKind,
+    ) -> std::result::Result<String, DdlError> {
+        if !self.ddl_allowed() {
+            return Err(DdlError::ReadOnly);
+        }
+        let name = public_name(name)?;
+        let is_view = self.views().contains(&name);
+        let origin = self.entries().get(&name).map(|e| e.status.origin);
+        match (kind, is_view, origin) {
+            (_, _, Some(DatasetOrigin::Config)) => Err(DdlError::Denied(format!(
+                "\"{name}\" is a dataset of the server's config file and cannot be replaced"
+            ))),
+            (ObjectKind::View, false, Some(_)) => Err(DdlError::WrongKind {
+                name,
+                expected: "a view",
+            }),
+            (ObjectKind::Table, true, _) => Err(DdlError::WrongKind {
+                name,
+                expected: "a table",
+            }),
+            (_, false, None) if ctx.table_exist(name.as_str()).unwrap_or(false) => {
+                Err(DdlError::Denied(format!(
+                    "\"{name}\" is built in (sql/views/ or a system table) and cannot be replaced"
+                )))
+            }
+            _ => Ok(name),
+        }
+    }
+
+    /// For an existing table: `Ok(true)` means IF NOT EXISTS, nothing to do.
+    fn check_replace(
+        &self,
+        name: &str,
+        or_replace: bool,
+        if_not_exists: bool,
+    ) -> std::result::Result<bool, DdlError> {
+        if !self.entries().contains_key(name) || or_replace {
+            return Ok(false);
+        }
+        if if_not_exists {
+            return Ok(true);
+        }
+        Err(DdlError::Exists(name.to_string()))
+    }
+
+    /// Refuses locations outside `[catalog] allowed_locations` (and inside `tables_url`).
+    fn check_location(&self, create: &CreateExternalTable) -> std::result::Result<(), DdlError> {
+        let location = single_location(create).map_err(DdlError::Unsupported)?;
+        let url = resolve_url(&location).map_err(|e| DdlError::Failed(e.to_string()))?;
+        let lowered = url.to_ascii_lowercase();
+        let sneaky = lowered.contains("/../")
+            || lowered.ends_with("/..")
+            || lowered.contains("/./")
+            || lowered.contains("%2e")
+            || lowered.contains("%2f");
+        let allowed = !sneaky
+            && self
+                .allowed_locations
+                .iter()
+                .any(|prefix| url.starts_with(prefix.as_str()) || with_slash(&url) == *prefix);
+        let owned = self
+            .tables_url
+            .as_ref()
+            .is_some_and(|tables| url.starts_with(tables.as_str()));
+        if allowed && !owned {
+            return Ok(());
+        }
+        Err(DdlError::Denied(format!(
+            "location '{location}' is not in [catalog] allowed_locations of the server's config \
+             file"
+        )))
+    }
+}
+
+async fn restore_view(ctx: &SessionContext, sql: &str) -> Result<()> {
+    ctx.sql(sql).await?.collect().await?;
+    Ok(())
+}
+
+/// The single LOCATION of a CREATE EXTERNAL TABLE.
+fn single_location(create: &CreateExternalTable) -> std::result::Result<String, String> {
+    match create.locations.as_slice() {
+        [location] => Ok(location.clone()),
+        _ => Err("CREATE EXTERNAL TABLE takes exactly one LOCATION".to_string()),
+    }
+}
+
+/// The columns a CREATE EXTERNAL TABLE declares, without its partition columns.
+fn declared_schema(create: &CreateExternalTable) -> Option<Arc<Schema>> {
+    let fields: Vec<_> = create
+        .schema
+        .fields()
+        .iter()
+        .filter(|f| !create.table_partition_cols.contains(f.name()))
+        .cloned()
+        .collect();
+    (!fields.is_empty()).then(|| Arc::new(Schema::new(fields)))
+}
+
+fn dataset_config(
+    name: &str,
+    create: &CreateExternalTable,
+) -> std::result::Result<DatasetConfig, DdlError> {
+    let format = match create.file_type.to_ascii_uppercase().as_str() {
+        "PARQUET" => DatasetFormat::Parquet,
+        "CSV" => DatasetFormat::Csv,
+        "JSON" | "NDJSON" => DatasetFormat::Json,
+        other => {
+            return Err(DdlError::Unsupported(format!(
+                "STORED AS {other} is not supported; use PARQUET, CSV or JSON"
+            )));
+        }
+    };
+    Ok(DatasetConfig {
+        name: name.to_string(),
+        url: single_location(create).map_err(DdlError::Unsupported)?,
+        format,
+        partition_columns: (!create.table_partition_cols.is_empty())
+            .then(|| create.table_partition_cols.clone()),
+    })
+}
+
+/// The name of an object in schema public, checked to be a plain identifier.
+fn public_name(reference: &TableReference) -> std::result::Result<String, DdlError> {
+    if let Some(schema) = reference.schema()
+        && schema != PUBLIC
+    {
+        return Err(DdlError::Denied(format!(
+            "objects are created in schema {PUBLIC}, not {schema}"
+        )));
+    }
+    let name = reference.table();
+    SavedCatalog::check_name(name).map_err(DdlError::InvalidName)?;
+    Ok(name.to_string())
+}
+
+fn with_slash(url: &str) -> String {
+    if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    }
 }

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
-use crate::catalog::{self, DatasetStatus, SegmentStatus, SegmentStore};
+use crate::catalog::{Catalog, DatasetStatus, system_tables};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
 
@@ -34,10 +35,10 @@ pub const DEFAULT_SCHEMA: &str = "public";
 /// Shared engine state: the prototype session every connection is cloned from.
 pub struct Engine {
     prototype: SessionContext,
-    datasets: Vec<DatasetStatus>,
+    catalog: Arc<Catalog>,
     views: Vec<views::ViewStatus>,
-    segments: Option<SegmentStore>,
-    saved: Vec<SegmentStatus>,
+    unrestored: Vec<(String, String)>,
+    refresh_every: Option<std::time::Duration>,
     database: String,
     table_arguments: std::collections::HashMap<String, &'static [DataType]>,
 }
@@ -48,7 +49,7 @@ impl Engine {
         let database = config.server.database.clone();
         let session_config = session_config(config)?;
         let runtime = runtime(config)?;
-        catalog::register_object_stores(&runtime, &config.object_stores)?;
+        let catalog = Arc::new(Catalog::new(runtime.clone(), config)?);
         let ctx = SessionContext::new_with_config_rt(session_config, runtime);
 
         segmint_udfs::register_all(&ctx)?;
@@ -57,23 +58,17 @@ impl Engine {
         ctx.register_udf(version_udf());
         pg_functions::register(&ctx);
 
-        let datasets = catalog::register_datasets(&ctx, &config.datasets).await;
+        catalog.register_datasets(&ctx, &config.datasets).await;
         let views = views::create_built_in(&ctx, &analysis_date(config)?).await;
-        let (segments, saved) = match &config.segments.dir {
-            Some(dir) => {
-                let store = SegmentStore::open(dir)?;
-                let saved = store.restore(&ctx).await;
-                (Some(store), saved)
-            }
-            None => (None, vec![]),
-        };
+        let unrestored = catalog.restore(&ctx).await;
+        system_tables::register(&ctx, &catalog)?;
         pg_proc::install(&ctx, &database).await?;
         Ok(Engine {
             prototype: ctx,
-            datasets,
+            catalog,
             views,
-            segments,
-            saved,
+            unrestored,
+            refresh_every: config.catalog.refresh_every()?,
             database,
             table_arguments: segmint_udfs::table_functions()
                 .into_iter()
@@ -95,9 +90,23 @@ impl Engine {
         ctx
     }
 
-    /// What happened to each configured dataset.
-    pub fn datasets(&self) -> &[DatasetStatus] {
-        &self.datasets
+    /// Every dataset and table: where it comes from, its files, or why it is not served.
+    pub fn datasets(&self) -> Vec<DatasetStatus> {
+        self.catalog.datasets()
+    }
+
+    /// The catalog: datasets, object stores, and DDL over the wire.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Starts listing every dataset again every `[catalog] refresh_interval` (unless turned
+    /// off), so files that land under a dataset's prefix become visible. Needs a Tokio runtime.
+    pub fn start_refresh(&self) {
+        if let Some(every) = self.refresh_every {
+            tracing::info!(every = ?every, "datasets are listed again periodically");
+            self.catalog.spawn_refresh(self.session(), every);
+        }
     }
 
     /// What happened to each built-in view.
@@ -105,14 +114,9 @@ impl Engine {
         &self.views
     }
 
-    /// Where saved segments are kept; `None` when the endpoint is read-only.
-    pub fn segments(&self) -> Option<&SegmentStore> {
-        self.segments.as_ref()
-    }
-
-    /// What happened to each saved segment at start.
-    pub fn saved_segments(&self) -> &[SegmentStatus] {
-        &self.saved
+    /// Saved objects that could not be restored at start, with why.
+    pub fn unrestored(&self) -> &[(String, String)] {
+        &self.unrestored
     }
 
     /// The declared argument types of a table function (`rfm`: text, date, ...).
@@ -170,7 +174,12 @@ fn session_config(config: &Config) -> Result<SessionConfig> {
 }
 
 fn runtime(config: &Config) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
-    let mut builder = RuntimeEnvBuilder::new();
+    let list_cache = parse_byte_size(&config.catalog.list_cache_size)?;
+    let mut builder = RuntimeEnvBuilder::new().with_cache_manager(
+        CacheManagerConfig::default()
+            .with_list_files_cache_limit(list_cache)
+            .with_list_files_cache_ttl(None),
+    );
     if let Some(limit) = &config.engine.memory_limit {
         builder = builder.with_memory_limit(parse_byte_size(limit)?, 1.0);
     }

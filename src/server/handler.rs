@@ -42,8 +42,8 @@ use tokio::time::Instant;
 use super::cancel::{CancelHandler, CancelRegistry, QueryCancel};
 use super::copy::{self, CopyOut};
 use super::cursors::{Cursors, FetchCount};
+use super::ddl::{self, CatalogChange};
 use super::encode::{pg_fields, streaming_response};
-use super::segments::{SegmentWrite, segment_write};
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE, READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR,
@@ -151,7 +151,7 @@ impl Session {
                 other => break other?,
             }
         };
-        if self.segment_write(&plan)?.is_none() {
+        if !ddl::is_catalog_change(&plan) {
             check_read_only(&plan)?;
         }
         let plan = typed_cast_placeholders(plan)?;
@@ -236,9 +236,11 @@ impl Session {
                 let argument_types = move |name: &str| engine.table_function_arguments(name);
                 let table_params = table_args::find(&mut statement, &argument_types);
                 if table_params.is_empty() {
-                    return Ok(Prepared::Query(Box::new(
-                        self.plan(statement, original).await?,
-                    )));
+                    let planned = self.plan(statement, original).await?;
+                    if let Some(change) = ddl::catalog_change(&planned.plan)? {
+                        return Ok(Prepared::Catalog(Box::new(change)));
+                    }
+                    return Ok(Prepared::Query(Box::new(planned)));
                 }
                 // Plan with stand-in values to describe the result and the other parameters.
                 let stand_ins = table_params
@@ -258,32 +260,6 @@ impl Session {
         }
     }
 
-    /// The saved-segment change of `plan`, when segments can be saved at all.
-    fn segment_write(&self, plan: &LogicalPlan) -> PgWireResult<Option<SegmentWrite>> {
-        match self.engine.segments() {
-            Some(_) => segment_write(plan),
-            None => Ok(None),
-        }
-    }
-
-    /// Makes a segment change that DataFusion has applied durable; undoes it when saving fails.
-    fn persist(&self, write: &SegmentWrite) -> PgWireResult<()> {
-        let Some(store) = self.engine.segments() else {
-            return Ok(());
-        };
-        let result = match write {
-            SegmentWrite::Save { name, statement } => {
-                store.save(name, statement).inspect_err(|_| {
-                    let _ = self.ctx().deregister_table(name.as_str());
-                })
-            }
-            SegmentWrite::Drop { name } => store.remove(name),
-        };
-        result.map_err(|error| user_error(super::sqlstate::IO_ERROR, error.to_string()))?;
-        tracing::info!(?write, "saved segments changed");
-        Ok(())
-    }
-
     fn deadline(&self) -> Option<Instant> {
         self.variables()
             .statement_timeout()
@@ -299,11 +275,10 @@ impl Session {
     ) -> PgWireResult<Response> {
         let Planned { plan, columns } = planned;
         let deadline = self.deadline();
-        let write = self.segment_write(&plan)?;
         let tag = match &plan {
             LogicalPlan::Statement(DfStatement::SetVariable(_)) => Some("SET"),
             LogicalPlan::Statement(DfStatement::ResetVariable(_)) => Some("RESET"),
-            _ => write.as_ref().map(SegmentWrite::tag),
+            _ => None,
         };
         let cancel = self.cancel.begin();
         let plan = self.in_session_zone(plan)?;
@@ -312,9 +287,6 @@ impl Session {
             .execute_logical_plan(plan)
             .await
             .map_err(to_pg_error)?;
-        if let Some(write) = &write {
-            self.persist(write)?;
-        }
         if let Some(tag) = tag {
             return Ok(Response::Execution(Tag::new(tag)));
         }
@@ -423,6 +395,7 @@ impl Session {
                 let batches = self.stream(planned).await?;
                 Ok(Response::CopyOut(copy.response(batches, fields)?))
             }
+            Prepared::Catalog(change) => ddl::run(change, self.engine.catalog(), self.ctx()).await,
             Prepared::Fetch { name, count } => {
                 let schema = self.cursors.schema(name)?;
                 let batches = self.cursors.fetch(name, *count).await?;
@@ -687,8 +660,8 @@ fn check_read_only(plan: &LogicalPlan) -> PgWireResult<()> {
         Some(what) => Err(user_error(
             READ_ONLY_SQL_TRANSACTION,
             format!(
-                "cannot execute {what}: Segmint serves datasets read-only (CREATE VIEW saves a \
-                 segment when [segments] dir is configured)"
+                "cannot execute {what}: datasets are read-only (administrators change the \
+                 catalog with CREATE VIEW, CREATE EXTERNAL TABLE, CREATE TABLE AS and DROP)"
             ),
         )),
         None => Ok(()),
@@ -834,6 +807,8 @@ pub enum Prepared {
     },
     /// `CLOSE name` (`None`: `CLOSE ALL`).
     Close(Option<String>),
+    /// DDL and `REFRESH DATASET`, run by the catalog.
+    Catalog(Box<CatalogChange>),
 }
 
 /// Binds a portal's parameter values into a planned statement.
@@ -896,6 +871,9 @@ impl QueryParser for StatementParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        if let Some(change) = ddl::parse_special(self.session.ctx(), sql).await? {
+            return Ok(Some(Prepared::Catalog(Box::new(change))));
+        }
         let mut statements = self.session.parse(sql)?;
         if statements.len() > 1 {
             return Err(user_error(
@@ -1018,6 +996,17 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         tracing::debug!(%query, "simple query");
+        match ddl::parse_special(self.session.ctx(), query).await {
+            Ok(Some(change)) => {
+                let prepared = Prepared::Catalog(Box::new(change));
+                let response = self.session.run_simple(client, &prepared).await;
+                return Ok(vec![response.unwrap_or_else(|error| {
+                    Response::Error(Box::new(ErrorInfo::from(error)))
+                })]);
+            }
+            Ok(None) => {}
+            Err(error) => return Ok(vec![Response::Error(Box::new(ErrorInfo::from(error)))]),
+        }
         let statements = self.session.parse(query)?;
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);

@@ -5,12 +5,12 @@
 mod cancel;
 mod copy;
 mod cursors;
+mod ddl;
 mod encode;
 mod functions;
 mod handler;
 mod naming;
 mod rewrite;
-mod segments;
 pub mod session;
 pub mod sqlstate;
 mod table_args;
