@@ -31,7 +31,7 @@ fn repo() -> &'static Path {
 }
 
 /// Where `scripts/compat-setup.sh` installed the clients.
-fn compat_dir() -> PathBuf {
+pub(crate) fn compat_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("SEGMINT_COMPAT_DIR") {
         return PathBuf::from(dir);
     }
@@ -41,7 +41,7 @@ fn compat_dir() -> PathBuf {
     target.join("compat")
 }
 
-fn require(path: &Path) -> PathBuf {
+pub(crate) fn require(path: &Path) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: run ./scripts/compat-setup.sh (the test command does) to install the \
@@ -51,7 +51,7 @@ fn require(path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     require(&compat_dir().join("venv/bin/python"))
 }
 

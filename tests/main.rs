@@ -12,3 +12,4 @@ mod pgwire;
 mod psql;
 mod segments;
 mod slt;
+mod storage;

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -189,10 +189,12 @@ pub async fn register_dataset(
         .map_err(|e| fail(first_line(&e.to_string())))?;
     let schema = match schema {
         Some(schema) => schema,
-        None => options
-            .infer_schema(&state, &table_url)
-            .await
-            .map_err(|e| fail(first_line(&e.to_string())))?,
+        None => nullable(
+            options
+                .infer_schema(&state, &table_url)
+                .await
+                .map_err(|e| fail(first_line(&e.to_string())))?,
+        ),
     };
     let served = ServedDataset {
         table_url,
@@ -222,6 +224,8 @@ fn install(ctx: &SessionContext, name: &str, served: &ServedDataset) -> Result<(
         .with_listing_options(served.options.clone())
         .with_schema(served.schema.clone());
     let table = ListingTable::try_new(config)?;
+    // Replacing is deregistering first: the schema provider refuses to overwrite a name.
+    ctx.deregister_table(name)?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(())
 }
@@ -248,9 +252,10 @@ impl ServedDataset {
     /// Lists the dataset again and swaps the cached listing; registers the table again when
     /// new files widened the schema. Returns the number of files.
     pub async fn refresh(&mut self, ctx: &SessionContext, name: &str) -> Result<usize> {
+        let url = self.table_url.to_string();
         let fail = |message: String| SegmintError::Dataset {
             name: name.to_string(),
-            url: self.table_url.to_string(),
+            url: url.clone(),
             message,
         };
         let state = ctx.state();
@@ -273,19 +278,24 @@ impl ServedDataset {
             };
             cache.put(&key, CachedFileList::new(listed));
         }
-        let schema = self
-            .options
-            .infer_schema(&state, &self.table_url)
-            .await
-            .map_err(|e| fail(first_line(&e.to_string())))?;
+        let schema = nullable(
+            self.options
+                .infer_schema(&state, &self.table_url)
+                .await
+                .map_err(|e| fail(first_line(&e.to_string())))?,
+        );
         if schema != self.schema {
             tracing::info!(
                 dataset = name,
                 columns = schema.fields().len(),
                 "schema widened"
             );
-            self.schema = schema;
-            install(ctx, name, self)?;
+            let widened = ServedDataset {
+                schema,
+                ..self.clone()
+            };
+            install(ctx, name, &widened)?;
+            *self = widened;
         }
         self.count_files(ctx).await.map_err(fail)
     }
@@ -294,6 +304,20 @@ impl ServedDataset {
     pub fn columns(&self) -> usize {
         self.schema.fields().len()
     }
+}
+
+/// Every column nullable: a column that newer files gained reads as NULL in older ones, even
+/// when the writer declared it required.
+fn nullable(schema: SchemaRef) -> SchemaRef {
+    if schema.fields().iter().all(|f| f.is_nullable()) {
+        return schema;
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 fn first_line(text: &str) -> String {

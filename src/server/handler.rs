@@ -186,7 +186,31 @@ impl Session {
             .state()
             .statement_to_plan(DfParsedStatement::Statement(Box::new(statement.clone())))
             .await
-            .map_err(to_pg_error)
+            .map_err(|e| self.explain_unavailable(to_pg_error(e)))
+    }
+
+    /// Adds why a dataset is not served to "relation does not exist" errors that name it.
+    fn explain_unavailable(&self, error: PgWireError) -> PgWireError {
+        let PgWireError::UserError(mut info) = error else {
+            return error;
+        };
+        if info.code == "42P01" {
+            let catalog = self.engine.catalog();
+            let reason = catalog.datasets().into_iter().find_map(|d| {
+                let named = [
+                    format!("\"{}\"", d.name),
+                    format!(".{}'", d.name),
+                    format!("'{}'", d.name),
+                ]
+                .iter()
+                .any(|n| info.message.contains(n.as_str()));
+                named.then(|| catalog.unavailable(&d.name)).flatten()
+            });
+            if let Some(reason) = reason {
+                info.message = format!("{}: the dataset is not available: {reason}", info.message);
+            }
+        }
+        PgWireError::UserError(info)
     }
 
     /// Turns a parsed statement into what Execute runs.

@@ -2,6 +2,7 @@
 //! on `127.0.0.1:0`, each on its own runtime thread so they outlive individual tests.
 
 pub mod pg_text;
+pub mod s3;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -91,6 +92,7 @@ impl TestServer {
                 .expect("runtime");
             runtime.block_on(async move {
                 let engine = segmint::app::build_engine(&config).await.expect("engine");
+                engine.start_refresh();
                 let server = segmint::Server::bind(
                     config.listen_addr().expect("addr"),
                     engine,
