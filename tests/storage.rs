@@ -380,8 +380,24 @@ async fn s3_datasets_are_pruned_cached_refreshed_and_written() {
     assert_eq!(sqlstate(&error), "25006");
 }
 
-/// A `segmint serve` process with `config` (TOML), its stderr captured in `log`.
-fn spawn_server(config: &str, dir: &std::path::Path) -> (Child, u16) {
+/// A `segmint serve` process, killed when dropped (also when a test fails).
+struct ServerProcess(Child);
+
+impl ServerProcess {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `segmint serve` process with `config` (TOML), its stderr captured in `server.log`.
+fn spawn_server(config: &str, dir: &std::path::Path) -> (ServerProcess, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -406,7 +422,7 @@ fn spawn_server(config: &str, dir: &std::path::Path) -> (Child, u16) {
         assert!(Instant::now() < deadline, "segmint did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
-    (child, port)
+    (ServerProcess(child), port)
 }
 
 async fn connect_port(port: u16) -> Client {
@@ -496,8 +512,7 @@ async fn wrong_credentials_and_a_stopped_store_fail_fast_and_clearly() {
         .await
         .expect_err("DDL and refresh are off");
 
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
     let mut log = String::new();
     std::fs::File::open(dir.path().join("server.log"))
         .and_then(|mut f| f.read_to_string(&mut log))
@@ -513,7 +528,9 @@ async fn a_killed_create_table_as_leaves_no_partial_table() {
     let tables = dir.path().join("tables");
     let orders = crate::support::demo_dir().join("orders");
     let config = format!(
-        "[[datasets]]\nname = \"orders\"\nurl = \"{}/\"\n[catalog]\nallow_ddl = true\n\
+        "[engine.options]\n\"datafusion.execution.objectstore_writer_buffer_size\" = \"65536\"\n\
+         \"datafusion.execution.parquet.max_row_group_size\" = \"8192\"\n\
+         [[datasets]]\nname = \"orders\"\nurl = \"{}/\"\n[catalog]\nallow_ddl = true\n\
          dir = \"{}\"\ntables_url = \"{}\"\n",
         orders.display(),
         dir.path().join("catalog").display(),
@@ -536,14 +553,15 @@ async fn a_killed_create_table_as_leaves_no_partial_table() {
         .collect();
     assert_eq!(first.len(), 1);
 
-    // A long replacement, killed while it writes.
+    // A long replacement, killed once its files are on disk (small row groups and write
+    // buffers make them appear early).
     let slow = tokio::spawn(async move {
-        let _ = client
+        client
             .batch_execute(
                 "CREATE OR REPLACE TABLE vip AS SELECT o.*, g.value AS copy FROM orders o \
-                 CROSS JOIN generate_series(1, 400) g",
+                 CROSS JOIN generate_series(1, 5000) g",
             )
-            .await;
+            .await
     });
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -553,14 +571,19 @@ async fn a_killed_create_table_as_leaves_no_partial_table() {
         if versions > 1 {
             break;
         }
+        if slow.is_finished() {
+            panic!(
+                "the replacement ended before it was killed: {:?}",
+                slow.await
+            );
+        }
         assert!(
             Instant::now() < deadline,
             "the replacement never started writing"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    server.kill().expect("kill -9");
-    let _ = server.wait();
+    server.kill();
     let _ = slow.await;
 
     let (mut server, port) = spawn_server(&config, dir.path());
@@ -576,8 +599,7 @@ async fn a_killed_create_table_as_leaves_no_partial_table() {
         .map(|e| e.path())
         .collect();
     assert_eq!(left, first, "the partial version was removed at start");
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

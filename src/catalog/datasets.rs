@@ -189,12 +189,9 @@ pub async fn register_dataset(
         .map_err(|e| fail(first_line(&e.to_string())))?;
     let schema = match schema {
         Some(schema) => schema,
-        None => nullable(
-            options
-                .infer_schema(&state, &table_url)
-                .await
-                .map_err(|e| fail(first_line(&e.to_string())))?,
-        ),
+        None => infer_schema(ctx, &options, &table_url)
+            .await
+            .map_err(fail)?,
     };
     let served = ServedDataset {
         table_url,
@@ -278,12 +275,9 @@ impl ServedDataset {
             };
             cache.put(&key, CachedFileList::new(listed));
         }
-        let schema = nullable(
-            self.options
-                .infer_schema(&state, &self.table_url)
-                .await
-                .map_err(|e| fail(first_line(&e.to_string())))?,
-        );
+        let schema = infer_schema(ctx, &self.options, &self.table_url)
+            .await
+            .map_err(fail)?;
         if schema != self.schema {
             tracing::info!(
                 dataset = name,
@@ -306,16 +300,57 @@ impl ServedDataset {
     }
 }
 
-/// Every column nullable: a column that newer files gained reads as NULL in older ones, even
-/// when the writer declared it required.
-fn nullable(schema: SchemaRef) -> SchemaRef {
-    if schema.fields().iter().all(|f| f.is_nullable()) {
-        return schema;
+/// The union of the files' schemas. A column some files lack becomes nullable, so it reads as
+/// NULL in them even when the writer of the newer files declared it required; the other
+/// columns keep their nullability (BI tools show NOT NULL from it).
+async fn infer_schema(
+    ctx: &SessionContext,
+    options: &ListingOptions,
+    table_url: &ListingTableUrl,
+) -> std::result::Result<SchemaRef, String> {
+    let state = ctx.state();
+    let error = |e: datafusion::error::DataFusionError| first_line(&e.to_string());
+    let merged = options
+        .infer_schema(&state, table_url)
+        .await
+        .map_err(error)?;
+    if options.file_extension != DatasetFormat::Parquet.extension() {
+        // Text formats are read with every column nullable anyway.
+        return Ok(with_nullable(&merged, |_| true));
     }
+    let store = state.runtime_env().object_store(table_url).map_err(error)?;
+    let files: Vec<_> = table_url
+        .list_all_files(&state, store.as_ref(), &options.file_extension)
+        .await
+        .map_err(error)?
+        .try_collect()
+        .await
+        .map_err(error)?;
+    let mut missing = std::collections::BTreeSet::new();
+    for file in &files {
+        // Footers are in the metadata cache since the merged inference: no requests here.
+        let schema = options
+            .format
+            .infer_schema(&state, &store, std::slice::from_ref(file))
+            .await
+            .map_err(error)?;
+        for field in merged.fields() {
+            if schema.field_with_name(field.name()).is_err() {
+                missing.insert(field.name().clone());
+            }
+        }
+    }
+    Ok(with_nullable(&merged, |name| missing.contains(name)))
+}
+
+fn with_nullable(schema: &SchemaRef, nullable: impl Fn(&str) -> bool) -> SchemaRef {
     let fields: Vec<_> = schema
         .fields()
         .iter()
-        .map(|f| f.as_ref().clone().with_nullable(true))
+        .map(|f| {
+            let nullable = f.is_nullable() || nullable(f.name());
+            f.as_ref().clone().with_nullable(nullable)
+        })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }

@@ -268,13 +268,11 @@ mod tests {
     fn unknown_options_and_schemes_are_named_without_values() {
         let url = Url::parse("s3://lake/").unwrap();
         let error = build_store(&url, &options(&[("secret_acces_key", "hunter2")]))
-            .err()
-            .expect("typo refused");
+            .expect_err("typo refused");
         assert!(error.contains("secret_acces_key"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");
         let error = build_store(&Url::parse("ftp://host/x").unwrap(), &options(&[]))
-            .err()
-            .expect("ftp refused");
+            .expect_err("ftp refused");
         assert!(error.contains("ftp"), "{error}");
     }
 
