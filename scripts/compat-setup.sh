@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the clients of the driver compatibility suite (tests/compat.rs) on Debian:
-# pgjdbc and a JDK, psqlODBC with unixODBC, Node.js, and the Python drivers (psycopg,
+# pgjdbc and a JDK, psqlODBC with unixODBC, Node.js, the moto S3 test server, and the Python drivers (psycopg,
 # asyncpg, SQLAlchemy, pandas, pyodbc, pgcli, dbt-postgres) in a virtual environment under
 # $SEGMINT_COMPAT_DIR (default: <target dir>/compat), with node-postgres beside it.
 #

@@ -40,7 +40,7 @@ rustfmt --edition 2024 --check udfs/src/functions/*.rs
 log "CDNOW transaction log (lifetimes 0.11.3 wheel from PyPI)"
 ./scripts/fetch-cdnow.sh
 
-log "driver compatibility clients (pgjdbc, psqlODBC, node-postgres, psycopg, asyncpg, SQLAlchemy, pandas, pgcli, dbt)"
+log "driver compatibility clients (pgjdbc, psqlODBC, node-postgres, psycopg, asyncpg, SQLAlchemy, pandas, pgcli, dbt) and the moto S3 server"
 SEGMINT_COMPAT_DIR="$(./scripts/compat-setup.sh)"
 export SEGMINT_COMPAT_DIR
 
