@@ -46,8 +46,8 @@ pub struct CatalogConfig {
     /// URL prefixes `CREATE EXTERNAL TABLE` may read (`s3://lake/crm/`, `file:///data/`);
     /// any other location is refused.
     pub allowed_locations: Vec<String>,
-    /// Where `CREATE TABLE AS` writes Parquet (`s3://lake/segmint/tables/`). Segmint owns
-    /// this prefix: files no saved table refers to are removed at start.
+    /// Where `CREATE TABLE AS` writes Parquet (`s3://lake/segmint/tables/`), one folder per
+    /// table and version. At start, unfinished writes and superseded versions are removed.
     pub tables_url: Option<String>,
     /// How often every dataset is listed again so new files become visible (`"60s"`, `"5m"`;
     /// `"0s"` turns periodic listing off, leaving `REFRESH DATASETS`).

@@ -277,6 +277,18 @@ async fn s3_datasets_are_pruned_cached_refreshed_and_written() {
             "42501",
         ),
         (
+            "CREATE EXTERNAL TABLE up STORED AS PARQUET LOCATION 's3://lake/landing/..?x'",
+            "42501",
+        ),
+        (
+            "CREATE EXTERNAL TABLE up STORED AS PARQUET LOCATION 's3://lake/landing/%2e%2e/events/'",
+            "42501",
+        ),
+        (
+            "CREATE EXTERNAL TABLE up STORED AS PARQUET LOCATION 's3://lake/segmint/tables/'",
+            "42501",
+        ),
+        (
             "CREATE EXTERNAL TABLE k STORED AS PARQUET LOCATION 's3://lake/landing/' \
              OPTIONS ('aws.secret_access_key' 'x')",
             "0A000",

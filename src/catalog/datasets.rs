@@ -80,7 +80,7 @@ impl DatasetStatus {
     pub fn failed(dataset: &DatasetConfig, origin: DatasetOrigin, error: String) -> Self {
         DatasetStatus {
             name: dataset.name.clone(),
-            url: dataset.url.clone(),
+            url: redacted_url(&dataset.url),
             origin,
             columns: 0,
             partition_columns: vec![],
@@ -97,6 +97,8 @@ pub struct ServedDataset {
     table_url: ListingTableUrl,
     options: ListingOptions,
     schema: SchemaRef,
+    /// The columns were declared, not inferred: a refresh keeps them.
+    declared: bool,
 }
 
 /// Turns a configured location into a URL DataFusion lists: plain paths become absolute
@@ -120,12 +122,30 @@ pub fn resolve_url(location: &str) -> Result<String> {
     Ok(format!("file://{text}"))
 }
 
-/// Splits `s3://lake/orders/2026-*.parquet` into the listed prefix and the glob.
+/// `url` without user info and query string, for statuses, logs and errors: presigned or
+/// SAS URLs carry credentials there.
+pub fn redacted_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.to_string()
+        }
+        Err(_) => url.split('?').next().unwrap_or(url).to_string(),
+    }
+}
+
+/// Splits `s3://lake/orders/2026-*.parquet` into the listed prefix and the glob. HTTP URLs
+/// have no globs (`?` starts their query).
 fn listing_url(url: &str) -> std::result::Result<ListingTableUrl, String> {
     let (scheme_end, path_start) = match url.find("://") {
         Some(i) => (i + 3, url[i + 3..].find('/').map(|p| i + 3 + p)),
         None => (0, Some(0)),
     };
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return ListingTableUrl::parse(url).map_err(|e| e.to_string());
+    }
     let glob_at = url[scheme_end..]
         .find(['*', '?', '['])
         .map(|i| i + scheme_end);
@@ -159,7 +179,7 @@ pub async fn register_dataset(
 ) -> Result<(ServedDataset, DatasetStatus)> {
     let fail = |message: String| SegmintError::Dataset {
         name: dataset.name.clone(),
-        url: dataset.url.clone(),
+        url: redacted_url(&dataset.url),
         message,
     };
     let url = resolve_url(&dataset.url)?;
@@ -187,6 +207,7 @@ pub async fn register_dataset(
         .validate_partitions(&state, &table_url)
         .await
         .map_err(|e| fail(first_line(&e.to_string())))?;
+    let declared = schema.is_some();
     let schema = match schema {
         Some(schema) => schema,
         None => infer_schema(ctx, &options, &table_url)
@@ -197,6 +218,7 @@ pub async fn register_dataset(
         table_url,
         options,
         schema,
+        declared,
     };
     install(ctx, &dataset.name, &served).map_err(|e| fail(e.to_string()))?;
     let files = served.count_files(ctx).await.map_err(fail)?;
@@ -204,7 +226,7 @@ pub async fn register_dataset(
         served.clone(),
         DatasetStatus {
             name: dataset.name.clone(),
-            url,
+            url: redacted_url(&url),
             origin,
             columns: served.schema.fields().len(),
             partition_columns,
@@ -249,7 +271,7 @@ impl ServedDataset {
     /// Lists the dataset again and swaps the cached listing; registers the table again when
     /// new files widened the schema. Returns the number of files.
     pub async fn refresh(&mut self, ctx: &SessionContext, name: &str) -> Result<usize> {
-        let url = self.table_url.to_string();
+        let url = redacted_url(self.table_url.as_str());
         let fail = |message: String| SegmintError::Dataset {
             name: name.to_string(),
             url: url.clone(),
@@ -275,9 +297,12 @@ impl ServedDataset {
             };
             cache.put(&key, CachedFileList::new(listed));
         }
-        let schema = infer_schema(ctx, &self.options, &self.table_url)
-            .await
-            .map_err(fail)?;
+        let schema = match self.declared {
+            true => self.schema.clone(),
+            false => infer_schema(ctx, &self.options, &self.table_url)
+                .await
+                .map_err(fail)?,
+        };
         if schema != self.schema {
             tracing::info!(
                 dataset = name,

@@ -2,11 +2,12 @@
 //! `tables_url`, in a folder of its own for each version: `<tables_url>/<name>/<version>/`.
 //!
 //! A version becomes the table only once all its files are written and the saved catalog
-//! points at it (an atomic rename). A failed write removes its folder; a killed one leaves a
-//! folder nothing points at, which [`sweep`] removes at the next start. Either way readers never
-//! see a partial table, and the previous version stays whole until the new one has replaced it.
+//! points at it (an atomic rename). Before writing, the catalog records the write as pending;
+//! a failed write removes its folder, and a killed one is removed at the next start from that
+//! record. Old versions left behind by a crash are removed by [`sweep_versions`]. Either way
+//! readers never see a partial table, and the previous version stays whole until the new one
+//! has replaced it.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
@@ -27,6 +28,21 @@ pub fn version_location(tables_url: &str, name: &str) -> String {
         "{}/{name}/v{stamp}-{nonce:08x}/",
         tables_url.trim_end_matches('/')
     )
+}
+
+/// Whether a folder name is one [`version_location`] makes (`v20261123T101500.123456Z-0a1b2c3d`):
+/// only such folders are ever swept.
+fn is_version_name(name: &str) -> bool {
+    let Some((stamp, nonce)) = name.strip_prefix('v').and_then(|rest| rest.split_once('-')) else {
+        return false;
+    };
+    stamp.len() == 23
+        && stamp.ends_with('Z')
+        && stamp
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'T' | 'Z' | '.'))
+        && nonce.len() == 8
+        && nonce.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Runs `input` and writes its rows as Parquet files under `location`; returns the row count.
@@ -65,59 +81,55 @@ pub async fn remove(ctx: &SessionContext, location: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes everything under `tables_url` that no saved table refers to: versions left by a
-/// killed or failed `CREATE TABLE AS`, and versions already replaced. Returns how many
-/// objects (or local folders) were removed.
-pub async fn sweep(
+/// Removes the versions of table `name` other than `current` (left by a crash between
+/// committing a replacement and deleting the old version). Returns how many objects (or local
+/// folders) were removed. Only `<tables_url>/<name>/` is touched: data Segmint did not write
+/// is never swept.
+pub async fn sweep_versions(
     ctx: &SessionContext,
     tables_url: &str,
-    keep: &BTreeSet<String>,
+    name: &str,
+    current: &str,
 ) -> Result<usize> {
-    let keep_paths: Vec<String> = keep
-        .iter()
-        .filter_map(|location| store_for(ctx, location).ok())
-        .map(|(_, prefix)| format!("{prefix}/"))
-        .collect();
-    if let Some(root) = local_dir(tables_url) {
-        // Local folders may also hold staging files that a listing does not show.
-        return Ok(sweep_local(&root, keep));
+    let folder = format!("{}/{name}/", tables_url.trim_end_matches('/'));
+    if let (Some(folder), Some(current)) = (local_dir(&folder), local_dir(current)) {
+        return Ok(sweep_local(&folder, &current));
     }
-    let (store, prefix) = store_for(ctx, tables_url)?;
+    let (store, prefix) = store_for(ctx, &folder)?;
+    let (_, kept) = store_for(ctx, current)?;
+    let kept = format!("{kept}/");
+    let versions = format!("{prefix}/");
     delete_matching(store.as_ref(), &prefix, |path| {
         let path = path.as_ref();
-        !keep_paths
-            .iter()
-            .any(|kept| path.starts_with(kept.as_str()))
+        let version = path
+            .strip_prefix(versions.as_str())
+            .and_then(|rest| rest.split('/').next());
+        !path.starts_with(kept.as_str()) && version.is_some_and(is_version_name)
     })
     .await
 }
 
-fn sweep_local(root: &std::path::Path, keep: &BTreeSet<String>) -> usize {
-    let kept: BTreeSet<std::path::PathBuf> = keep.iter().filter_map(|l| local_dir(l)).collect();
-    let mut removed = 0;
-    let Ok(tables) = std::fs::read_dir(root) else {
+/// Removes every entry of a local table folder but the current version.
+fn sweep_local(folder: &std::path::Path, current: &std::path::Path) -> usize {
+    let Ok(versions) = std::fs::read_dir(folder) else {
         return 0;
     };
-    for table in tables.flatten().filter(|e| e.path().is_dir()) {
-        let Ok(versions) = std::fs::read_dir(table.path()) else {
+    let mut removed = 0;
+    for version in versions.flatten() {
+        let path = version.path();
+        let named = version.file_name().to_str().is_some_and(is_version_name);
+        if path == current || !named {
             continue;
-        };
-        for version in versions.flatten() {
-            let path = version.path();
-            if !kept.contains(&path) {
-                let result = if path.is_dir() {
-                    std::fs::remove_dir_all(&path)
-                } else {
-                    std::fs::remove_file(&path)
-                };
-                match result {
-                    Ok(()) => removed += 1,
-                    Err(error) => tracing::warn!(path = %path.display(), %error, "not removed"),
-                }
-            }
         }
-        // An emptied table folder goes too (fails harmlessly when a version is kept).
-        let _ = std::fs::remove_dir(table.path());
+        let result = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match result {
+            Ok(()) => removed += 1,
+            Err(error) => tracing::warn!(path = %path.display(), %error, "not removed"),
+        }
     }
     removed
 }
@@ -181,6 +193,8 @@ mod tests {
     #[test]
     fn versions_never_repeat() {
         let a = version_location("s3://lake/tables/", "vip");
+        let folder = a.trim_end_matches('/').rsplit('/').next().unwrap();
+        assert!(is_version_name(folder), "{folder}");
         let b = version_location("s3://lake/tables", "vip");
         assert!(a.starts_with("s3://lake/tables/vip/v"), "{a}");
         assert!(a.ends_with('/'));
@@ -188,20 +202,25 @@ mod tests {
     }
 
     #[test]
-    fn local_sweep_keeps_only_referenced_versions() {
+    fn local_sweep_keeps_only_the_current_version() {
         let root = tempfile::tempdir().expect("dir");
-        let keep_dir = root.path().join("vip/v1");
-        std::fs::create_dir_all(&keep_dir).unwrap();
-        std::fs::write(keep_dir.join("a.parquet"), b"x").unwrap();
-        let partial = root.path().join("vip/v2");
-        std::fs::create_dir_all(&partial).unwrap();
-        std::fs::write(partial.join("a.parquet#1"), b"half").unwrap();
-        let orphan = root.path().join("gone/v1");
-        std::fs::create_dir_all(&orphan).unwrap();
-        let keep = BTreeSet::from([format!("file://{}/", keep_dir.display())]);
-        assert_eq!(sweep_local(root.path(), &keep), 2);
-        assert!(keep_dir.join("a.parquet").exists());
-        assert!(!partial.exists());
-        assert!(!root.path().join("gone").exists());
+        let current = root.path().join("vip/v20261123T101500.000001Z-0000000a");
+        std::fs::create_dir_all(&current).unwrap();
+        std::fs::write(current.join("a.parquet"), b"x").unwrap();
+        let old = root.path().join("vip/v20261122T101500.000001Z-0000000b");
+        let foreign = root.path().join("vip/not-a-version");
+        std::fs::create_dir_all(&foreign).unwrap();
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("a.parquet#1"), b"half").unwrap();
+        let other = root.path().join("other/v1");
+        std::fs::create_dir_all(&other).unwrap();
+        assert_eq!(sweep_local(&root.path().join("vip"), &current), 1);
+        assert!(current.join("a.parquet").exists());
+        assert!(!old.exists());
+        assert!(other.exists(), "other tables are not touched");
+        assert!(
+            foreign.exists(),
+            "folders Segmint did not name are not touched"
+        );
     }
 }

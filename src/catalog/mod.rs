@@ -29,7 +29,7 @@ use datafusion::common::TableReference;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::DFParser;
+use datafusion::sql::parser::{DFParser, Statement as DfParsedStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
 use crate::config::{Config, DatasetConfig, DatasetFormat};
@@ -56,6 +56,8 @@ struct Entry {
     status: DatasetStatus,
     /// The version folder of a materialised table.
     location: Option<String>,
+    /// Columns declared by the statement (never replaced by inferred ones).
+    declared: Option<Arc<Schema>>,
 }
 
 /// The catalog shared by every session.
@@ -82,7 +84,15 @@ impl Catalog {
             .catalog
             .allowed_locations
             .iter()
-            .map(|location| resolve_url(location).map(|url| with_slash(&url)))
+            .map(|location| {
+                normalized_location(location)
+                    .map(|url| with_slash(&url))
+                    .ok_or_else(|| {
+                        SegmintError::ConfigInvalid(format!(
+                            "catalog.allowed_locations: '{location}' is not a plain URL or path"
+                        ))
+                    })
+            })
             .collect::<Result<Vec<_>>>()?;
         let tables_url = match &config.catalog.tables_url {
             Some(url) => {
@@ -142,6 +152,7 @@ impl Catalog {
         schema: Option<Arc<Schema>>,
         location: Option<String>,
     ) -> Option<String> {
+        let declared = schema.clone();
         let (served, status) =
             match register_dataset(ctx, &self.stores, dataset, origin, schema).await {
                 Ok((served, status)) => {
@@ -168,6 +179,7 @@ impl Catalog {
                 config: dataset.clone(),
                 status,
                 location,
+                declared,
             },
         );
         error
@@ -222,19 +234,28 @@ impl Catalog {
         let statement = DFParser::parse_sql_with_dialect(&object.sql, &PostgreSqlDialect {})?
             .pop_front()
             .ok_or_else(|| SegmintError::ConfigInvalid(format!("{} is empty", object.name)))?;
+        // Views are restored after all tables: do not plan them yet.
+        if !matches!(statement, DfParsedStatement::CreateExternalTable(_)) {
+            return Ok(false);
+        }
         let plan = ctx.state().statement_to_plan(statement).await?;
         let LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) = plan else {
             return Ok(false);
         };
-        let (origin, location) = if object.materialized {
+        let (origin, url, location) = if object.materialized {
             let location = single_location(&create).map_err(SegmintError::ConfigInvalid)?;
-            (DatasetOrigin::Materialized, Some(location))
+            (
+                DatasetOrigin::Materialized,
+                location.clone(),
+                Some(location),
+            )
         } else {
-            self.check_location(&create)
+            let url = self
+                .check_location(&create)
                 .map_err(|e| SegmintError::ConfigInvalid(e.to_string()))?;
-            (DatasetOrigin::External, None)
+            (DatasetOrigin::External, url, None)
         };
-        let dataset = dataset_config(&object.name, &create)
+        let dataset = dataset_config(&object.name, url, &create)
             .map_err(|e| SegmintError::ConfigInvalid(e.to_string()))?;
         match self
             .serve(ctx, &dataset, origin, declared_schema(&create), location)
@@ -245,20 +266,37 @@ impl Catalog {
         }
     }
 
-    /// Removes files under `tables_url` that no materialised table refers to.
+    /// Removes what a crash left under `tables_url`: writes that never ended, and versions
+    /// of saved tables that a replacement superseded.
     async fn sweep(&self, ctx: &SessionContext) {
-        let Some(tables_url) = &self.tables_url else {
+        let (Some(tables_url), Some(saved)) = (&self.tables_url, &self.saved) else {
             return;
         };
-        let keep: BTreeSet<String> = self
+        let current: BTreeMap<String, String> = self
             .entries()
-            .values()
-            .filter_map(|e| e.location.clone())
+            .iter()
+            .filter_map(|(name, e)| Some((name.clone(), e.location.clone()?)))
             .collect();
-        match materialize::sweep(ctx, tables_url, &keep).await {
-            Ok(0) => {}
-            Ok(removed) => tracing::info!(removed, %tables_url, "removed unreferenced table files"),
-            Err(error) => tracing::warn!(%error, %tables_url, "could not sweep table files"),
+        for (name, location) in saved.pending_writes() {
+            if current.get(&name) == Some(&location) {
+                // Committed just before a crash: the marker outlived the commit.
+                saved.end_write(&name);
+                continue;
+            }
+            match materialize::remove(ctx, &location).await {
+                Ok(()) => {
+                    tracing::info!(table = %name, %location, "removed an unfinished write");
+                    saved.end_write(&name);
+                }
+                Err(error) => tracing::warn!(table = %name, %error, "unfinished write not removed"),
+            }
+        }
+        for (name, location) in current {
+            match materialize::sweep_versions(ctx, tables_url, &name, &location).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(table = %name, removed, "removed old versions"),
+                Err(error) => tracing::warn!(table = %name, %error, "old versions not removed"),
+            }
         }
     }
 
@@ -320,12 +358,11 @@ impl Catalog {
                     statuses.push(status);
                 }
                 None => {
-                    let schema = None;
                     self.serve(
                         ctx,
                         &entry.config,
                         entry.status.origin,
-                        schema,
+                        entry.declared,
                         entry.location,
                     )
                     .await;
@@ -370,14 +407,14 @@ impl Catalog {
         if self.check_replace(&name, create.or_replace, create.if_not_exists)? {
             return Ok(());
         }
-        self.check_location(create)?;
+        let url = self.check_location(create)?;
         if let Some(key) = create.options.keys().next() {
             return Err(DdlError::Unsupported(format!(
                 "OPTIONS ('{key}' ...) are not accepted: object store settings and credentials \
                  belong in [[object_stores]] of the server's config file"
             )));
         }
-        let dataset = dataset_config(&name, create)?;
+        let dataset = dataset_config(&name, url, create)?;
         let old = self.entries().get(&name).cloned();
         if let Some(error) = self
             .serve(
@@ -392,14 +429,15 @@ impl Catalog {
             self.put_back(ctx, &name, old).await;
             return Err(DdlError::Failed(error));
         }
-        self.save(
-            ctx,
-            &SavedObject {
-                name: name.clone(),
-                sql: sql.to_string(),
-                materialized: false,
-            },
-        )?;
+        let saved = self.save(&SavedObject {
+            name: name.clone(),
+            sql: sql.to_string(),
+            materialized: false,
+        });
+        if let Err(error) = saved {
+            self.put_back(ctx, &name, old).await;
+            return Err(error);
+        }
         if let Some(location) = old.and_then(|o| o.location) {
             self.remove_data(ctx, &location).await;
         }
@@ -411,7 +449,7 @@ impl Catalog {
         match old {
             Some(old) => {
                 let origin = old.status.origin;
-                self.serve(ctx, &old.config, origin, None, old.location)
+                self.serve(ctx, &old.config, origin, old.declared, old.location)
                     .await;
             }
             None => {
@@ -442,20 +480,33 @@ impl Catalog {
                     .to_string(),
             ));
         };
+        let Some(saved) = &self.saved else {
+            return Err(DdlError::ReadOnly);
+        };
         let location = materialize::version_location(tables_url, &name);
         let schema = Arc::new(input.schema().as_arrow().clone());
-        let rows = materialize::write(ctx, input, &location).await?;
+        saved.begin_write(&name, &location)?;
+        let written = materialize::write(ctx, input, &location).await;
+        let rows = match written {
+            Ok(rows) => rows,
+            Err(error) => {
+                saved.end_write(&name);
+                return Err(error.into());
+            }
+        };
         let statement =
-            format!("CREATE EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{location}'");
-        let saved = SavedObject {
+            format!("CREATE EXTERNAL TABLE \"{name}\" STORED AS PARQUET LOCATION '{location}'");
+        let saved_object = SavedObject {
             name: name.clone(),
             sql: statement,
             materialized: true,
         };
-        if let Err(error) = self.save(ctx, &saved) {
+        if let Err(error) = self.save(&saved_object) {
             self.remove_data(ctx, &location).await;
+            saved.end_write(&name);
             return Err(error);
         }
+        saved.end_write(&name);
         let old = self.entries().get(&name).and_then(|e| e.location.clone());
         let dataset = DatasetConfig {
             name: name.clone(),
@@ -502,14 +553,15 @@ impl Catalog {
                     DdlError::from(e)
                 }
             })?;
-        self.save(
-            ctx,
-            &SavedObject {
-                name: name.clone(),
-                sql: definition.to_string(),
-                materialized: false,
-            },
-        )?;
+        let saved = self.save(&SavedObject {
+            name: name.clone(),
+            sql: definition.to_string(),
+            materialized: false,
+        });
+        if let Err(error) = saved {
+            let _ = ctx.deregister_table(name.as_str());
+            return Err(error);
+        }
         self.views().insert(name);
         Ok(())
     }
@@ -576,18 +628,13 @@ impl Catalog {
         Ok(())
     }
 
-    fn save(
-        &self,
-        ctx: &SessionContext,
-        object: &SavedObject,
-    ) -> std::result::Result<(), DdlError> {
+    fn save(&self, object: &SavedObject) -> std::result::Result<(), DdlError> {
         let Some(saved) = &self.saved else {
             return Err(DdlError::ReadOnly);
         };
-        saved.save(object).map_err(|error| {
-            let _ = ctx.deregister_table(object.name.as_str());
-            DdlError::Failed(error.to_string())
-        })?;
+        saved
+            .save(object)
+            .map_err(|error| DdlError::Failed(error.to_string()))?;
         tracing::info!(name = %object.name, materialized = object.materialized, "catalog saved");
         Ok(())
     }
@@ -649,33 +696,61 @@ impl Catalog {
         Err(DdlError::Exists(name.to_string()))
     }
 
-    /// Refuses locations outside `[catalog] allowed_locations` (and inside `tables_url`).
-    fn check_location(&self, create: &CreateExternalTable) -> std::result::Result<(), DdlError> {
+    /// The normalised URL of the location of `create`, when it lies under
+    /// `[catalog] allowed_locations` (and outside `tables_url`); refused otherwise.
+    fn check_location(
+        &self,
+        create: &CreateExternalTable,
+    ) -> std::result::Result<String, DdlError> {
         let location = single_location(create).map_err(DdlError::Unsupported)?;
-        let url = resolve_url(&location).map_err(|e| DdlError::Failed(e.to_string()))?;
-        let lowered = url.to_ascii_lowercase();
-        let sneaky = lowered.contains("/../")
-            || lowered.ends_with("/..")
-            || lowered.contains("/./")
-            || lowered.contains("%2e")
-            || lowered.contains("%2f");
-        let allowed = !sneaky
-            && self
-                .allowed_locations
-                .iter()
-                .any(|prefix| url.starts_with(prefix.as_str()) || with_slash(&url) == *prefix);
+        let denied = || {
+            DdlError::Denied(format!(
+                "location '{location}' is not in [catalog] allowed_locations of the server's \
+                 config file"
+            ))
+        };
+        let url = normalized_location(&location).ok_or_else(denied)?;
+        let allowed = self
+            .allowed_locations
+            .iter()
+            .any(|prefix| url.starts_with(prefix.as_str()) || with_slash(&url) == *prefix);
         let owned = self
             .tables_url
             .as_ref()
             .is_some_and(|tables| url.starts_with(tables.as_str()));
         if allowed && !owned {
-            return Ok(());
+            Ok(url)
+        } else {
+            Err(denied())
         }
-        Err(DdlError::Denied(format!(
-            "location '{location}' is not in [catalog] allowed_locations of the server's config \
-             file"
-        )))
     }
+}
+
+/// The location as one canonical URL, or `None` when it could mean something else than it
+/// reads: control characters, backslashes, user info, query strings, fragments, or dot and
+/// encoded-separator segments. Plain paths become `file://` URLs.
+fn normalized_location(location: &str) -> Option<String> {
+    let raw = location.to_ascii_lowercase();
+    if location.chars().any(|c| c.is_control() || c == '\\')
+        || ["%2e", "%2f", "%5c"].iter().any(|e| raw.contains(e))
+        || raw.split(['/', '?', '#']).any(|s| s == "." || s == "..")
+    {
+        return None;
+    }
+    let url = url::Url::parse(&resolve_url(location).ok()?).ok()?;
+    let plain = url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    let text = url.as_str().to_string();
+    let lowered = text.to_ascii_lowercase();
+    let dotted = url
+        .path_segments()
+        .is_some_and(|mut segments| segments.any(|s| s == "." || s == ".."))
+        || lowered.contains("%2e")
+        || lowered.contains("%2f")
+        || lowered.contains("%5c");
+    (plain && !dotted).then_some(text)
 }
 
 async fn restore_view(ctx: &SessionContext, sql: &str) -> Result<()> {
@@ -705,6 +780,7 @@ fn declared_schema(create: &CreateExternalTable) -> Option<Arc<Schema>> {
 
 fn dataset_config(
     name: &str,
+    url: String,
     create: &CreateExternalTable,
 ) -> std::result::Result<DatasetConfig, DdlError> {
     let format = match create.file_type.to_ascii_uppercase().as_str() {
@@ -719,7 +795,7 @@ fn dataset_config(
     };
     Ok(DatasetConfig {
         name: name.to_string(),
-        url: single_location(create).map_err(DdlError::Unsupported)?,
+        url,
         format,
         partition_columns: (!create.table_partition_cols.is_empty())
             .then(|| create.table_partition_cols.clone()),
@@ -745,5 +821,34 @@ fn with_slash(url: &str) -> String {
         url.to_string()
     } else {
         format!("{url}/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_that_could_mean_something_else_are_refused() {
+        assert_eq!(
+            normalized_location("s3://lake/crm/orders/").as_deref(),
+            Some("s3://lake/crm/orders/")
+        );
+        assert_eq!(
+            normalized_location("/data/lake/").as_deref(),
+            Some("file:///data/lake/")
+        );
+        for sneaky in [
+            "s3://lake/crm/..?x",
+            "file:///srv/allowed/..#",
+            "s3://lake/crm/.\t./vault/",
+            "file:///srv/allowed/..\\..\\etc/",
+            "s3://lake/crm/%2e%2e/vault/",
+            "s3://lake/crm%2f..%2fvault/",
+            "https://user:token@host/data/",
+            "https://host/data/x.parquet?X-Amz-Signature=abc",
+        ] {
+            assert_eq!(normalized_location(sneaky), None, "{sneaky}");
+        }
     }
 }

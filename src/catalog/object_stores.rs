@@ -115,6 +115,8 @@ impl ObjectStores {
 /// The scheme and bucket (or host) of `url`: what one store serves.
 fn store_key(url: &Url) -> Url {
     let mut key = url.clone();
+    let _ = key.set_username("");
+    let _ = key.set_password(None);
     key.set_path("");
     key.set_query(None);
     key.set_fragment(None);

@@ -71,14 +71,21 @@ impl SavedCatalog {
             let mut file = std::fs::File::create(&temporary)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
-            std::fs::rename(&temporary, &target)?;
-            // Make the rename itself durable.
-            std::fs::File::open(&self.dir)?.sync_all()
+            std::fs::rename(&temporary, &target)
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&temporary);
             SegmintError::io(format!("saving {}", target.display()), e)
-        })
+        })?;
+        // The rename is the commit; making it durable is best effort from here on.
+        self.sync_dir();
+        Ok(())
+    }
+
+    fn sync_dir(&self) {
+        if let Err(error) = std::fs::File::open(&self.dir).and_then(|d| d.sync_all()) {
+            tracing::warn!(dir = %self.dir.display(), %error, "catalog folder not synced");
+        }
     }
 
     /// Removes `name` (no error when it was never saved).
@@ -89,6 +96,48 @@ impl SavedCatalog {
             }
             _ => Ok(()),
         }
+    }
+
+    fn pending_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!(".{name}.pending"))
+    }
+
+    /// Records that table `name` is being written at `location`, before any file is written,
+    /// so a write killed half-way can be removed at the next start.
+    pub fn begin_write(&self, name: &str, location: &str) -> Result<()> {
+        let path = self.pending_path(name);
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&path)?;
+            file.write_all(location.as_bytes())?;
+            file.sync_all()
+        };
+        write().map_err(|e| SegmintError::io(format!("recording {}", path.display()), e))
+    }
+
+    /// The write of table `name` is over (committed or cleaned up).
+    pub fn end_write(&self, name: &str) {
+        let _ = std::fs::remove_file(self.pending_path(name));
+        self.sync_dir();
+    }
+
+    /// Writes that never ended: (table name, location).
+    pub fn pending_writes(&self) -> Vec<(String, String)> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return vec![];
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                let name = file
+                    .strip_prefix('.')?
+                    .strip_suffix(".pending")?
+                    .to_string();
+                let location = std::fs::read_to_string(entry.path()).ok()?;
+                Some((name, location.trim().to_string()))
+            })
+            .collect()
     }
 
     /// Every saved object, in name order. Unreadable files are reported and skipped.
@@ -169,5 +218,13 @@ mod tests {
         saved.remove("a").expect("remove");
         saved.remove("a").expect("removing twice is fine");
         assert_eq!(saved.load().len(), 1);
+        saved.begin_write("t", "file:///x/v2/").expect("pending");
+        assert_eq!(
+            saved.pending_writes(),
+            vec![("t".to_string(), "file:///x/v2/".to_string())]
+        );
+        assert_eq!(saved.load().len(), 1, "pending writes are not objects");
+        saved.end_write("t");
+        assert!(saved.pending_writes().is_empty());
     }
 }
