@@ -100,6 +100,16 @@ async fn requests(client: &Client, store: &str) -> (u64, u64, u64) {
     (n(0), n(1), n(2))
 }
 
+/// The bucket the tests' stores may not read: ten rows of payroll.
+async fn upload_payroll(moto: &Moto) {
+    upload(
+        &moto.client("vault"),
+        "payroll/part-0.parquet",
+        orders_file(1, 10, 1.0, None),
+    )
+    .await;
+}
+
 fn dataset(name: &str, url: &str) -> DatasetConfig {
     DatasetConfig {
         name: name.to_string(),
@@ -133,12 +143,7 @@ async fn s3_datasets_are_pruned_cached_refreshed_and_written() {
         )
         .await;
     }
-    upload(
-        &moto.client("vault"),
-        "payroll/part-0.parquet",
-        orders_file(1, 10, 1.0, None),
-    )
-    .await;
+    upload_payroll(&moto).await;
 
     let catalog_dir = tempfile::tempdir().expect("catalog dir");
     let mut config = Config::default();
@@ -453,12 +458,7 @@ async fn wrong_credentials_and_a_stopped_store_fail_fast_and_clearly() {
         orders_file(1, 100, 1.0, None),
     )
     .await;
-    upload(
-        &moto.client("vault"),
-        "payroll/part-0.parquet",
-        orders_file(1, 10, 1.0, None),
-    )
-    .await;
+    upload_payroll(&moto).await;
     let wrong_secret = "definitely-not-the-secret-0123456789";
     let orders = crate::support::demo_dir().join("orders");
     let store = |bucket: &str, secret: &str| {

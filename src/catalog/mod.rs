@@ -48,6 +48,14 @@ pub enum ObjectKind {
     View,
 }
 
+/// What a name saved over the wire is.
+enum Saved {
+    /// A saved segment.
+    View,
+    /// An external or materialised table.
+    Table,
+}
+
 /// One served table.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -577,19 +585,13 @@ impl Catalog {
     ) -> std::result::Result<bool, DdlError> {
         let _change = self.changes.lock().await;
         let name = public_name(name)?;
-        let is_view = self.views().contains(&name);
-        let table = self
-            .entries()
-            .get(&name)
-            .map(|e| (e.status.origin, e.location.clone()));
-        match (kind, is_view, table) {
-            (ObjectKind::View, true, _) => {
+        match self.saved_object(ctx, &name, kind, "dropped")? {
+            Some(Saved::View) => {
                 self.forget(ctx, &name)?;
                 self.views().remove(&name);
                 Ok(true)
             }
-            (ObjectKind::Table, _, Some((DatasetOrigin::External, _)))
-            | (ObjectKind::Table, _, Some((DatasetOrigin::Materialized, _))) => {
+            Some(Saved::Table) => {
                 self.forget(ctx, &name)?;
                 let removed = self.entries().remove(&name);
                 if let Some(location) = removed.and_then(|e| e.location) {
@@ -597,24 +599,43 @@ impl Catalog {
                 }
                 Ok(true)
             }
-            (_, _, Some((DatasetOrigin::Config, _))) => Err(DdlError::Denied(format!(
-                "\"{name}\" is a dataset of the server's config file and cannot be dropped"
+            None if if_exists => Ok(false),
+            None => Err(DdlError::Missing(name)),
+        }
+    }
+
+    /// The saved object called `name`, if any. Refuses names Segmint may not change (configured
+    /// datasets, built-in views and system tables) and statements of the wrong kind, saying
+    /// it cannot be `verb` ("dropped", "replaced").
+    fn saved_object(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        kind: ObjectKind,
+        verb: &str,
+    ) -> std::result::Result<Option<Saved>, DdlError> {
+        let is_view = self.views().contains(name);
+        let origin = self.entries().get(name).map(|e| e.status.origin);
+        match (kind, is_view, origin) {
+            (_, _, Some(DatasetOrigin::Config)) => Err(DdlError::Denied(format!(
+                "\"{name}\" is a dataset of the server's config file and cannot be {verb}"
             ))),
             (ObjectKind::View, false, Some(_)) => Err(DdlError::WrongKind {
-                name,
+                name: name.to_string(),
                 expected: "a view",
             }),
-            (ObjectKind::Table, true, None) => Err(DdlError::WrongKind {
-                name,
+            (ObjectKind::Table, true, _) => Err(DdlError::WrongKind {
+                name: name.to_string(),
                 expected: "a table",
             }),
-            (_, false, None) if ctx.table_exist(name.as_str()).unwrap_or(false) => {
+            (ObjectKind::View, true, _) => Ok(Some(Saved::View)),
+            (ObjectKind::Table, false, Some(_)) => Ok(Some(Saved::Table)),
+            (_, false, None) if ctx.table_exist(name).unwrap_or(false) => {
                 Err(DdlError::Denied(format!(
-                    "\"{name}\" is built in (sql/views/ or a system table) and cannot be dropped"
+                    "\"{name}\" is built in (sql/views/ or a system table) and cannot be {verb}"
                 )))
             }
-            (_, false, None) if if_exists => Ok(false),
-            (_, false, None) => Err(DdlError::Missing(name)),
+            (_, false, None) => Ok(None),
         }
     }
 
@@ -657,27 +678,8 @@ impl Catalog {
             return Err(DdlError::ReadOnly);
         }
         let name = public_name(name)?;
-        let is_view = self.views().contains(&name);
-        let origin = self.entries().get(&name).map(|e| e.status.origin);
-        match (kind, is_view, origin) {
-            (_, _, Some(DatasetOrigin::Config)) => Err(DdlError::Denied(format!(
-                "\"{name}\" is a dataset of the server's config file and cannot be replaced"
-            ))),
-            (ObjectKind::View, false, Some(_)) => Err(DdlError::WrongKind {
-                name,
-                expected: "a view",
-            }),
-            (ObjectKind::Table, true, _) => Err(DdlError::WrongKind {
-                name,
-                expected: "a table",
-            }),
-            (_, false, None) if ctx.table_exist(name.as_str()).unwrap_or(false) => {
-                Err(DdlError::Denied(format!(
-                    "\"{name}\" is built in (sql/views/ or a system table) and cannot be replaced"
-                )))
-            }
-            _ => Ok(name),
-        }
+        self.saved_object(ctx, &name, kind, "replaced")?;
+        Ok(name)
     }
 
     /// For an existing table: `Ok(true)` means IF NOT EXISTS, nothing to do.
