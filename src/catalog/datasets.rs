@@ -380,7 +380,8 @@ fn with_nullable(schema: &SchemaRef, nullable: impl Fn(&str) -> bool) -> SchemaR
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-fn first_line(text: &str) -> String {
+/// The first line of an error message (object store errors carry response bodies).
+pub(super) fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or(text).to_string()
 }
 

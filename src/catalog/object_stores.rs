@@ -28,6 +28,7 @@ use object_store::{ClientConfigKey, RetryConfig};
 use url::Url;
 
 use super::counting_store::{CountingStore, RequestCounts, RequestSnapshot};
+use super::datasets::first_line;
 use crate::config::{ObjectStoreConfig, expand_env};
 use crate::error::{Result, SegmintError};
 
@@ -219,10 +220,6 @@ where
         builder = set(builder, parsed, value.clone());
     }
     Ok(builder)
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or(text).to_string()
 }
 
 #[cfg(test)]
