@@ -20,15 +20,15 @@ use segmint::{Config, Engine};
 const SCAN_BASELINE: &str = "SELECT sum(net_amount) FROM orders";
 
 /// `rfm()` with its default qcut scheme over the completed orders.
-const RFM_FUNCTION: &str = "SELECT segment, count(*), sum(r_score + f_score + m_score) FROM rfm('completed_orders', DATE '2026-01-01') GROUP BY 1";
+const RFM_FUNCTION: &str = "SELECT segment, count(*), sum(r_score + f_score + m_score) FROM rfm('completed_orders', DATE '2026-11-01') GROUP BY 1";
 
 /// The same scores written by hand: value-quantile edges for R and M, NTILE for F.
 const RFM_HAND_WRITTEN: &str = "WITH c AS (
         SELECT customer_id,
-               CAST(DATE '2026-01-01' - max(CAST(order_ts AS DATE)) AS BIGINT) AS recency_days,
+               CAST(DATE '2026-11-01' - max(CAST(order_ts AS DATE)) AS BIGINT) AS recency_days,
                count(*) AS frequency,
                sum(CAST(net_amount AS DOUBLE)) AS monetary
-        FROM completed_orders WHERE order_ts < DATE '2026-01-01' GROUP BY customer_id),
+        FROM completed_orders WHERE order_ts < DATE '2026-11-01' GROUP BY customer_id),
      e AS (
         SELECT percentile_cont(0.2) WITHIN GROUP (ORDER BY recency_days) AS r1,
                percentile_cont(0.4) WITHIN GROUP (ORDER BY recency_days) AS r2,
@@ -55,7 +55,7 @@ const QUERIES: &[(&str, &str)] = &[
         "rfm_ntile",
         "WITH rfm AS (
             SELECT customer_id,
-                   DATE '2026-01-01' - CAST(max(order_ts) AS DATE) AS recency_days,
+                   DATE '2026-11-01' - CAST(max(order_ts) AS DATE) AS recency_days,
                    count(DISTINCT order_id) AS frequency,
                    sum(net_amount) AS monetary
             FROM orders WHERE status = 'completed' GROUP BY customer_id)
@@ -69,8 +69,8 @@ const QUERIES: &[(&str, &str)] = &[
         "lifecycle_stages",
         "WITH last AS (
             SELECT c.customer_id,
-                   DATE '2026-01-01' - CAST(min(o.order_ts) AS DATE) AS since_first,
-                   DATE '2026-01-01' - CAST(max(o.order_ts) AS DATE) AS since_last
+                   DATE '2026-11-01' - CAST(min(o.order_ts) AS DATE) AS since_first,
+                   DATE '2026-11-01' - CAST(max(o.order_ts) AS DATE) AS since_last
             FROM customers c LEFT JOIN orders o
               ON o.customer_id = c.customer_id AND o.status = 'completed'
             GROUP BY c.customer_id)

@@ -16,6 +16,8 @@ command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
 odbcinst -q -d -n "PostgreSQL Unicode" >/dev/null 2>&1 || need_apt+=(odbc-postgresql unixodbc)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# Headless Chromium renders the report pages in the reports tests.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium fonts-dejavu-core)
 python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
 if ((${#need_apt[@]})); then
   echo "installing ${need_apt[*]}" >&2

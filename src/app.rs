@@ -9,6 +9,7 @@ use crate::demo;
 use crate::engine::Engine;
 use crate::error::{Result, SegmintError};
 use crate::output::{OutputFormat, write_stream};
+use crate::reports::{self, Period, Reports, RunRequest, RunSummary, Step, Trigger};
 use crate::server::Server;
 
 /// Where the datasets come from, as given on the command line.
@@ -53,7 +54,10 @@ pub fn load_config(sources: &DataSources, listen: Option<&str>) -> Result<Config
         if catalog.tables_url.is_none() {
             catalog.tables_url = Some(root.join("tables").to_string_lossy().into_owned());
         }
-        // The demo history ends on 2025-12-31: analyse it as of the next day.
+        if config.reports.output_url.is_none() {
+            config.reports.output_url = Some(root.join("reports").to_string_lossy().into_owned());
+        }
+        // The demo history ends on 2026-10-31: analyse it as of the next day.
         config
             .functions
             .entry("as_of".to_string())
@@ -110,6 +114,17 @@ pub async fn build_engine(config: &Config) -> Result<Arc<Engine>> {
     Ok(Arc::new(engine))
 }
 
+/// Starts what a serving engine does in the background: periodic dataset listing, the
+/// `reports.*` tables and, when enabled, the report scheduler. Needs a Tokio runtime.
+pub async fn start_background(config: &Config, engine: &Arc<Engine>) -> Result<Arc<Reports>> {
+    engine.start_refresh();
+    let reports = Arc::new(Reports::open(&config.reports, engine.clone()).await?);
+    if config.reports.scheduler_enabled() {
+        reports::scheduler::start(reports.clone(), config.reports.missed_runs);
+    }
+    Ok(reports)
+}
+
 /// `segmint serve`: serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<()> {
     let engine = build_engine(&config).await?;
@@ -119,7 +134,7 @@ pub async fn serve(config: Config) -> Result<()> {
         config.server.max_connections,
     )
     .await?;
-    engine.start_refresh();
+    start_background(&config, &engine).await?;
     let addr = server.local_addr()?;
     let tables: Vec<String> = engine
         .datasets()
@@ -174,6 +189,103 @@ pub async fn sql(config: Config, query: &str, format: OutputFormat) -> Result<u6
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     write_stream(stream, format, &mut out).await
+}
+
+/// `segmint report list`: every report with its schedule, period, outputs and last run.
+pub async fn report_list(config: Config) -> Result<()> {
+    let engine = build_engine(&config).await?;
+    let reports = Reports::open(&config.reports, engine).await?;
+    println!(
+        "{:<20} {:<18} {:<16} {:<8} {:<18} last run",
+        "name", "schedule", "timezone", "period", "outputs"
+    );
+    for report in reports.list() {
+        let last = reports
+            .runs(&report.name)
+            .await?
+            .pop()
+            .map(|r| {
+                format!(
+                    "{} as of {} ({})",
+                    r.status,
+                    r.as_of,
+                    r.started.format("%Y-%m-%d %H:%M")
+                )
+            })
+            .unwrap_or_else(|| "never".to_string());
+        let outputs: Vec<String> = report
+            .outputs
+            .iter()
+            .map(|o| format!("{o:?}").to_lowercase())
+            .collect();
+        println!(
+            "{:<20} {:<18} {:<16} {:<8} {:<18} {last}",
+            report.name,
+            report.schedule_text.as_deref().unwrap_or("on demand"),
+            report.timezone.name(),
+            report.period.as_str(),
+            outputs.join(","),
+        );
+        println!("    {}", report.description);
+    }
+    Ok(())
+}
+
+/// `segmint report run NAME`: runs one report now, printing each step (and, every few
+/// seconds, how long the current one has taken) to stderr.
+pub async fn report_run(
+    config: Config,
+    name: &str,
+    as_of: Option<chrono::NaiveDate>,
+    period: Option<Period>,
+) -> Result<RunSummary> {
+    let engine = build_engine(&config).await?;
+    let reports = Reports::open(&config.reports, engine).await?;
+    let started = std::time::Instant::now();
+    let current = Arc::new(std::sync::Mutex::new((String::from("starting"), started)));
+    let ticker = {
+        let current = current.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(5));
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Ok(step) = current.lock() {
+                    eprintln!(
+                        "  … still {} ({:.0}s, {:.0}s in all)",
+                        step.0,
+                        step.1.elapsed().as_secs_f64(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        })
+    };
+    let progress = |step: &Step| {
+        eprintln!("[{:>6.1}s] {step}", started.elapsed().as_secs_f64());
+        if let Ok(mut current) = current.lock() {
+            *current = (step.to_string(), std::time::Instant::now());
+        }
+    };
+    let request = RunRequest {
+        as_of,
+        period,
+        trigger: Trigger::Manual,
+    };
+    let result = reports.run(name, request, &progress).await;
+    ticker.abort();
+    let summary = result?;
+    eprintln!(
+        "[{:>6.1}s] done: {} rows as of {} ({} period)",
+        started.elapsed().as_secs_f64(),
+        summary.record.rows,
+        summary.record.as_of,
+        summary.record.period
+    );
+    for file in &summary.files {
+        println!("{file}");
+    }
+    Ok(summary)
 }
 
 /// `segmint demo-data`: generates demo data into `out` and prints a summary.

@@ -31,6 +31,38 @@ pub struct Config {
     pub demo: DemoConfig,
     /// DDL over the wire (saved segments, external and materialised tables) and dataset refresh.
     pub catalog: CatalogConfig,
+    /// Scheduled goal-breakdown reports: definitions, goal tree, where outputs go.
+    pub reports: ReportsConfig,
+}
+
+/// What to do about scheduled runs that fell while the server was down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissedRuns {
+    /// Run each report's most recent missed run once at start; older missed runs are not
+    /// replayed (`segmint report run NAME --as-of DATE` backfills them).
+    #[default]
+    Latest,
+    /// Run nothing at start: wait for the next scheduled time.
+    Skip,
+}
+
+/// Scheduled reports (`sql/reports/*.sql`) and the goal tree (`sql/goals/`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Folder of report definitions added to (or replacing, by name) the shipped ones.
+    pub dir: Option<PathBuf>,
+    /// Folder holding `goals.toml` and `targets.csv`; default: the shipped goal tree.
+    pub goals_dir: Option<PathBuf>,
+    /// Where runs write their Parquet, CSV and HTML (`s3://lake/reports/`, a local folder).
+    /// Without it reports cannot run, and no `reports` tables are served.
+    pub output_url: Option<String>,
+    /// Run reports on their schedules inside `segmint serve` (default: on when
+    /// `output_url` is set).
+    pub scheduler: Option<bool>,
+    /// Scheduled runs missed while the server was down: `"latest"` or `"skip"`.
+    pub missed_runs: MissedRuns,
 }
 
 /// What SQL may change in the catalog, where those changes are kept, and how often datasets
@@ -66,6 +98,13 @@ impl Default for CatalogConfig {
             refresh_interval: "60s".to_string(),
             list_cache_size: "64MiB".to_string(),
         }
+    }
+}
+
+impl ReportsConfig {
+    /// Whether `segmint serve` runs reports on their schedules.
+    pub fn scheduler_enabled(&self) -> bool {
+        self.output_url.is_some() && self.scheduler.unwrap_or(true)
     }
 }
 
@@ -239,6 +278,11 @@ impl Config {
         }
         if let Some(limit) = &self.engine.memory_limit {
             parse_byte_size(limit)?;
+        }
+        if self.reports.scheduler == Some(true) && self.reports.output_url.is_none() {
+            return Err(invalid(
+                "reports.scheduler needs reports.output_url: where the runs write".into(),
+            ));
         }
         if self.engine.target_partitions == Some(0) {
             return Err(invalid(

@@ -43,6 +43,14 @@ pub enum SegmintError {
         /// What went wrong.
         message: String,
     },
+    /// A report definition is invalid, or a run of it failed.
+    #[error("report {report}: {message}")]
+    Report {
+        /// The report name, or the file it comes from.
+        report: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The demo-data generator failed.
     #[error("demo data generation failed: {0}")]
     Demo(String),

@@ -2,8 +2,8 @@
 //!
 //! A PostgreSQL-compatible SQL engine for e-commerce customer analytics. Modules are listed in
 //! dependency order: configuration → catalog (object stores and datasets) → engine
-//! (DataFusion session with the CRM functions) → protocol server; the demo-data generator and
-//! the command implementations sit beside them.
+//! (DataFusion session with the CRM functions) → reports and protocol server (neither uses the
+//! other); the demo-data generator and the command implementations sit beside them.
 
 /// Implements `PartialEq`, `Eq` and `Hash` for a function struct by its SQL name: DataFusion
 /// compares functions by these, and instances of one function are interchangeable.
@@ -29,6 +29,7 @@ pub mod error;
 pub mod catalog;
 pub mod engine;
 
+pub mod reports;
 pub mod server;
 
 pub mod demo;

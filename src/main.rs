@@ -37,6 +37,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// List or run the goal-breakdown reports (sql/reports/).
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Generate the demo e-commerce dataset as Parquet.
     DemoData {
         /// Output directory.
@@ -51,6 +56,28 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// List the reports: schedule, time zone, period, outputs and last run.
+    List {
+        #[command(flatten)]
+        sources: SourceArgs,
+    },
+    /// Run one report now (for cron, Airflow or a backfill) and print the files written.
+    Run {
+        /// The report name (see `segmint report list`).
+        name: String,
+        /// The last day to report on (YYYY-MM-DD); default: yesterday in the report's time zone.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
+        /// Overrides the report's period: day, week, month, quarter, year or all.
+        #[arg(long)]
+        period: Option<segmint::reports::Period>,
+        #[command(flatten)]
+        sources: SourceArgs,
     },
 }
 
@@ -135,6 +162,23 @@ fn run(cli: Cli) -> segmint::Result<()> {
                 let config = app::load_config(&sources.into(), None)?;
                 app::sql(config, &query, format).await.map(|_| ())
             }
+            Command::Report { command } => match command {
+                ReportCommand::List { sources } => {
+                    let config = app::load_config(&sources.into(), None)?;
+                    app::report_list(config).await
+                }
+                ReportCommand::Run {
+                    name,
+                    as_of,
+                    period,
+                    sources,
+                } => {
+                    let config = app::load_config(&sources.into(), None)?;
+                    app::report_run(config, &name, as_of, period)
+                        .await
+                        .map(|_| ())
+                }
+            },
             Command::DemoData { .. } => Ok(()),
         }
     })

@@ -93,3 +93,147 @@ async fn cdnow_oracles_hold_with_the_simple_protocol() {
 async fn cdnow_oracles_hold_with_the_extended_protocol() {
     run_all(Protocol::Extended, "tests/slt_cdnow", cdnow_server()).await;
 }
+
+/// CDNOW as a shop: `orders` with one order per customer-day (the Fader-Hardie convention the
+/// published KPIs use) and a `customers` master registered on the first purchase day.
+fn cdnow_shop() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let text = std::fs::read_to_string(cdnow_dir().join("CDNOW_master.txt"))
+            .expect("read CDNOW_master.txt");
+        let mut days: std::collections::BTreeMap<(u32, String), f64> = Default::default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [id, date, _, amount] = fields[..] else {
+                panic!("unexpected CDNOW line: {line}");
+            };
+            let day = format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..8]);
+            *days.entry((id.parse().expect("id"), day)).or_default() +=
+                amount.parse::<f64>().expect("amount");
+        }
+        let mut orders = String::from("order_id,customer_id,order_ts,channel,net_amount,status\n");
+        let mut customers = String::from("customer_id,registered_at,region,acquisition_channel\n");
+        let mut last = 0;
+        for (n, ((id, day), amount)) in days.iter().enumerate() {
+            orders.push_str(&format!(
+                "{n},{id},{day}T00:00:00,mail,{amount:.2},completed\n"
+            ));
+            if *id != last {
+                customers.push_str(&format!("{id},{day}T00:00:00,us,mail\n"));
+                last = *id;
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("segmint-cdnow-shop")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        std::fs::write(dir.join("orders.csv"), orders).expect("write orders.csv");
+        std::fs::write(dir.join("customers.csv"), customers).expect("write customers.csv");
+        dir
+    })
+}
+
+/// crm-reference §5.1: the shipped reports, run over all of CDNOW's history, give the
+/// published AOV, purchase frequency, revenue per customer, repeat rate and cohort figures.
+#[tokio::test]
+async fn cdnow_kpis_come_out_of_the_shipped_reports() {
+    use segmint::reports::{Period, Reports, RunRequest, Trigger};
+
+    let shop = cdnow_shop();
+    let output = tempfile::tempdir().expect("output dir");
+    let mut config = segmint::Config::default();
+    config.server.listen = "127.0.0.1:0".to_string();
+    config.reports.output_url = Some(output.path().to_string_lossy().into_owned());
+    for name in ["orders", "customers"] {
+        config.datasets.push(segmint::config::DatasetConfig {
+            name: name.to_string(),
+            url: shop
+                .join(format!("{name}.csv"))
+                .to_string_lossy()
+                .into_owned(),
+            format: segmint::config::DatasetFormat::Csv,
+            partition_columns: None,
+        });
+    }
+    let engine = segmint::app::build_engine(&config).await.expect("engine");
+    let reports = Reports::open(&config.reports, engine)
+        .await
+        .expect("reports");
+    let as_of = chrono::NaiveDate::from_ymd_opt(1998, 6, 30);
+    for name in ["order_value", "repurchase", "cohort_retention"] {
+        let request = RunRequest {
+            as_of,
+            period: Some(Period::All),
+            trigger: Trigger::Manual,
+        };
+        reports
+            .run(name, request, &|_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+
+    let server = TestServer::start(config);
+    let client = server.connect().await;
+    let kpis = client
+        .query_one(
+            "SELECT orders, customers, round(revenue, 2), round(aov, 4), \
+                    round(purchase_frequency, 4), round(revenue_per_customer, 4) \
+             FROM reports.order_value WHERE segment_kind = 'all'",
+            &[],
+        )
+        .await
+        .expect("order_value");
+    assert_eq!(kpis.get::<_, i64>(0), 67_591, "customer-day orders");
+    assert_eq!(kpis.get::<_, i64>(1), 23_570);
+    assert_eq!(kpis.get::<_, f64>(2), 2_500_315.63);
+    assert_eq!(kpis.get::<_, f64>(3), 36.9918, "AOV");
+    assert_eq!(kpis.get::<_, f64>(4), 2.8677, "purchase frequency");
+    assert_eq!(kpis.get::<_, f64>(5), 106.0804, "revenue per customer");
+
+    let repeat = client
+        .query_one(
+            "SELECT buyers, repeat_buyers, round(repeat_customer_rate, 4) \
+             FROM reports.repurchase WHERE segment_kind = 'all'",
+            &[],
+        )
+        .await
+        .expect("repurchase");
+    assert_eq!(repeat.get::<_, i64>(0), 23_570);
+    assert_eq!(repeat.get::<_, i64>(1), 11_516);
+    assert_eq!(repeat.get::<_, f64>(2), 0.4886, "repeat-customer rate");
+
+    let cohorts = client
+        .query(
+            "SELECT cohort, cohort_size, round(retention_rate * 100, 2) FROM reports.cohort_retention \
+             WHERE segment_kind = 'all' AND months_since_first = 1 ORDER BY cohort",
+            &[],
+        )
+        .await
+        .expect("cohort_retention");
+    let got: Vec<(String, i64, f64)> = cohorts
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1997-01-01".to_string(), 7_846, 14.75),
+            ("1997-02-01".to_string(), 8_476, 15.48),
+            ("1997-03-01".to_string(), 7_248, 14.24),
+        ]
+    );
+    let unobserved: i64 = client
+        .query_one(
+            "SELECT count(*) FROM reports.cohort_retention \
+             WHERE segment_kind = 'all' AND retention_rate IS NULL",
+            &[],
+        )
+        .await
+        .expect("unobserved cells")
+        .get(0);
+    assert_eq!(
+        unobserved, 3,
+        "month 17 of the February and March cohorts and month 16 of March are after June 1998"
+    );
+}

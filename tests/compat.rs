@@ -421,7 +421,7 @@ fn psql_client() {
                 let file = dir.path().join("segments.sql");
                 psql(
                     server,
-                    &["-At", "-v", "as_of=2026-01-01", "-f", &file.to_string_lossy()],
+                    &["-At", "-v", "as_of=2026-11-01", "-f", &file.to_string_lossy()],
                 )
             })
             .and_then(|out| {
@@ -436,7 +436,7 @@ fn psql_client() {
                 &[
                     "-c",
                     &format!(
-                        "\\copy (SELECT customer_id, segment FROM rfm('orders', DATE '2026-01-01') WHERE segment = 'champions' ORDER BY 1) TO '{}' CSV HEADER",
+                        "\\copy (SELECT customer_id, segment FROM rfm('orders', DATE '2026-11-01') WHERE segment = 'champions' ORDER BY 1) TO '{}' CSV HEADER",
                         csv.display()
                     ),
                 ],
@@ -468,7 +468,7 @@ async fn tokio_postgres() {
     };
     let literal = client
         .query(
-            "SELECT segment, count(*) FROM rfm('orders', DATE '2026-01-01') GROUP BY 1 ORDER BY 1",
+            "SELECT segment, count(*) FROM rfm('orders', DATE '2026-11-01') GROUP BY 1 ORDER BY 1",
             &[],
         )
         .await

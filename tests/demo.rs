@@ -114,7 +114,7 @@ async fn row_counts_and_value_ranges() {
             (SELECT count(*) FROM customers) AS c0,
             (SELECT count(*) FROM orders) AS c1,
             (SELECT count(*) FROM orders WHERE net_amount <> gross_amount - discount_amount OR discount_amount < 0 OR gross_amount <= 0) AS c2,
-            (SELECT count(*) FROM orders WHERE order_ts < TIMESTAMP '2024-01-01T00:00:00Z' OR order_ts >= TIMESTAMP '2026-01-01T00:00:00Z') AS c3,
+            (SELECT count(*) FROM orders WHERE order_ts < TIMESTAMP '2024-11-01T00:00:00Z' OR order_ts >= TIMESTAMP '2026-11-01T00:00:00Z') AS c3,
             (SELECT count(*) FROM orders WHERE status NOT IN ('completed', 'refunded', 'cancelled')) AS c4,
             (SELECT count(*) FROM orders WHERE channel NOT IN ('web', 'app', 'mini-program', 'offline store')) AS c5,
             (SELECT count(*) FROM orders o LEFT JOIN customers c USING (customer_id) WHERE c.customer_id IS NULL) AS c6,
@@ -164,7 +164,7 @@ async fn shapes_carry_signal() {
                 / (SELECT avg(n) FROM daily) AS c1,
             (SELECT avg(n) FROM daily WHERE date_part('month', d) = 6 AND date_part('day', d) = 18)
                 / (SELECT avg(n) FROM daily) AS c2,
-            (SELECT count(*) FROM per_customer WHERE last_ts < TIMESTAMP '2025-07-01T00:00:00Z') * 1.0
+            (SELECT count(*) FROM per_customer WHERE last_ts < TIMESTAMP '2026-05-01T00:00:00Z') * 1.0
                 / (SELECT count(*) FROM per_customer) AS c3,
             (SELECT avg(top_share) FROM brand_share) AS c4,
             (SELECT count(*) FROM customers WHERE customer_id NOT IN (SELECT customer_id FROM orders)) * 1.0

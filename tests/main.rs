@@ -10,6 +10,7 @@ mod compat;
 mod demo;
 mod pgwire;
 mod psql;
+mod reports;
 mod segments;
 mod slt;
 mod storage;

@@ -7,11 +7,11 @@ use std::path::Path;
 use crate::support::{TestServer, connect_to, demo_config, sqlstate};
 
 const SEGMENT: &str = "CREATE VIEW at_risk_vip AS \
-    SELECT r.customer_id, r.monetary FROM rfm('completed_orders', DATE '2026-01-01') r \
-    JOIN customer_tags(DATE '2026-01-01') t ON t.customer_id = r.customer_id \
+    SELECT r.customer_id, r.monetary FROM rfm('completed_orders', DATE '2026-11-01') r \
+    JOIN customer_tags(DATE '2026-11-01') t ON t.customer_id = r.customer_id \
     WHERE r.segment IN ('at_risk', 'cant_lose') AND r.m_score >= 4";
 
-const DIRECT: &str = "SELECT count(*) FROM rfm('completed_orders', DATE '2026-01-01') \
+const DIRECT: &str = "SELECT count(*) FROM rfm('completed_orders', DATE '2026-11-01') \
     WHERE segment IN ('at_risk', 'cant_lose') AND m_score >= 4";
 
 fn server_with_segments(dir: &Path) -> TestServer {

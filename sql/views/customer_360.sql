@@ -1,6 +1,6 @@
 -- One row per customer: profile, RFM, lifecycle stage and tags, as of the analysis date the
 -- server starts with (`[functions] as_of` in segmint.toml, else the start day; `--demo` uses
--- 2026-01-01, the day after the demo history ends). `{as_of}` is replaced by that date when the
+-- 2026-11-01, the day after the demo history ends). `{as_of}` is replaced by that date when the
 -- view is created. Customers registered later are not listed. BI tools see it as a table.
 CREATE VIEW customer_360 AS
 SELECT c.customer_id,

@@ -41,6 +41,8 @@ pub enum DatasetOrigin {
     External,
     /// `CREATE TABLE AS` over the wire: Parquet that Segmint wrote and owns.
     Materialized,
+    /// The runs of a scheduled report (`reports.<name>`).
+    Report,
 }
 
 impl DatasetOrigin {
@@ -50,6 +52,7 @@ impl DatasetOrigin {
             DatasetOrigin::Config => "config",
             DatasetOrigin::External => "external",
             DatasetOrigin::Materialized => "materialized",
+            DatasetOrigin::Report => "report",
         }
     }
 }
@@ -381,7 +384,7 @@ fn with_nullable(schema: &SchemaRef, nullable: impl Fn(&str) -> bool) -> SchemaR
 }
 
 /// The first line of an error message (object store errors carry response bodies).
-pub(super) fn first_line(text: &str) -> String {
+pub fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or(text).to_string()
 }
 

@@ -9,14 +9,16 @@
 mod counting_store;
 mod datasets;
 mod ddl_error;
+mod goal_tree;
 mod materialize;
 mod object_stores;
 mod saved;
 pub mod system_tables;
 
 pub use counting_store::RequestSnapshot;
-pub use datasets::{DatasetOrigin, DatasetStatus, resolve_url};
+pub use datasets::{DatasetOrigin, DatasetStatus, first_line, resolve_url};
 pub use ddl_error::DdlError;
+pub use goal_tree::{Goal, GoalTree, Metric};
 pub use object_stores::ObjectStores;
 pub use saved::{SavedCatalog, SavedObject};
 
@@ -38,6 +40,9 @@ use datasets::{ServedDataset, register_dataset};
 
 /// The schema every user table lives in.
 const PUBLIC: &str = "public";
+
+/// The schema report outputs are served in.
+pub const REPORTS: &str = "reports";
 
 /// Whether a statement drops a table or a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +156,44 @@ impl Catalog {
         }
     }
 
+    /// The object stores, for code that writes files itself (report runs).
+    pub fn stores(&self) -> &ObjectStores {
+        &self.stores
+    }
+
+    /// Serves the outputs of reports as `reports.<name>`, one table per name over
+    /// `<output_url>/<name>/`. A report that has never run has no files yet: its table is
+    /// listed as unavailable until a run (and the refresh after it) lands one.
+    pub async fn serve_reports(
+        &self,
+        ctx: &SessionContext,
+        output_url: &str,
+        names: &[String],
+    ) -> Result<()> {
+        let state = ctx.state();
+        let default_catalog = &state.config_options().catalog.default_catalog;
+        if let Some(provider) = ctx.catalog(default_catalog)
+            && provider.schema(REPORTS).is_none()
+        {
+            provider.register_schema(
+                REPORTS,
+                Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
+            )?;
+        }
+        let base = with_slash(&resolve_url(output_url)?);
+        for name in names {
+            let dataset = DatasetConfig {
+                name: format!("{REPORTS}.{name}"),
+                url: format!("{base}{name}/"),
+                format: DatasetFormat::Parquet,
+                partition_columns: Some(vec![]),
+            };
+            self.serve(ctx, &dataset, DatasetOrigin::Report, None, None)
+                .await;
+        }
+        Ok(())
+    }
+
     /// Registers one dataset and records how it went.
     async fn serve(
         &self,
@@ -172,6 +215,11 @@ impl Catalog {
                         "registered dataset"
                     );
                     (Some(served), status)
+                }
+                Err(error) if origin == DatasetOrigin::Report => {
+                    tracing::info!(report = %dataset.name, %error, "no report output yet");
+                    let status = DatasetStatus::failed(dataset, origin, error.to_string());
+                    (None, status)
                 }
                 Err(error) => {
                     tracing::error!(dataset = %dataset.name, %error, "dataset not registered");
@@ -620,6 +668,9 @@ impl Catalog {
             (_, _, Some(DatasetOrigin::Config)) => Err(DdlError::Denied(format!(
                 "\"{name}\" is a dataset of the server's config file and cannot be {verb}"
             ))),
+            (_, _, Some(DatasetOrigin::Report)) => Err(DdlError::Denied(format!(
+                "\"{name}\" holds the runs of a report and cannot be {verb}"
+            ))),
             (ObjectKind::View, false, Some(_)) => Err(DdlError::WrongKind {
                 name: name.to_string(),
                 expected: "a view",
@@ -818,7 +869,8 @@ fn public_name(reference: &TableReference) -> std::result::Result<String, DdlErr
     Ok(name.to_string())
 }
 
-fn with_slash(url: &str) -> String {
+/// `url` ending in `/`: a prefix, not a file.
+pub fn with_slash(url: &str) -> String {
     if url.ends_with('/') {
         url.to_string()
     } else {

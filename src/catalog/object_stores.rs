@@ -79,6 +79,13 @@ impl ObjectStores {
         self.register(url)
     }
 
+    /// The store serving `url` (built when the bucket is new), for writing files directly.
+    pub fn store_for(&self, url: &Url) -> Result<Arc<dyn object_store::ObjectStore>> {
+        self.ensure(url)?;
+        let key = ObjectStoreUrl::parse(store_key(url).as_str())?;
+        Ok(self.runtime.object_store(key)?)
+    }
+
     fn register(&self, url: &Url) -> Result<()> {
         let key = store_key(url);
         let options = self

@@ -29,7 +29,7 @@ use crate::error::{Result, SegmintError};
 pub const MAX_CUSTOMERS: u64 = 1_000_000_000;
 
 /// The natural analysis date of the demo data: the day after its history ends.
-pub const DEMO_AS_OF: &str = "2026-01-01";
+pub const DEMO_AS_OF: &str = "2026-11-01";
 
 /// Customers simulated per block of work.
 const BLOCK_CUSTOMERS: u64 = 2_000;
@@ -288,7 +288,7 @@ fn run_worker(
 /// The data is generated into a staging folder and renamed into place when complete, so a
 /// cache folder that exists is always whole.
 pub fn ensure_cached(cache_root: &Path, customers: u64, seed: u64) -> Result<PathBuf> {
-    let dir = cache_root.join(format!("demo-v1-c{customers}-s{seed}"));
+    let dir = cache_root.join(format!("demo-v2-c{customers}-s{seed}"));
     if dir.join(".complete").exists() {
         tracing::info!(dir = %dir.display(), "using cached demo data");
         return Ok(dir);

@@ -22,11 +22,11 @@ const MICROS_PER_HOUR: i64 = 3_600_000_000;
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 
 /// First day customers can register.
-pub const REGISTRATION_START: (i32, u32, u32) = (2023, 1, 1);
+pub const REGISTRATION_START: (i32, u32, u32) = (2023, 11, 1);
 /// First day of orders.
-pub const HISTORY_START: (i32, u32, u32) = (2024, 1, 1);
+pub const HISTORY_START: (i32, u32, u32) = (2024, 11, 1);
 /// The day after the last order: the natural `as_of` for analyses of the demo data.
-pub const AS_OF: (i32, u32, u32) = (2026, 1, 1);
+pub const AS_OF: (i32, u32, u32) = (2026, 11, 1);
 
 /// Brands of the demo catalog.
 pub const BRANDS: &[&str] = &[

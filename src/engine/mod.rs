@@ -16,7 +16,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf}
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
-use crate::catalog::{Catalog, DatasetStatus, system_tables};
+use crate::catalog::{Catalog, DatasetStatus, GoalTree, system_tables};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
 
@@ -38,6 +38,7 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     views: Vec<views::ViewStatus>,
     unrestored: Vec<(String, String)>,
+    goal_tree: GoalTree,
     refresh_every: Option<std::time::Duration>,
     database: String,
     table_arguments: std::collections::HashMap<String, &'static [DataType]>,
@@ -62,10 +63,13 @@ impl Engine {
         let views = views::create_built_in(&ctx, &analysis_date(config)?).await;
         let unrestored = catalog.restore(&ctx).await;
         system_tables::register(&ctx, &catalog)?;
+        let goal_tree = GoalTree::load(config.reports.goals_dir.as_deref())?;
+        goal_tree.register(&ctx)?;
         pg_proc::install(&ctx, &database).await?;
         Ok(Engine {
             prototype: ctx,
             catalog,
+            goal_tree,
             views,
             unrestored,
             refresh_every: config.catalog.refresh_every()?,
@@ -107,6 +111,11 @@ impl Engine {
             tracing::info!(every = ?every, "datasets are listed again periodically");
             self.catalog.spawn_refresh(self.session(), every);
         }
+    }
+
+    /// The goal tree served as the `goals` schema.
+    pub fn goal_tree(&self) -> &GoalTree {
+        &self.goal_tree
     }
 
     /// What happened to each built-in view.

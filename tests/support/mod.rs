@@ -92,7 +92,9 @@ impl TestServer {
                 .expect("runtime");
             runtime.block_on(async move {
                 let engine = segmint::app::build_engine(&config).await.expect("engine");
-                engine.start_refresh();
+                segmint::app::start_background(&config, &engine)
+                    .await
+                    .expect("refresh, reports and scheduler");
                 let server = segmint::Server::bind(
                     config.listen_addr().expect("addr"),
                     engine,

@@ -6,7 +6,7 @@ const { Client, types } = require("pg");
 const [host, port] = process.argv.slice(2);
 const TABLES = ["customers", "orders", "order_items", "products", "events", "reviews", "support_tickets", "nps_responses"];
 const VIEWS = ["customer_360", "completed_orders"];
-const LITERAL = "SELECT segment, count(*) FROM rfm('orders', DATE '2026-01-01') GROUP BY 1 ORDER BY 1";
+const LITERAL = "SELECT segment, count(*) FROM rfm('orders', DATE '2026-11-01') GROUP BY 1 ORDER BY 1";
 let failed = false;
 
 function expect(ok, message) {
@@ -51,7 +51,7 @@ async function check(operation, fn) {
   await check("parameterised query", async (c) => {
     const literal = (await c.query(LITERAL)).rows;
     expect(literal.length >= 5, JSON.stringify(literal));
-    const named = { name: "segments", text: "SELECT segment, count(*) FROM rfm('orders', $1) GROUP BY 1 ORDER BY 1", values: ["2026-01-01"] };
+    const named = { name: "segments", text: "SELECT segment, count(*) FROM rfm('orders', $1) GROUP BY 1 ORDER BY 1", values: ["2026-11-01"] };
     for (let i = 0; i < 3; i++) {
       const { rows } = await c.query(named);
       expect(JSON.stringify(rows) === JSON.stringify(literal), `run ${i}: ${JSON.stringify(rows)}`);

@@ -33,7 +33,7 @@ ORDERS_COLUMNS = [
     ("status", "text"), ("item_count", "integer"), ("order_month", "text"),
 ]
 SEGMENT_SQL = "SELECT segment, count(*) FROM rfm('orders', {}) GROUP BY 1 ORDER BY 1"
-LITERAL_SEGMENTS = SEGMENT_SQL.format("DATE '2026-01-01'")
+LITERAL_SEGMENTS = SEGMENT_SQL.format("DATE '2026-11-01'")
 
 checks = []
 
@@ -185,7 +185,7 @@ class Psycopg:
         with self.connect() as conn:
             out = io.StringIO()
             with conn.cursor().copy(
-                    "COPY (SELECT segment, count(*) AS customers FROM rfm('orders', DATE '2026-01-01') "
+                    "COPY (SELECT segment, count(*) AS customers FROM rfm('orders', DATE '2026-11-01') "
                     "GROUP BY 1 ORDER BY 1) TO STDOUT WITH (FORMAT csv, HEADER)") as copy:
                 for data in copy:
                     out.write(bytes(data).decode())
@@ -290,7 +290,7 @@ class Asyncpg:
         async def fn(conn):
             out = io.BytesIO()
             await conn.copy_from_query(
-                "SELECT segment, count(*) AS customers FROM rfm('orders', DATE '2026-01-01') "
+                "SELECT segment, count(*) AS customers FROM rfm('orders', DATE '2026-11-01') "
                 "GROUP BY 1 ORDER BY 1", output=out, format="csv", header=True)
             rows = list(csv.reader(io.StringIO(out.getvalue().decode())))
             expect_eq(rows[0], ["segment", "customers"], "header")

@@ -1,3 +1,3 @@
 -- RFM segment of every customer with an order before the analysis date.
 select customer_id, segment, r_score, f_score, m_score
-from rfm('orders', DATE '2026-01-01')
+from rfm('orders', DATE '2026-11-01')
