@@ -477,7 +477,7 @@ async fn tokio_postgres() {
                 .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
                 .collect::<Vec<_>>()
         });
-    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
     let parameterised = async {
         let statement = client
             .prepare("SELECT segment, count(*) FROM rfm('orders', $1) GROUP BY 1 ORDER BY 1")

@@ -361,6 +361,18 @@ async fn the_scheduler_runs_a_report_on_its_schedule() {
     let config = write_config(dir.path(), &output, Some(&reports_dir), true);
     let server = server_for(&config);
     let client = server.connect().await;
+    let never = client
+        .query("SELECT * FROM reports.goal_attainment", &[])
+        .await
+        .expect_err("no run of goal_attainment yet");
+    assert_eq!(support::sqlstate(&never), "42P01");
+    assert!(
+        never
+            .to_string()
+            .contains("segmint report run goal_attainment")
+            || format!("{never:?}").contains("segmint report run goal_attainment"),
+        "{never:?}"
+    );
     let started = Instant::now();
     let runs = loop {
         let runs: i64 = client

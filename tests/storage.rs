@@ -2,7 +2,8 @@
 //! partitions found from folders and pruned, globs, files that gained columns, listings cached
 //! (request counts) and refreshed, DDL behind the allow-list, `CREATE TABLE AS` written to the
 //! bucket, wrong credentials and a stopped store failing clearly and quickly while the other
-//! datasets keep working, and a killed `CREATE TABLE AS` leaving nothing behind.
+//! datasets keep working, a killed `CREATE TABLE AS` leaving nothing behind, and report runs
+//! written to and served from a bucket.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
 use datafusion::arrow::record_batch::RecordBatch;
+use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
@@ -657,4 +659,67 @@ async fn files_that_land_appear_after_the_periodic_refresh() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Reports write their Parquet, CSV and HTML and their history row into a bucket, and the
+/// server serves them from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_written_to_and_served_from_s3() {
+    use segmint::reports::{Reports, RunRequest, Trigger};
+
+    let moto = Moto::start(&["lake"]);
+    let mut config = crate::support::demo_config();
+    config.object_stores = vec![moto.store_config("lake", &moto.secret)];
+    config.reports.output_url = Some("s3://lake/reports/".to_string());
+    config.reports.scheduler = Some(false);
+    let engine = segmint::app::build_engine(&config).await.expect("engine");
+    let reports = Reports::open(&config.reports, engine)
+        .await
+        .expect("reports");
+    let request = RunRequest {
+        as_of: chrono::NaiveDate::from_ymd_opt(2026, 10, 31),
+        period: None,
+        trigger: Trigger::Manual,
+    };
+    let summary = reports
+        .run("order_value", request, &|_| {})
+        .await
+        .expect("run into the bucket");
+    assert_eq!(summary.files.len(), 3, "{:?}", summary.files);
+
+    let lake = moto.client("lake");
+    let mut keys: Vec<String> = lake
+        .list(Some(&StorePath::from("reports")))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .expect("list the bucket");
+    keys.sort();
+    assert_eq!(
+        &keys[..3],
+        [
+            "reports/order_value/2026-10-31.csv",
+            "reports/order_value/2026-10-31.html",
+            "reports/order_value/2026-10-31.parquet",
+        ]
+    );
+    assert!(
+        keys[3].starts_with("reports/report_runs/") && keys[3].ends_with("-order_value.parquet"),
+        "{keys:?}"
+    );
+
+    let server = TestServer::start(config);
+    let client = server.connect().await;
+    assert_eq!(
+        one(&client, "SELECT count(*) > 0 FROM reports.order_value WHERE as_of = DATE '2026-10-31' AND segment_kind = 'channel'").await,
+        "t"
+    );
+    assert_eq!(
+        one(
+            &client,
+            "SELECT status FROM reports.report_runs WHERE name = 'order_value'"
+        )
+        .await,
+        "succeeded"
+    );
 }

@@ -218,7 +218,15 @@ impl Catalog {
                 }
                 Err(error) if origin == DatasetOrigin::Report => {
                     tracing::info!(report = %dataset.name, %error, "no report output yet");
-                    let status = DatasetStatus::failed(dataset, origin, error.to_string());
+                    let report = dataset
+                        .name
+                        .trim_start_matches(REPORTS)
+                        .trim_start_matches('.');
+                    let message = format!(
+                        "no run of report {report} has been written yet (run `segmint report \
+                         run {report}` or wait for its schedule): {error}"
+                    );
+                    let status = DatasetStatus::failed(dataset, origin, message);
                     (None, status)
                 }
                 Err(error) => {

@@ -120,7 +120,7 @@ public class Compat {
             try (PreparedStatement ps = c.prepareStatement(PARAMETERISED)) {
                 // Run it past the prepare threshold (5) so the named server-side statement is reused.
                 for (int i = 0; i < 7; i++) {
-                    ps.setObject(1, LocalDate.of(2026, 1, 1));
+                    ps.setObject(1, LocalDate.of(2026, 11, 1));
                     try (ResultSet rs = ps.executeQuery()) {
                         List<String> got = pairs(rs);
                         expect(got.equals(literal), "run " + i + ": " + got);

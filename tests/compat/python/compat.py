@@ -21,7 +21,7 @@ import sys
 import traceback
 import uuid
 
-AS_OF = datetime.date(2026, 1, 1)
+AS_OF = datetime.date(2026, 11, 1)
 TABLES = {"customers", "orders", "order_items", "products", "events", "reviews",
           "support_tickets", "nps_responses"}
 VIEWS = {"customer_360", "completed_orders"}
