@@ -180,9 +180,10 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `segmint sql`: runs one query and prints its result to stdout.
+/// `segmint sql`: runs one query and prints its result to stdout (`reports.*` included).
 pub async fn sql(config: Config, query: &str, format: OutputFormat) -> Result<u64> {
     let engine = build_engine(&config).await?;
+    Reports::open(&config.reports, engine.clone()).await?;
     let ctx = engine.session();
     let frame = ctx.sql(query).await?;
     let stream = frame.execute_stream().await?;

@@ -316,6 +316,20 @@ async fn a_failed_run_keeps_the_last_good_output() {
     assert!(stderr.contains("no_such_column"), "{stderr}");
     assert_eq!(std::fs::read(&parquet).expect("output kept"), before);
 
+    let list = Command::new(env!("CARGO_BIN_EXE_segmint"))
+        .args(["report", "list", "--config"])
+        .arg(&config)
+        .env("SEGMINT_LOG", "warn")
+        .output()
+        .expect("segmint report list");
+    let listed = String::from_utf8_lossy(&list.stdout);
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("top_customers "))
+        .unwrap_or_else(|| panic!("top_customers not listed: {listed}"));
+    assert!(line.contains("failed as of 2026-10-31"), "{line}");
+    assert!(line.contains("on demand"), "{line}");
+
     let unknown = report_run(&config, &["no_such_report"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("goal_attainment"));
@@ -405,4 +419,76 @@ async fn the_scheduler_runs_a_report_on_its_schedule() {
     let customers: i64 = row.get(1);
     assert_eq!(customers, support::DEMO_CUSTOMERS as i64);
     assert!(row.get::<_, bool>(2));
+}
+
+/// `missed_runs = "latest"`: a report whose last scheduled run is older than its latest fire
+/// time runs once at start, for that fire time.
+#[tokio::test]
+async fn the_latest_missed_scheduled_run_runs_at_start() {
+    use chrono::{DurationRound, TimeDelta, Utc};
+    use segmint::reports::{Reports, RunRequest, Trigger};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("reports");
+    let reports_dir = dir.path().join("sql");
+    std::fs::create_dir_all(&reports_dir).expect("mkdir");
+    std::fs::write(
+        reports_dir.join("hourly.sql"),
+        "-- name = \"hourly\"\n-- schedule = \"0 0 * * * *\"   # at the top of every hour\n\n\
+         SELECT count(*) AS customers FROM customers\n",
+    )
+    .expect("write report");
+    let config_path = write_config(dir.path(), &output, Some(&reports_dir), true);
+    let config = segmint::Config::from_file(&config_path).expect("config");
+
+    // A scheduled run three hours ago, as if the server had been down since.
+    let top_of_hour = Utc::now()
+        .duration_trunc(TimeDelta::hours(1))
+        .expect("truncate to the hour");
+    let engine = segmint::app::build_engine(&config).await.expect("engine");
+    let reports = Reports::open(&config.reports, engine)
+        .await
+        .expect("reports");
+    let request = RunRequest {
+        as_of: None,
+        period: None,
+        trigger: Trigger::Schedule(top_of_hour - TimeDelta::hours(3)),
+    };
+    reports
+        .run("hourly", request, &|_| {})
+        .await
+        .expect("earlier scheduled run");
+
+    let server = TestServer::start(config);
+    let client = server.connect().await;
+    let started = Instant::now();
+    loop {
+        let caught_up: i64 = client
+            .query_one(
+                "SELECT count(*) FROM reports.report_runs WHERE name = 'hourly' \
+                 AND trigger = 'schedule' AND status = 'succeeded' AND scheduled_for = $1",
+                &[&top_of_hour],
+            )
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if caught_up == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run missed at {top_of_hour} did not run at start"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let replayed: i64 = client
+        .query_one(
+            "SELECT count(*) FROM reports.report_runs WHERE name = 'hourly' \
+             AND scheduled_for > $1 AND scheduled_for < $2",
+            &[&(top_of_hour - TimeDelta::hours(3)), &top_of_hour],
+        )
+        .await
+        .expect("runs")
+        .get(0);
+    assert_eq!(replayed, 0, "older missed runs are not replayed");
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
     Array, ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
 use super::{RUNS_TABLE, Trigger, sinks};
@@ -128,12 +129,11 @@ pub async fn read(engine: &Engine, output: &str, name: &str) -> Result<Vec<RunRe
     let batches = ctx.sql(&sql).await?.collect().await?;
     let mut records = Vec::new();
     for batch in batches {
+        // Parquet text may come back as a view type: read every text column as plain UTF-8.
         let text = |i: usize| {
-            batch
-                .column(i)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .cloned()
+            cast(batch.column(i), &DataType::Utf8)
+                .ok()
+                .and_then(|a| a.as_any().downcast_ref::<StringArray>().cloned())
         };
         let time = |i: usize| {
             batch
