@@ -70,7 +70,7 @@ enum ReportCommand {
     Run {
         /// The report name (see `segmint report list`).
         name: String,
-        /// The last day to report on (YYYY-MM-DD); default: yesterday in the report's time zone.
+        /// The last day to report on (YYYY-MM-DD, a UTC day); default: yesterday.
         #[arg(long, value_name = "DATE")]
         as_of: Option<chrono::NaiveDate>,
         /// Overrides the report's period: day, week, month, quarter, year or all.

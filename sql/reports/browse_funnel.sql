@@ -13,8 +13,9 @@
 -- format = "percent"
 -- filter = { level = "category", segment_kind = "all" }
 
--- Views are 'browse' events and carts 'add_to_cart' events in the period; purchases are
--- units of completed orders in the period, by order channel. A product has many views but low
+-- Views are 'browse' events and carts 'add_to_cart' events in the period; purchases are the
+-- completed orders of the period holding the product (or, for a category, any of its
+-- products), by order channel; units are the quantities bought. A product has many views but low
 -- conversion when its views are in the top quarter of products and its view-to-purchase rate
 -- in the bottom quarter (within its segment).
 WITH views AS (
@@ -51,12 +52,27 @@ products_funnel AS (
   FROM dims d JOIN products p ON p.product_id = d.product_id
   GROUP BY d.segment_kind, d.segment, p.category, d.product_id
 ),
+category_orders AS (
+  SELECT 'all' AS segment_kind, 'all' AS segment, i.category,
+         count(DISTINCT o.order_id) AS purchases
+  FROM completed_orders o JOIN order_items i ON i.order_id = o.order_id
+  WHERE o.order_ts >= {period_start} AND o.order_ts < {period_end}
+  GROUP BY i.category
+  UNION ALL
+  SELECT 'channel', o.channel, i.category, count(DISTINCT o.order_id)
+  FROM completed_orders o JOIN order_items i ON i.order_id = o.order_id
+  WHERE o.order_ts >= {period_start} AND o.order_ts < {period_end}
+  GROUP BY o.channel, i.category
+),
 categories_funnel AS (
-  SELECT segment_kind, segment, 'category' AS level, category,
+  SELECT f.segment_kind, f.segment, 'category' AS level, f.category,
          CAST(NULL AS INT) AS product_id, CAST(NULL AS VARCHAR) AS product_name,
-         sum(views) AS views, sum(carts) AS carts, sum(purchases) AS purchases, sum(units) AS units
-  FROM products_funnel
-  GROUP BY segment_kind, segment, category
+         sum(f.views) AS views, sum(f.carts) AS carts,
+         coalesce(min(c.purchases), 0) AS purchases, sum(f.units) AS units
+  FROM products_funnel f
+  LEFT JOIN category_orders c
+    ON c.segment_kind = f.segment_kind AND c.segment = f.segment AND c.category = f.category
+  GROUP BY f.segment_kind, f.segment, f.category
 ),
 funnel AS (
   SELECT *,

@@ -19,13 +19,14 @@
 
 WITH numbered AS (
   SELECT customer_id, session_id, channel, event_ts, event_type,
-         row_number() OVER (PARTITION BY session_id ORDER BY event_ts, event_id) AS step
+         row_number() OVER (PARTITION BY session_id ORDER BY event_ts, event_id) AS step,
+         max(event_ts) OVER (PARTITION BY session_id) AS session_end
   FROM events
   WHERE event_ts >= {period_start} AND event_ts < {period_end}
 ),
 paths AS (
   SELECT session_id, min(customer_id) AS customer_id, min(channel) AS channel,
-         min(event_ts) AS started, max(event_ts) AS ended,
+         min(event_ts) AS started, max(session_end) AS ended,
          array_to_string(array_agg(event_type ORDER BY step), ' > ') AS path
   FROM numbered
   WHERE step <= {steps}

@@ -14,6 +14,7 @@
 -- format = "percent"
 -- filter = { segment_kind = "all" }
 
+-- The month holding as_of is observed up to as_of (month to date when run mid-month).
 -- Cohorts are fixed at acquisition, so their segments are too: the channel of the first order
 -- and the customer's region (RFM and lifecycle change every day and do not define a cohort).
 WITH orders AS (

@@ -69,23 +69,31 @@
 -- series = "to_segment"
 -- value = "customers"
 
--- One row per metric (level 'metric') and per goal (level 'goal'), segment kind and segment.
--- attainment = actual / target for metrics where up is good, target / actual where down is
--- good (crm-reference 5.2); a goal's attainment is the weighted mean of the capped attainment
--- of the metrics under it, each weighted by the product of the normalised weights on its path.
+-- One row per metric (level 'metric') and per goal (level 'goal'), segment kind and segment;
+-- a metric's parent_id lists the goals it measures. attainment = actual / target for metrics
+-- where up is good, target / actual where down is good (crm-reference 5.2). A target counts
+-- when the metric's grain is the run's period and the target's range holds the period start.
+-- A goal's attainment is the weighted mean of the capped attainment of the metrics under it,
+-- each weighted by the product of the normalised weights on its path.
 WITH RECURSIVE
 actuals AS (
   SELECT * FROM {metric_actuals} a
 ),
+metric_goals AS (
+  SELECT metric_id, array_to_string(array_agg(goal_id ORDER BY goal_id), ',') AS goal_ids
+  FROM goals.goal_metrics
+  GROUP BY metric_id
+),
 metric_rows AS (
-  SELECT gm.goal_id, m.metric_id, m.name, m.unit, m.direction,
+  SELECT mg.goal_ids AS goal_id, m.metric_id, m.name, m.unit, m.direction,
          a.segment_kind, a.segment, a.actual,
          t.target_value AS target, t.baseline_value AS baseline
   FROM goals.metrics m
-  JOIN goals.goal_metrics gm ON gm.metric_id = m.metric_id
+  JOIN metric_goals mg ON mg.metric_id = m.metric_id
   JOIN actuals a ON a.metric_id = m.metric_id
   LEFT JOIN goals.targets t
     ON t.metric_id = m.metric_id AND t.segment_kind = a.segment_kind AND t.segment = a.segment
+   AND m.grain = {period}
    AND t.period_start <= {period_start} AND {period_start} < t.period_end
 ),
 scored AS (
@@ -119,7 +127,7 @@ goal_rows AS (
          sum(p.share * least(s.attainment, {cap})) / sum(p.share) AS attainment
   FROM paths p
   JOIN goals.goals g ON g.goal_id = p.goal_id
-  JOIN (SELECT DISTINCT metric_id, segment_kind, segment, attainment FROM scored
+  JOIN (SELECT metric_id, segment_kind, segment, attainment FROM scored
         WHERE attainment IS NOT NULL) s ON s.metric_id = p.metric_id
   GROUP BY g.goal_id, g.name, g.parent_goal_id, s.segment_kind, s.segment
 )

@@ -182,7 +182,7 @@ pub struct ReportDefinition {
     pub schedule: Option<cron::Schedule>,
     /// The schedule as written.
     pub schedule_text: Option<String>,
-    /// The time zone the schedule and the default `as_of` are read in.
+    /// The time zone the schedule is read in.
     pub timezone: Tz,
     /// The default period.
     pub period: Period,

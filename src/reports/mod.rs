@@ -3,8 +3,9 @@
 //! back as `reports.<name>` (one row set per `as_of`) with a `reports.report_runs` history.
 //!
 //! A run computes everything in memory first (the query, the charts' queries, the encoded
-//! files); only then does it write, the Parquet file last, and each file is one atomic put. A
-//! run that fails leaves the previous output of that `as_of` as it was.
+//! files), then stages every file under a temporary name, and only when all are staged moves
+//! them into place, the Parquet file last (see [`sinks`]). A run that fails before that leaves
+//! the previous output of that `as_of` as it was.
 //!
 //! Reports use the engine, never the server: `segmint report run` runs them without one, and
 //! `segmint serve` runs them on their schedules ([`scheduler`]).
@@ -49,7 +50,7 @@ pub enum Trigger {
 /// What to run.
 #[derive(Debug, Clone, Copy)]
 pub struct RunRequest {
-    /// The last day reported on; default: yesterday in the report's time zone.
+    /// The last day reported on (a UTC calendar day); default: yesterday.
     pub as_of: Option<NaiveDate>,
     /// Overrides the report's period.
     pub period: Option<Period>,
@@ -172,7 +173,7 @@ impl Reports {
         let _one_at_a_time = self.running.lock().await;
         let as_of = request
             .as_of
-            .unwrap_or_else(|| yesterday(report.timezone, Utc::now()));
+            .unwrap_or_else(|| last_complete_day(Utc::now()));
         let period = request.period.unwrap_or(report.period);
         let started = Utc::now();
         let clock = Instant::now();
@@ -306,17 +307,14 @@ impl Reports {
         }
         files.push((format!("{base}.parquet"), sinks::parquet(&batches)?));
 
-        let mut written = Vec::with_capacity(files.len());
-        for (url, data) in files {
-            progress(&Step::Write(url.clone()));
-            self.put(&url, data).await?;
-            written.push(url);
-        }
-        Ok((rows, written))
-    }
-
-    async fn put(&self, url: &str, data: bytes::Bytes) -> Result<()> {
-        sinks::put(self.engine.catalog().stores(), url, data).await
+        let stores = self.engine.catalog().stores();
+        let staged = sinks::stage(stores, files, &|url| {
+            progress(&Step::Write(url.to_string()))
+        })
+        .await?;
+        sinks::publish(stores, staged)
+            .await
+            .map(|written| (rows, written))
     }
 
     /// The runs recorded for `name`, oldest first.
@@ -340,9 +338,10 @@ async fn query(ctx: &SessionContext, sql: &str) -> std::result::Result<Vec<Recor
     Ok(batches)
 }
 
-/// The day before `now` in `timezone`: the last complete day.
-pub fn yesterday(timezone: chrono_tz::Tz, now: DateTime<Utc>) -> NaiveDate {
-    let today = now.with_timezone(&timezone).date_naive();
+/// The last complete UTC calendar day before `now`. Report dates are UTC days, as the data's
+/// timestamps are (a report's time zone only says when its schedule fires).
+pub fn last_complete_day(now: DateTime<Utc>) -> NaiveDate {
+    let today = now.date_naive();
     today.pred_opt().unwrap_or(today)
 }
 
@@ -384,12 +383,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn yesterday_is_read_in_the_report_time_zone() {
-        let now = DateTime::parse_from_rfc3339("2026-11-22T20:00:00Z")
+    fn the_last_complete_day_is_a_utc_day() {
+        // 06:00 in Shanghai on the 23rd is 22:00 UTC on the 22nd: the 21st is complete.
+        let fire = DateTime::parse_from_rfc3339("2026-11-22T22:00:00Z")
             .expect("time")
             .with_timezone(&Utc);
-        let shanghai = yesterday(chrono_tz::Asia::Shanghai, now);
-        assert_eq!(shanghai.to_string(), "2026-11-22");
-        assert_eq!(yesterday(chrono_tz::UTC, now).to_string(), "2026-11-21");
+        assert_eq!(last_complete_day(fire).to_string(), "2026-11-21");
     }
 }

@@ -1,7 +1,10 @@
 //! The scheduler inside `segmint serve`: every report with a `schedule` runs at each fire time
-//! of its cron expression, read in the report's time zone, for `as_of` = the day before the
-//! fire time (the last complete day). Runs go one at a time; a failure is logged and recorded
-//! in `reports.report_runs`, and the schedule carries on.
+//! of its cron expression, read in the report's time zone, for `as_of` = the last complete UTC
+//! day before the fire time. Runs go one at a time; a failure is logged and recorded in
+//! `reports.report_runs`, and the schedule carries on. Fire times that pass while a run goes on
+//! collapse into one run, right after it. Local times that a daylight-saving change skips do
+//! not fire, and those it repeats fire twice (as the `cron` crate reads them): prefer UTC or a
+//! zone without daylight saving for schedules near 02:00.
 //!
 //! **Missed runs** (the server was down at a fire time): with `missed_runs = "latest"` (the
 //! default) each report whose last scheduled run is older than its most recent fire time runs
@@ -37,16 +40,24 @@ pub fn start(reports: Arc<Reports>, missed: MissedRuns) {
             if missed == MissedRuns::Latest {
                 catch_up(&reports, &name, &schedule, timezone).await;
             }
+            let mut last = Utc::now();
             loop {
-                let now = Utc::now().with_timezone(&timezone);
-                let Some(next) = schedule.after(&now).next() else {
+                let now = Utc::now();
+                // Fire times that passed while the last run went on: the latest runs now.
+                if let Some(passed) = latest_fire_time(&schedule, timezone, last, now) {
+                    last = passed;
+                    run_scheduled(&reports, &name, passed).await;
+                    continue;
+                }
+                let Some(next) = schedule.after(&now.with_timezone(&timezone)).next() else {
                     tracing::info!(report = %name, "schedule has no more fire times");
                     break;
                 };
                 let next = next.with_timezone(&Utc);
                 let wait = (next - Utc::now()).to_std().unwrap_or_default();
                 tokio::time::sleep(wait).await;
-                run_scheduled(&reports, &name, timezone, next).await;
+                last = next;
+                run_scheduled(&reports, &name, next).await;
             }
         });
     }
@@ -71,7 +82,7 @@ async fn catch_up(
     };
     if let Some(missed) = latest_fire_time(schedule, timezone, last, Utc::now()) {
         tracing::info!(report = %name, %missed, "running the latest missed scheduled run");
-        run_scheduled(reports, name, timezone, missed).await;
+        run_scheduled(reports, name, missed).await;
     }
 }
 
@@ -89,9 +100,9 @@ fn latest_fire_time(
         .map(|t| t.with_timezone(&Utc))
 }
 
-async fn run_scheduled(reports: &Reports, name: &str, timezone: chrono_tz::Tz, at: DateTime<Utc>) {
+async fn run_scheduled(reports: &Reports, name: &str, at: DateTime<Utc>) {
     let request = RunRequest {
-        as_of: Some(super::yesterday(timezone, at)),
+        as_of: Some(super::last_complete_day(at)),
         period: None,
         trigger: Trigger::Schedule(at),
     };

@@ -38,14 +38,67 @@ pub fn segments_query(at: chrono::NaiveDate) -> String {
 
 /// The run-local tables `sql` uses, with the date each is computed for.
 pub fn segments_used(sql: &str, window: &Window) -> Vec<(&'static str, chrono::NaiveDate)> {
+    let names: Vec<&str> = pieces(sql)
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Placeholder(name) => Some(name),
+            Piece::Text(_) => None,
+        })
+        .collect();
     let mut used = Vec::new();
-    if sql.contains("{segments}") {
+    if names.contains(&"segments") {
         used.push((SEGMENTS_START, window.start));
     }
-    if sql.contains("{segments_at_end}") {
+    if names.contains(&"segments_at_end") {
         used.push((SEGMENTS_END, window.end));
     }
     used
+}
+
+/// A stretch of a template.
+#[derive(Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    /// SQL kept as written (including string literals and comments).
+    Text(&'a str),
+    /// `{name}` outside string literals and comments.
+    Placeholder(&'a str),
+}
+
+/// Splits `sql` into text and placeholders. Braces inside `'...'` literals, `"..."`
+/// identifiers, `--` comments and `/* */` comments are text; so is `{...}` around anything
+/// that is not an identifier.
+fn pieces(sql: &str) -> Vec<Piece<'_>> {
+    let bytes = sql.as_bytes();
+    let mut pieces = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let skip_to = |from: usize, end: &str| {
+            sql[from..]
+                .find(end)
+                .map_or(sql.len(), |p| from + p + end.len())
+        };
+        match bytes[i] {
+            b'\'' => i = skip_to(i + 1, "'"),
+            b'"' => i = skip_to(i + 1, "\""),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = skip_to(i + 2, "\n"),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_to(i + 2, "*/"),
+            b'{' => {
+                let name = sql[i + 1..].find('}').map(|end| &sql[i + 1..i + 1 + end]);
+                match name {
+                    Some(name) if crate::config::is_identifier(name) => {
+                        pieces.push(Piece::Text(&sql[start..i]));
+                        pieces.push(Piece::Placeholder(name));
+                        i += name.len() + 2;
+                        start = i;
+                    }
+                    _ => i += 1,
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    pieces.push(Piece::Text(&sql[start..]));
+    pieces
 }
 
 /// What a template may refer to.
@@ -72,26 +125,12 @@ impl Context<'_> {
 
     fn render_with(&self, sql: &str, metrics_allowed: bool) -> Result<String, String> {
         let mut out = String::with_capacity(sql.len());
-        let mut rest = sql;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            let Some(close) = after.find('}') else {
-                out.push_str(&rest[open..]);
-                rest = "";
-                break;
-            };
-            let name = &after[..close];
-            if !crate::config::is_identifier(name) {
-                // Not a placeholder (`{` in a string literal, say): keep it as written.
-                out.push('{');
-                rest = after;
-                continue;
+        for piece in pieces(sql) {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Placeholder(name) => out.push_str(&self.value(name, metrics_allowed)?),
             }
-            out.push_str(&self.value(name, metrics_allowed)?);
-            rest = &after[close + 1..];
         }
-        out.push_str(rest);
         Ok(out)
     }
 
@@ -186,6 +225,19 @@ mod tests {
             .render("SELECT * FROM {metric_actuals} a")
             .expect("actuals");
         assert!(actuals.contains("UNION ALL") && !actuals.contains("{period_start}"));
+    }
+
+    #[test]
+    fn leaves_strings_and_comments_alone() {
+        let goals = GoalTree::load(None).expect("goal tree");
+        let params = BTreeMap::new();
+        let ctx = context(&params, &goals);
+        let sql = "SELECT '{as_of}', 'it''s {as_of}', \"{as_of}\" -- {nope}\n/* {nope} */ {as_of}";
+        assert_eq!(
+            ctx.render(sql).expect("render"),
+            "SELECT '{as_of}', 'it''s {as_of}', \"{as_of}\" -- {nope}\n/* {nope} */ DATE '2026-10-31'"
+        );
+        assert!(segments_used("SELECT 1 -- {segments}", &ctx.window).is_empty());
     }
 
     #[test]
