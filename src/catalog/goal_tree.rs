@@ -13,7 +13,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray};
 use datafusion::arrow::csv::ReaderBuilder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use serde::Deserialize;
@@ -227,13 +226,9 @@ impl GoalTree {
 
     /// Serves the tree as the tables of the `goals` schema in `ctx`'s default catalog.
     pub fn register(&self, ctx: &SessionContext) -> Result<()> {
-        let state = ctx.state();
-        let default_catalog = &state.config_options().catalog.default_catalog;
-        let Some(provider) = ctx.catalog(default_catalog) else {
+        let Some(schema) = super::new_schema(ctx, SCHEMA)? else {
             return Ok(());
         };
-        let schema = Arc::new(MemorySchemaProvider::new());
-        provider.register_schema(SCHEMA, schema.clone())?;
         for (name, batch) in [
             ("goals", self.goals_batch()?),
             ("metrics", self.metrics_batch()?),
@@ -241,11 +236,7 @@ impl GoalTree {
             ("targets", self.targets.clone()),
         ] {
             let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-            datafusion::catalog::SchemaProvider::register_table(
-                schema.as_ref(),
-                name.to_string(),
-                Arc::new(table),
-            )?;
+            schema.register_table(name.to_string(), Arc::new(table))?;
         }
         Ok(())
     }

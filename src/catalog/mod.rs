@@ -170,16 +170,7 @@ impl Catalog {
         output_url: &str,
         names: &[String],
     ) -> Result<()> {
-        let state = ctx.state();
-        let default_catalog = &state.config_options().catalog.default_catalog;
-        if let Some(provider) = ctx.catalog(default_catalog)
-            && provider.schema(REPORTS).is_none()
-        {
-            provider.register_schema(
-                REPORTS,
-                Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
-            )?;
-        }
+        new_schema(ctx, REPORTS)?;
         let base = with_slash(&resolve_url(output_url)?);
         for name in names {
             let dataset = DatasetConfig {
@@ -875,6 +866,25 @@ fn public_name(reference: &TableReference) -> std::result::Result<String, DdlErr
     let name = reference.table();
     SavedCatalog::check_name(name).map_err(DdlError::InvalidName)?;
     Ok(name.to_string())
+}
+
+/// Creates an empty schema called `name` in `ctx`'s default catalog (shared by every session),
+/// unless it exists. `None` when there is no default catalog.
+pub(crate) fn new_schema(
+    ctx: &SessionContext,
+    name: &str,
+) -> Result<Option<Arc<dyn datafusion::catalog::SchemaProvider>>> {
+    let state = ctx.state();
+    let default_catalog = &state.config_options().catalog.default_catalog;
+    let Some(provider) = ctx.catalog(default_catalog) else {
+        return Ok(None);
+    };
+    if let Some(existing) = provider.schema(name) {
+        return Ok(Some(existing));
+    }
+    let schema = Arc::new(datafusion::catalog::MemorySchemaProvider::new());
+    provider.register_schema(name, schema.clone())?;
+    Ok(Some(schema))
 }
 
 /// `url` ending in `/`: a prefix, not a file.

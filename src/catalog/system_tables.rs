@@ -13,7 +13,6 @@ use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray,
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
-use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -55,13 +54,9 @@ impl PartitionStream for SnapshotTable {
 
 /// Creates the `segmint` schema and its tables in `ctx`'s default catalog.
 pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) -> Result<()> {
-    let state = ctx.state();
-    let default_catalog = &state.config_options().catalog.default_catalog;
-    let Some(provider) = ctx.catalog(default_catalog) else {
+    let Some(schema) = super::new_schema(ctx, SCHEMA)? else {
         return Ok(());
     };
-    let schema = Arc::new(MemorySchemaProvider::new());
-    provider.register_schema(SCHEMA, schema.clone())?;
     let text = |name: &str| Field::new(name, DataType::Utf8, true);
     let count = |name: &str| Field::new(name, DataType::UInt64, false);
     let tables: [(&str, Vec<Field>, Snapshot); 2] = [
