@@ -16,6 +16,7 @@ log() { printf '\n== %s\n' "$*" >&2; }
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if ((${#need_apt[@]})); then

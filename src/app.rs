@@ -125,15 +125,45 @@ pub async fn start_background(config: &Config, engine: &Arc<Engine>) -> Result<A
     Ok(reports)
 }
 
+/// `segmint passwd USER`: reads a password from standard input and prints the `[[users]]`
+/// entry holding its SCRAM-SHA-256 verifier (or md5 hash).
+pub fn passwd(user: &str, role: &str, md5: bool) -> Result<()> {
+    use std::io::BufRead;
+    if user.is_empty() || user.chars().any(|c| c.is_control() || c == '"') {
+        return Err(SegmintError::ConfigInvalid(format!(
+            "user name '{user}' is not valid"
+        )));
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("password for {user} (input is shown; pipe it in to hide it):");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(|e| SegmintError::io("reading the password from standard input", e))?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(SegmintError::ConfigInvalid(
+            "empty password: give one line on standard input".to_string(),
+        ));
+    }
+    let credential = if md5 {
+        crate::access::Credential::new_md5(user, password)
+    } else {
+        crate::access::Credential::new_scram(password)
+    };
+    println!(
+        "[[users]]\nname = \"{user}\"\npassword = \"{}\"\nrole = \"{role}\"",
+        credential.to_config_string()
+    );
+    Ok(())
+}
+
 /// `segmint serve`: serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<()> {
     let engine = build_engine(&config).await?;
-    let server = Server::bind(
-        config.listen_addr()?,
-        engine.clone(),
-        config.server.max_connections,
-    )
-    .await?;
+    let server = Server::bind(&config, engine.clone()).await?;
     start_background(&config, &engine).await?;
     let addr = server.local_addr()?;
     let tables: Vec<String> = engine

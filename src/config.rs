@@ -33,6 +33,80 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// Scheduled goal-breakdown reports: definitions, goal tree, where outputs go.
     pub reports: ReportsConfig,
+    /// Who may log in: names, stored passwords (`segmint passwd`) and roles.
+    pub users: Vec<UserConfig>,
+    /// What each role may read and do, and the row filter applied to its queries.
+    pub roles: Vec<RoleConfig>,
+}
+
+/// How clients prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AuthMethod {
+    /// Anyone may log in as any configured user (as anyone at all when no users are
+    /// configured): only on loopback, or when set explicitly.
+    #[serde(rename = "trust")]
+    Trust,
+    /// MD5 challenge for users stored with an md5 hash; SCRAM for users with a verifier.
+    #[serde(rename = "md5")]
+    Md5,
+    /// SCRAM-SHA-256 (the default when users are configured).
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+}
+
+/// One login.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The user name clients log in with.
+    pub name: String,
+    /// The stored password: a SCRAM-SHA-256 verifier or an md5 hash from `segmint passwd`
+    /// (plain text is refused). Not needed under `auth = "trust"`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The role: `admin`, `analyst` or one from `[[roles]]`.
+    #[serde(default = "default_role")]
+    pub role: String,
+}
+
+fn default_role() -> String {
+    "analyst".to_string()
+}
+
+/// Shows no password hash.
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// A role: what its users may read, and whether they administer the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// The role name users refer to.
+    pub name: String,
+    /// Administrators read everything and may run DDL, refresh datasets and run reports.
+    #[serde(default)]
+    pub admin: bool,
+    /// Tables and views of the `public` schema the role may read; `["*"]` for all.
+    #[serde(default)]
+    pub datasets: Vec<String>,
+    /// Other schemas the role may read whole (`reports`, `goals`, `segmint`); `["*"]` for all.
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    /// A predicate (`region = 'east'`) applied to every table of `public` the role reads.
+    /// A table without the columns it names is refused unless `row_filters` has an entry for it.
+    #[serde(default)]
+    pub row_filter: Option<String>,
+    /// Per-table predicates replacing `row_filter` for that table (`"true"` reads it whole);
+    /// they may use subqueries: `customer_id IN (SELECT customer_id FROM customers WHERE ...)`.
+    #[serde(default)]
+    pub row_filters: BTreeMap<String, String>,
 }
 
 /// What to do about scheduled runs that fell while the server was down.
@@ -108,6 +182,64 @@ impl ReportsConfig {
     }
 }
 
+impl ServerConfig {
+    fn validate(&self) -> Result<()> {
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid(format!("server.listen '{}': {e}", self.listen)))?;
+        if self.max_connections == 0 {
+            return Err(invalid("server.max_connections must be at least 1".into()));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(invalid(
+                    "server.tls_cert and server.tls_key go together".into(),
+                ));
+            }
+            (None, None) if self.require_tls => {
+                return Err(invalid(
+                    "server.require_tls needs server.tls_cert and server.tls_key".into(),
+                ));
+            }
+            _ => {}
+        }
+        for (key, value) in [
+            ("statement_timeout", &self.statement_timeout),
+            ("idle_session_timeout", &self.idle_session_timeout),
+        ] {
+            parse_duration_setting(value)
+                .map_err(|e| invalid(format!("server.{key} '{value}': {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The default statement timeout; `None` for none.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        parse_duration_setting(&self.statement_timeout)
+            .ok()
+            .flatten()
+    }
+
+    /// How long a session may sit idle; `None` for ever.
+    pub fn idle_session_timeout(&self) -> Option<std::time::Duration> {
+        parse_duration_setting(&self.idle_session_timeout)
+            .ok()
+            .flatten()
+    }
+}
+
+/// Reads a duration setting: `"0"` means none; a bare number is milliseconds, as in PostgreSQL.
+pub fn parse_duration_setting(
+    text: &str,
+) -> std::result::Result<Option<std::time::Duration>, String> {
+    let text = text.trim();
+    let duration = match text.parse::<u64>() {
+        Ok(ms) => std::time::Duration::from_millis(ms),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string())?,
+    };
+    Ok((!duration.is_zero()).then_some(duration))
+}
+
 impl CatalogConfig {
     /// The periodic refresh interval; `None` when turned off.
     pub fn refresh_every(&self) -> Result<Option<std::time::Duration>> {
@@ -131,6 +263,22 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// The database name reported to clients (`current_database()`).
     pub database: String,
+    /// How clients log in; default `scram-sha-256` with `[[users]]`, else `trust` (which is
+    /// refused on a non-loopback address unless set here explicitly).
+    pub auth: Option<AuthMethod>,
+    /// PEM certificate chain for TLS; with `tls_key`, clients may use `sslmode=require`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Refuse clients that do not use TLS (SQLSTATE 28000).
+    pub require_tls: bool,
+    /// Default `statement_timeout` of every session (`"30s"`, `"0"` for none); planning and
+    /// execution together, ended with SQLSTATE 57014.
+    pub statement_timeout: String,
+    /// Close sessions idle this long (`"30m"`; `"0"` for never), with SQLSTATE 57P05.
+    pub idle_session_timeout: String,
+    /// Most rows one statement may return (0: no cap); more ends it with SQLSTATE 54000.
+    pub max_result_rows: u64,
 }
 
 impl Default for ServerConfig {
@@ -139,6 +287,13 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:5433".to_string(),
             max_connections: 100,
             database: "segmint".to_string(),
+            auth: None,
+            tls_cert: None,
+            tls_key: None,
+            require_tls: false,
+            statement_timeout: "0".to_string(),
+            idle_session_timeout: "0".to_string(),
+            max_result_rows: 0,
         }
     }
 }
@@ -149,6 +304,9 @@ impl Default for ServerConfig {
 pub struct EngineConfig {
     /// Memory pool size for all queries together, e.g. `"4GiB"`; unlimited when absent.
     pub memory_limit: Option<String>,
+    /// Memory one query may hold before its sorts, joins and aggregations spill to disk
+    /// (`"512MiB"`); a query that still does not fit fails alone with SQLSTATE 53200.
+    pub query_memory_limit: Option<String>,
     /// Directory for spill files of sorts, joins and aggregations.
     pub spill_dir: Option<PathBuf>,
     /// Parallelism of plans; defaults to the number of cores.
@@ -269,16 +427,14 @@ impl Config {
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<()> {
-        self.server
-            .listen
-            .parse::<SocketAddr>()
-            .map_err(|e| invalid(format!("server.listen '{}': {e}", self.server.listen)))?;
-        if self.server.max_connections == 0 {
-            return Err(invalid("server.max_connections must be at least 1".into()));
-        }
         if let Some(limit) = &self.engine.memory_limit {
             parse_byte_size(limit)?;
         }
+        if let Some(limit) = &self.engine.query_memory_limit {
+            parse_byte_size(limit)?;
+        }
+        self.server.validate()?;
+        self.validate_auth()?;
         if self.reports.scheduler == Some(true) && self.reports.output_url.is_none() {
             return Err(invalid(
                 "reports.scheduler needs reports.output_url: where the runs write".into(),
@@ -315,6 +471,32 @@ impl Config {
             return Err(invalid("demo.customers must be at least 1".into()));
         }
         Ok(())
+    }
+
+    /// Trust only on loopback or when asked for; password methods need users.
+    fn validate_auth(&self) -> Result<()> {
+        let loopback = self.listen_addr()?.ip().is_loopback();
+        match self.server.auth {
+            None if self.users.is_empty() && !loopback => Err(invalid(format!(
+                "server.listen {} is reachable from other machines but no [[users]] are \
+                 configured: add users (make their passwords with `segmint passwd NAME`), or set \
+                 server.auth = \"trust\" to let anyone in",
+                self.server.listen
+            ))),
+            Some(AuthMethod::Md5 | AuthMethod::ScramSha256) if self.users.is_empty() => Err(
+                invalid("server.auth asks for passwords but no [[users]] are configured".into()),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The authentication method in force.
+    pub fn auth_method(&self) -> AuthMethod {
+        self.server.auth.unwrap_or(if self.users.is_empty() {
+            AuthMethod::Trust
+        } else {
+            AuthMethod::ScramSha256
+        })
     }
 
     /// The listen address, already validated.
@@ -397,6 +579,7 @@ mod tests {
             r#"
             [server]
             listen = "0.0.0.0:6000"
+            auth = "trust"
             max_connections = 10
             [engine]
             memory_limit = "2GiB"

@@ -1,7 +1,8 @@
 //! # Segmint
 //!
 //! A PostgreSQL-compatible SQL engine for e-commerce customer analytics. Modules are listed in
-//! dependency order: configuration → catalog (object stores and datasets) → engine
+//! dependency order: configuration → access (users, roles, row filters) → catalog (object
+//! stores and datasets) → engine
 //! (DataFusion session with the CRM functions) → reports and protocol server (neither uses the
 //! other); the demo-data generator and the command implementations sit beside them.
 
@@ -25,6 +26,8 @@ macro_rules! udf_identity {
 
 pub mod config;
 pub mod error;
+
+pub mod access;
 
 pub mod catalog;
 pub mod engine;

@@ -42,6 +42,18 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Print a `[[users]]` entry with a salted password hash for segmint.toml. The password is
+    /// read from standard input (one line), so it stays out of shell history.
+    Passwd {
+        /// The user name.
+        user: String,
+        /// The user's role: admin, analyst, or one from [[roles]].
+        #[arg(long, default_value = "analyst")]
+        role: String,
+        /// Store an md5 hash (for old clients) instead of a SCRAM-SHA-256 verifier.
+        #[arg(long)]
+        md5: bool,
+    },
     /// Generate the demo e-commerce dataset as Parquet.
     DemoData {
         /// Output directory.
@@ -144,6 +156,9 @@ fn run(cli: Cli) -> segmint::Result<()> {
         );
         return Ok(());
     }
+    if let Command::Passwd { user, role, md5 } = &cli.command {
+        return app::passwd(user, role, *md5);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -179,7 +194,7 @@ fn run(cli: Cli) -> segmint::Result<()> {
                         .map(|_| ())
                 }
             },
-            Command::DemoData { .. } => Ok(()),
+            Command::DemoData { .. } | Command::Passwd { .. } => Ok(()),
         }
     })
 }

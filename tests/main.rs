@@ -11,6 +11,7 @@ mod demo;
 mod pgwire;
 mod psql;
 mod reports;
+mod security;
 mod segments;
 mod slt;
 mod storage;

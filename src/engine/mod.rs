@@ -16,6 +16,12 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf}
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+
+use crate::access::Role;
+use crate::access::grants::GrantedCatalogs;
+use crate::access::row_filter::RowFilterRule;
 use crate::catalog::{Catalog, DatasetStatus, GoalTree, system_tables};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
@@ -24,6 +30,7 @@ mod catalog_tables;
 pub mod information_schema;
 mod pg_functions;
 mod pg_proc;
+pub mod query_memory;
 pub mod views;
 
 /// The PostgreSQL version Segmint reports to clients, which they parse to pick features.
@@ -42,6 +49,20 @@ pub struct Engine {
     refresh_every: Option<std::time::Duration>,
     database: String,
     table_arguments: std::collections::HashMap<String, &'static [DataType]>,
+    limits: Limits,
+}
+
+/// What one session may use: from `[server]` and `[engine]`.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Default `statement_timeout` of sessions.
+    pub statement_timeout: Option<std::time::Duration>,
+    /// How long a session may sit idle.
+    pub idle_session_timeout: Option<std::time::Duration>,
+    /// Most rows one statement may return (0: no cap).
+    pub max_result_rows: u64,
+    /// Memory budget of one session's query.
+    pub query_memory: Option<usize>,
 }
 
 impl Engine {
@@ -78,6 +99,17 @@ impl Engine {
                 .into_iter()
                 .map(|f| (f.name.to_string(), f.argument_types))
                 .collect(),
+            limits: Limits {
+                statement_timeout: config.server.statement_timeout(),
+                idle_session_timeout: config.server.idle_session_timeout(),
+                max_result_rows: config.server.max_result_rows,
+                query_memory: config
+                    .engine
+                    .query_memory_limit
+                    .as_deref()
+                    .map(parse_byte_size)
+                    .transpose()?,
+            },
         })
     }
 
@@ -86,12 +118,45 @@ impl Engine {
         SessionContext::new_with_state(self.prototype.state())
     }
 
-    /// A new session whose `session_user` / `current_user` is `user`.
-    pub fn session_for(&self, user: &str) -> SessionContext {
-        let ctx = self.session();
+    /// A new session for `user` with `role`: its own memory budget, only the tables the role
+    /// was granted, and the role's row filters under every scan. `session_user` /
+    /// `current_user` return `user`.
+    pub fn session_for(&self, user: &str, role: &Role) -> SessionContext {
+        let shared = self.prototype.state();
+        let mut builder = SessionStateBuilder::new_from_existing(shared.clone());
+        if let Some(limit) = self.limits.query_memory {
+            let runtime = shared.runtime_env();
+            builder = builder.with_runtime_env(Arc::new(RuntimeEnv {
+                memory_pool: Arc::new(query_memory::SessionMemoryPool::new(
+                    runtime.memory_pool.clone(),
+                    limit,
+                )),
+                disk_manager: runtime.disk_manager.clone(),
+                cache_manager: runtime.cache_manager.clone(),
+                object_store_registry: runtime.object_store_registry.clone(),
+            }));
+        }
+        if !role.is_unrestricted() {
+            let role = Arc::new(role.clone());
+            let rule = Arc::new(RowFilterRule::new(role.clone(), shared.clone()));
+            // First, before type coercion, so the predicates it adds are coerced too.
+            if let Some(analyzer) = builder.analyzer() {
+                analyzer.rules.insert(0, rule);
+            }
+            builder = builder.with_catalog_list(Arc::new(GrantedCatalogs::new(
+                shared.catalog_list().clone(),
+                role,
+            )));
+        }
+        let ctx = SessionContext::new_with_state(builder.build());
         ctx.register_udf(constant_text_udf("session_user", user));
         ctx.register_udf(constant_text_udf("current_user", user));
         ctx
+    }
+
+    /// What each session may use.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Every dataset and table: where it comes from, its files, or why it is not served.

@@ -14,7 +14,7 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::sqlstate::{QUERY_CANCELED, to_pg_error, user_error};
+use super::sqlstate::{PROGRAM_LIMIT_EXCEEDED, QUERY_CANCELED, to_pg_error, user_error};
 
 /// PostgreSQL field descriptions for an Arrow schema in the requested formats.
 pub fn pg_fields(
@@ -32,11 +32,12 @@ pub fn streaming_response(
     fields: Arc<Vec<FieldInfo>>,
     deadline: Option<Instant>,
     cancel: Arc<Notify>,
+    max_rows: u64,
 ) -> QueryResponse {
-    let batches = stream::unfold(Some(batches), move |state| {
+    let batches = stream::unfold(Some((batches, 0u64)), move |state| {
         let cancel = cancel.clone();
         async move {
-            let mut batches = state?;
+            let (mut batches, sent) = state?;
             let timeout = async {
                 match deadline {
                     Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -57,7 +58,19 @@ pub fn streaming_response(
                     return Some((Err(error), None));
                 }
             };
-            next.map(|batch| (batch.map_err(to_pg_error), Some(batches)))
+            let batch = next?.map_err(to_pg_error);
+            let sent = sent + batch.as_ref().map_or(0, |b| b.num_rows() as u64);
+            if max_rows > 0 && sent > max_rows {
+                let error = user_error(
+                    PROGRAM_LIMIT_EXCEEDED,
+                    format!(
+                        "the result has more than {max_rows} rows (server.max_result_rows): \
+                         add a LIMIT or aggregate further"
+                    ),
+                );
+                return Some((Err(error), None));
+            }
+            Some((batch, Some((batches, sent))))
         }
     });
     let row_fields = fields.clone();

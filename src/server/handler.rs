@@ -24,21 +24,19 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use futures::{Sink, SinkExt, stream};
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
-use pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionManager, METADATA_USER, PgWireServerHandlers, Type,
-};
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use tokio::time::Instant;
 
+use super::auth::{Login, LoginPolicy};
 use super::cancel::{CancelHandler, CancelRegistry, QueryCancel};
 use super::copy::{self, CopyOut};
 use super::cursors::{Cursors, FetchCount};
@@ -46,10 +44,11 @@ use super::ddl::{self, CatalogChange};
 use super::encode::{pg_fields, streaming_response};
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
-    FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE, READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR,
-    to_pg_error, user_error,
+    FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_PARAMETER_VALUE, QUERY_CANCELED,
+    READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, to_pg_error, user_error,
 };
 use super::{naming, rewrite, table_args};
+use crate::access::Role;
 use crate::engine::{Engine, PG_COMPAT_VERSION};
 
 /// The state of one client connection.
@@ -57,6 +56,7 @@ pub struct Session {
     engine: Arc<Engine>,
     sql_parser: Arc<PostgresCompatibilityParser>,
     ctx: OnceLock<SessionContext>,
+    role: OnceLock<Arc<Role>>,
     variables: Arc<Mutex<SessionVariables>>,
     cursors: Cursors,
     cancel: Arc<QueryCancel>,
@@ -69,6 +69,7 @@ impl Session {
             engine,
             sql_parser,
             ctx: OnceLock::new(),
+            role: OnceLock::new(),
             variables: Arc::new(Mutex::new(SessionVariables::default())),
             cursors: Cursors::default(),
             cancel: Arc::new(QueryCancel::default()),
@@ -153,6 +154,9 @@ impl Session {
         };
         if !ddl::is_catalog_change(&plan) {
             check_read_only(&plan)?;
+        }
+        if !self.role().admin {
+            check_setting_allowed(&plan)?;
         }
         let plan = typed_cast_placeholders(plan)?;
         Ok(Planned { plan, columns })
@@ -306,21 +310,33 @@ impl Session {
         };
         let cancel = self.cancel.begin();
         let plan = self.in_session_zone(plan)?;
-        let frame = self
-            .ctx()
-            .execute_logical_plan(plan)
-            .await
-            .map_err(to_pg_error)?;
-        if let Some(tag) = tag {
-            return Ok(Response::Execution(Tag::new(tag)));
-        }
-        let fields = Arc::new(named_fields(
-            pg_fields(frame.schema().as_arrow(), format, options)?,
-            columns.as_deref(),
-        ));
-        let batches = frame.execute_stream().await.map_err(to_pg_error)?;
+        // The timeout covers planning as well as execution (which `streaming_response` bounds).
+        let started = within_deadline(deadline, async {
+            let frame = self
+                .ctx()
+                .execute_logical_plan(plan)
+                .await
+                .map_err(to_pg_error)?;
+            if tag.is_some() {
+                return Ok(None);
+            }
+            let fields = Arc::new(named_fields(
+                pg_fields(frame.schema().as_arrow(), format, options)?,
+                columns.as_deref(),
+            ));
+            let batches = frame.execute_stream().await.map_err(to_pg_error)?;
+            Ok(Some((fields, batches)))
+        })
+        .await?;
+        let Some((fields, batches)) = started else {
+            return Ok(Response::Execution(Tag::new(tag.unwrap_or("SET"))));
+        };
         Ok(Response::Query(streaming_response(
-            batches, fields, deadline, cancel,
+            batches,
+            fields,
+            deadline,
+            cancel,
+            self.engine.limits().max_result_rows,
         )))
     }
 
@@ -419,7 +435,20 @@ impl Session {
                 let batches = self.stream(planned).await?;
                 Ok(Response::CopyOut(copy.response(batches, fields)?))
             }
-            Prepared::Catalog(change) => ddl::run(change, self.engine.catalog(), self.ctx()).await,
+            Prepared::Catalog(change) => {
+                let role = self.role();
+                if !role.admin {
+                    return Err(user_error(
+                        INSUFFICIENT_PRIVILEGE,
+                        format!(
+                            "permission denied: role {} may not change the catalog (DDL and \
+                             REFRESH are for administrators)",
+                            role.name
+                        ),
+                    ));
+                }
+                ddl::run(change, self.engine.catalog(), self.ctx()).await
+            }
             Prepared::Fetch { name, count } => {
                 let schema = self.cursors.schema(name)?;
                 let batches = self.cursors.fetch(name, *count).await?;
@@ -428,7 +457,13 @@ impl Session {
                     schema,
                     stream::iter(batches.into_iter().map(Ok)),
                 ));
-                let mut response = streaming_response(stream, fields, None, self.cancel.begin());
+                let mut response = streaming_response(
+                    stream,
+                    fields,
+                    None,
+                    self.cancel.begin(),
+                    self.engine.limits().max_result_rows,
+                );
                 response.set_command_tag("FETCH");
                 Ok(Response::Query(response))
             }
@@ -690,6 +725,39 @@ fn check_read_only(plan: &LogicalPlan) -> PgWireResult<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Runs `work` until `deadline`, then fails with SQLSTATE 57014 as PostgreSQL does.
+async fn within_deadline<T>(
+    deadline: Option<Instant>,
+    work: impl std::future::Future<Output = PgWireResult<T>>,
+) -> PgWireResult<T> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(user_error(
+                    QUERY_CANCELED,
+                    "canceling statement due to statement timeout",
+                ))
+            }),
+        None => work.await,
+    }
+}
+
+/// Settings that would widen what a session reads or holds (`datafusion.catalog.*` changes
+/// how names resolve, `datafusion.runtime.*` the memory limits) are for administrators.
+fn check_setting_allowed(plan: &LogicalPlan) -> PgWireResult<()> {
+    if let LogicalPlan::Statement(DfStatement::SetVariable(set)) = plan {
+        let name = set.variable.to_ascii_lowercase();
+        if name.starts_with("datafusion.catalog.") || name.starts_with("datafusion.runtime.") {
+            return Err(user_error(
+                INSUFFICIENT_PRIVILEGE,
+                format!("permission denied to set parameter \"{}\"", set.variable),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a result column carries a zone other than UTC (which the session zone replaces).
@@ -1079,41 +1147,31 @@ impl ExtendedQueryHandler for QueryHandler {
     }
 }
 
-/// Startup: accept the login, create the session's context for the user, report variables.
-pub struct Startup {
-    session: Arc<Session>,
-    connections: Arc<ConnectionManager>,
-    cancels: Arc<CancelRegistry>,
-}
-
-#[async_trait]
-impl NoopStartupHandler for Startup {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(self.connections.clone())
-    }
-
-    async fn post_startup<C>(
+impl Session {
+    /// Starts the session after login: the user's context (with the role's grants and row
+    /// filters), cancellation, and the variables clients expect, including startup options
+    /// such as `-c TimeZone=...` or `application_name`, which behave like `SET`.
+    pub async fn begin<C>(
         &self,
         client: &mut C,
-        _message: PgWireFrontendMessage,
+        user: &str,
+        role: Role,
+        cancels: &CancelRegistry,
     ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let user = client
-            .metadata()
-            .get(METADATA_USER)
-            .cloned()
-            .unwrap_or_else(|| "segmint".to_string());
-        let ctx = self.session.engine.session_for(&user);
-        super::functions::register(&ctx, self.session.variables.clone());
-        let _ = self.session.ctx.set(ctx);
+        let ctx = self.engine.session_for(user, &role);
+        super::functions::register(&ctx, self.variables.clone());
+        let _ = self.ctx.set(ctx);
+        let is_admin = role.admin;
+        tracing::info!(%user, role = %role.name, peer = %client.socket_addr(), "session started");
+        let _ = self.role.set(Arc::new(role));
         let (pid, secret) = client.pid_and_secret_key();
-        super::functions::register_backend_pid(self.session.ctx(), pid);
-        self.cancels.register(pid, &secret, &self.session.cancel);
-        tracing::info!(%user, peer = %client.socket_addr(), "session started");
+        super::functions::register_backend_pid(self.ctx(), pid);
+        cancels.register(pid, &secret, &self.cancel);
         let version = format!(
             "{PG_COMPAT_VERSION} (Segmint {})",
             env!("CARGO_PKG_VERSION")
@@ -1133,10 +1191,13 @@ impl NoopStartupHandler for Startup {
             },
             ParameterChange {
                 name: "is_superuser".into(),
-                value: "off".into(),
+                value: if is_admin { "on" } else { "off" }.into(),
             },
         ];
-        // Startup options such as `-c TimeZone=...` or `application_name` behave like SET.
+        if let Some(timeout) = &self.engine.limits().statement_timeout {
+            let mut variables = self.variables();
+            let _ = variables.set("statement_timeout", &format!("{}ms", timeout.as_millis()));
+        }
         for (name, value) in client.metadata().clone() {
             if matches!(
                 name.as_str(),
@@ -1144,15 +1205,22 @@ impl NoopStartupHandler for Startup {
             ) {
                 continue;
             }
-            let mut variables = self.session.variables();
+            let mut variables = self.variables();
             if let Ok(Some(change)) = variables.set(&name, &value) {
                 drop(variables);
-                self.session
-                    .apply_engine_setting(&change.name, &change.value)?;
+                self.apply_engine_setting(&change.name, &change.value)?;
                 changes.push(change);
             }
         }
         report_changes(client, changes).await
+    }
+
+    /// The session's role (the built-in `admin` before login).
+    pub fn role(&self) -> Arc<Role> {
+        self.role
+            .get()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Role::admin()))
     }
 }
 
@@ -1196,7 +1264,7 @@ impl PgWireServerHandlers for TooManyConnections {
 /// The handler set for one connection.
 pub struct ConnectionHandlers {
     query: Arc<QueryHandler>,
-    startup: Arc<Startup>,
+    startup: Arc<Login>,
     cancel: Arc<CancelHandler>,
 }
 
@@ -1205,6 +1273,7 @@ impl ConnectionHandlers {
     pub fn new(
         engine: Arc<Engine>,
         sql_parser: Arc<PostgresCompatibilityParser>,
+        login: Arc<LoginPolicy>,
         connections: Arc<ConnectionManager>,
         cancels: Arc<CancelRegistry>,
     ) -> Self {
@@ -1216,11 +1285,12 @@ impl ConnectionHandlers {
                     session: session.clone(),
                 }),
             }),
-            startup: Arc::new(Startup {
+            startup: Arc::new(Login::new(
+                login,
                 session,
-                connections: connections.clone(),
-                cancels: cancels.clone(),
-            }),
+                connections.clone(),
+                cancels.clone(),
+            )),
             cancel: Arc::new(CancelHandler::new(connections, cancels)),
         }
     }

@@ -2,7 +2,9 @@
 //! address of `127.0.0.1:0`), then accepts connections until shutdown, each served by its own
 //! handler set with its own session.
 
+pub mod auth;
 mod cancel;
+pub mod connection;
 mod copy;
 mod cursors;
 mod ddl;
@@ -14,6 +16,7 @@ mod rewrite;
 pub mod session;
 pub mod sqlstate;
 mod table_args;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,9 +29,13 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::access::Access;
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Result, SegmintError};
+use auth::LoginPolicy;
 use handler::{ConnectionHandlers, TooManyConnections};
+use pgwire::tokio::TlsAcceptor;
 
 /// How long open sessions get to finish after shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -38,22 +45,35 @@ pub struct Server {
     listener: TcpListener,
     engine: Arc<Engine>,
     max_connections: usize,
+    login: Arc<LoginPolicy>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Server {
-    /// Binds the listener.
-    pub async fn bind(
-        addr: SocketAddr,
-        engine: Arc<Engine>,
-        max_connections: usize,
-    ) -> Result<Server> {
+    /// Checks users, roles and the TLS certificate, then binds the listener. A certificate
+    /// that does not load is an error: the server never falls back to plain text.
+    pub async fn bind(config: &Config, engine: Arc<Engine>) -> Result<Server> {
+        let access = Arc::new(Access::from_config(config)?);
+        let tls = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let addr: SocketAddr = config.listen_addr()?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| SegmintError::io(format!("binding {addr}"), e))?;
+        tracing::info!(
+            auth = ?access.method(),
+            tls = tls.is_some(),
+            require_tls = config.server.require_tls,
+            "login policy"
+        );
         Ok(Server {
             listener,
             engine,
-            max_connections,
+            max_connections: config.server.max_connections,
+            login: Arc::new(LoginPolicy::new(access, config.server.require_tls)),
+            tls,
         })
     }
 
@@ -71,6 +91,10 @@ impl Server {
         let connections = Arc::new(ConnectionManager::new());
         let cancels = Arc::new(cancel::CancelRegistry::default());
         let slots = Arc::new(Semaphore::new(self.max_connections));
+        let limits = connection::ConnectionLimits {
+            idle_timeout: self.engine.limits().idle_session_timeout,
+            max_message_bytes: connection::MAX_MESSAGE_BYTES,
+        };
         let mut sessions = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -91,11 +115,13 @@ impl Server {
                             let handlers = Arc::new(ConnectionHandlers::new(
                                 self.engine.clone(),
                                 sql_parser.clone(),
+                                self.login.clone(),
                                 connections.clone(),
                                 cancels.clone(),
                             ));
+                            let tls = self.tls.clone();
                             sessions.spawn(async move {
-                                if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                                if let Err(error) = connection::serve(socket, tls, handlers, limits).await {
                                     tracing::debug!(%peer, %error, "connection ended with error");
                                 }
                                 drop(permit);
@@ -104,8 +130,9 @@ impl Server {
                         }
                         Err(_) => {
                             tracing::warn!(%peer, "rejecting connection: max_connections reached");
+                            let tls = self.tls.clone();
                             sessions.spawn(async move {
-                                let _ = pgwire::tokio::process_socket(socket, None, Arc::new(TooManyConnections)).await;
+                                let _ = connection::serve(socket, tls, Arc::new(TooManyConnections), limits).await;
                             });
                         }
                     }

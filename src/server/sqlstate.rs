@@ -43,6 +43,8 @@ pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 pub const INVALID_NAME: &str = "42602";
 /// `53200`: the query needs more memory than it may use.
 pub const OUT_OF_MEMORY: &str = "53200";
+/// `54000`: a result is larger than the server allows.
+pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 /// `53300`: the server is serving as many connections as it may.
 pub const TOO_MANY_CONNECTIONS: &str = "53300";
 /// `57014`: the query was cancelled or timed out.
@@ -94,7 +96,9 @@ pub fn sqlstate_of(error: &DataFusionError) -> &'static str {
 
 fn plan_sqlstate(message: &str) -> &'static str {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("table") && lower.contains("not found")
+    if lower.starts_with("permission denied") {
+        INSUFFICIENT_PRIVILEGE
+    } else if lower.contains("table") && lower.contains("not found")
         || lower.contains("table \"") && lower.contains("does not exist")
     {
         UNDEFINED_TABLE

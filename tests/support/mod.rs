@@ -95,13 +95,7 @@ impl TestServer {
                 segmint::app::start_background(&config, &engine)
                     .await
                     .expect("refresh, reports and scheduler");
-                let server = segmint::Server::bind(
-                    config.listen_addr().expect("addr"),
-                    engine,
-                    config.server.max_connections,
-                )
-                .await
-                .expect("bind");
+                let server = segmint::Server::bind(&config, engine).await.expect("bind");
                 addr_tx
                     .send(server.local_addr().expect("addr"))
                     .expect("send addr");
