@@ -228,10 +228,7 @@ async fn md5_logins_work_for_md5_users_when_enabled() {
     login(&server, "alice", "alice-pw")
         .await
         .expect("scram login");
-    let error = login(&server, "oldie", "wrong")
-        .await
-        .err()
-        .expect("refused");
+    let error = login(&server, "oldie", "wrong").await.expect_err("refused");
     assert_eq!(sqlstate(&error), "28P01");
     let url = format!(
         "host=127.0.0.1 port={} dbname=segmint user=oldie",
@@ -609,8 +606,7 @@ async fn timeouts_and_row_caps_end_statements_and_idle_sessions() {
     let capped = alice
         .simple_query("SELECT * FROM orders")
         .await
-        .err()
-        .expect("capped");
+        .expect_err("capped");
     assert_eq!(sqlstate(&capped), "54000");
     assert_eq!(
         count(
@@ -628,7 +624,7 @@ async fn timeouts_and_row_caps_end_statements_and_idle_sessions() {
         .expect("set");
     let slow = "SELECT sum(a.net_amount * b.item_count) FROM orders a CROSS JOIN orders b";
     let started = Instant::now();
-    let error = alice.simple_query(slow).await.err().expect("timed out");
+    let error = alice.simple_query(slow).await.expect_err("timed out");
     assert_eq!(sqlstate(&error), "57014");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -643,7 +639,7 @@ async fn timeouts_and_row_caps_end_statements_and_idle_sessions() {
 
     // Idle sessions are closed with 57P05.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let gone = alice.simple_query("SELECT 1").await.err().expect("closed");
+    let gone = alice.simple_query("SELECT 1").await.expect_err("closed");
     assert!(gone.is_closed() || sqlstate(&gone) == "57P05", "{gone}");
     server.stop();
 }
