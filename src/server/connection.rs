@@ -134,7 +134,7 @@ pub async fn serve<H: PgWireServerHandlers>(
         ))
         .catch_unwind()
         .await;
-        let error = match outcome {
+        let mut error = match outcome {
             Ok(Ok(())) => continue,
             Ok(Err(error)) => error,
             Err(panic) => {
@@ -151,7 +151,6 @@ pub async fn serve<H: PgWireServerHandlers>(
                 )))
             }
         };
-        let mut error = error;
         errors.on_error(&socket, &mut error);
         process_error(&mut socket, error, is_extended).await?;
     }

@@ -1240,13 +1240,10 @@ impl pgwire::api::auth::StartupHandler for TooManyConnections {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match message {
-            PgWireFrontendMessage::Startup(_) => {
-                Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                    "FATAL".to_string(),
-                    super::sqlstate::TOO_MANY_CONNECTIONS.to_string(),
-                    "sorry, too many clients already".to_string(),
-                ))))
-            }
+            PgWireFrontendMessage::Startup(_) => Err(super::auth::fatal(
+                super::sqlstate::TOO_MANY_CONNECTIONS,
+                "sorry, too many clients already",
+            )),
             _ => Err(user_error(
                 FEATURE_NOT_SUPPORTED,
                 "unexpected message during startup",

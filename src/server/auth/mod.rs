@@ -163,41 +163,27 @@ impl Login {
                 }
                 self.log_in(client, user).await
             }
-            (AuthMethod::Md5, Some(Credential::Md5(stored))) => {
+            // Under md5, md5-hashed users (and unknown users, who then fail) get a challenge.
+            (AuthMethod::Md5, credential @ (Some(Credential::Md5(_)) | None)) => {
                 let salt: [u8; 4] = rand::random();
-                self.set(Pending::Md5 {
-                    user,
-                    expected: Some(md5_response(&stored, &salt)),
-                });
+                let expected = match credential {
+                    Some(Credential::Md5(stored)) => Some(md5_response(&stored, &salt)),
+                    _ => None,
+                };
+                self.set(Pending::Md5 { user, expected });
                 send(client, Authentication::MD5Password(salt.to_vec())).await
             }
-            (AuthMethod::Md5, None) => {
-                let salt: [u8; 4] = rand::random();
-                self.set(Pending::Md5 {
-                    user,
-                    expected: None,
-                });
-                send(client, Authentication::MD5Password(salt.to_vec())).await
-            }
-            (_, Some(Credential::Scram(verifier))) => {
+            // SCRAM users; unknown users and md5-only users under SCRAM go through a mock
+            // exchange that fails.
+            (_, credential) => {
+                let (verifier, known) = match credential {
+                    Some(Credential::Scram(verifier)) => (verifier, true),
+                    _ => (scram::mock_verifier(&self.policy.mock_secret, &user), false),
+                };
                 self.set(Pending::ScramStart {
                     user,
                     verifier,
-                    known: true,
-                });
-                send(
-                    client,
-                    Authentication::SASL(vec![SCRAM_SHA_256.to_string()]),
-                )
-                .await
-            }
-            // Unknown users, and md5-only users under SCRAM: a mock exchange that fails.
-            (_, _) => {
-                let verifier = scram::mock_verifier(&self.policy.mock_secret, &user);
-                self.set(Pending::ScramStart {
-                    user,
-                    verifier,
-                    known: false,
+                    known,
                 });
                 send(
                     client,
