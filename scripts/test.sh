@@ -3,7 +3,8 @@
 # (the psql client, Python's pip for the CDNOW data, and the driver compatibility clients:
 # pgjdbc, psqlODBC, Node.js and the Python drivers in a virtual environment inside the build
 # directory) when it is missing, checks formatting and lints, fetches the real CDNOW log from
-# PyPI, then runs every test.
+# PyPI, then runs every test, and fuzzes the wire decoding for a bounded time
+# (SEGMINT_FUZZ_SECONDS per target, default 30).
 #
 #   ./scripts/test.sh
 #
@@ -15,6 +16,8 @@ log() { printf '\n== %s\n' "$*" >&2; }
 
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+# pgbench (for the load test) comes with the server package on Debian.
+command -v pgbench >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
@@ -48,7 +51,10 @@ export SEGMINT_COMPAT_DIR
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 
-log "cargo test (units, CRM functions in-process and through the pgwire endpoint, driver compatibility, CLI, CDNOW oracles)"
+log "cargo test (units, CRM functions in-process and through the pgwire endpoint, driver compatibility, CLI, CDNOW oracles, hardening, pgbench load)"
 cargo test --workspace --locked
+
+log "fuzzing the startup phase and message decoding (${SEGMINT_FUZZ_SECONDS:-30} s per target)"
+./scripts/fuzz.sh "${SEGMINT_FUZZ_SECONDS:-30}"
 
 log "done in $(( $(date +%s) - start )) s"

@@ -203,6 +203,10 @@ impl ServerConfig {
             }
             _ => {}
         }
+        if let Some(addr) = &self.metrics_listen {
+            addr.parse::<SocketAddr>()
+                .map_err(|e| invalid(format!("server.metrics_listen '{addr}': {e}")))?;
+        }
         for (key, value) in [
             ("statement_timeout", &self.statement_timeout),
             ("idle_session_timeout", &self.idle_session_timeout),
@@ -279,6 +283,9 @@ pub struct ServerConfig {
     pub idle_session_timeout: String,
     /// Most rows one statement may return (0: no cap); more ends it with SQLSTATE 54000.
     pub max_result_rows: u64,
+    /// Address of the HTTP endpoint with Prometheus metrics (`/metrics`) and a health check
+    /// (`/health`), such as `127.0.0.1:9187`; none when unset.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -294,6 +301,7 @@ impl Default for ServerConfig {
             statement_timeout: "0".to_string(),
             idle_session_timeout: "0".to_string(),
             max_result_rows: 0,
+            metrics_listen: None,
         }
     }
 }
@@ -499,7 +507,19 @@ impl Config {
         })
     }
 
-    /// The listen address, already validated.
+    /// The address of the metrics endpoint, when one is configured.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>> {
+        self.server
+            .metrics_listen
+            .as_deref()
+            .map(|addr| {
+                addr.parse()
+                    .map_err(|e| invalid(format!("server.metrics_listen '{addr}': {e}")))
+            })
+            .transpose()
+    }
+
+    /// The wire-protocol listen address, already validated.
     pub fn listen_addr(&self) -> Result<SocketAddr> {
         self.server
             .listen

@@ -2,9 +2,9 @@
 //!
 //! A PostgreSQL-compatible SQL engine for e-commerce customer analytics. Modules are listed in
 //! dependency order: configuration → access (users, roles, row filters) → catalog (object
-//! stores and datasets) → engine
-//! (DataFusion session with the CRM functions) → reports and protocol server (neither uses the
-//! other); the demo-data generator and the command implementations sit beside them.
+//! stores and datasets) → engine (DataFusion session with the CRM functions) → observability
+//! (metrics, query log) → reports and protocol server (neither uses the other); the demo-data
+//! generator and the command implementations sit beside them.
 
 /// Implements `PartialEq`, `Eq` and `Hash` for a function struct by its SQL name: DataFusion
 /// compares functions by these, and instances of one function are interchangeable.
@@ -32,6 +32,7 @@ pub mod access;
 pub mod catalog;
 pub mod engine;
 
+pub mod observe;
 pub mod reports;
 pub mod server;
 

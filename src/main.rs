@@ -13,8 +13,22 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "segmint", version, about)]
 struct Cli {
+    /// Log format on stderr: `text` for people, `json` (one object per line) for log
+    /// pipelines. The level comes from `SEGMINT_LOG` (default `info`); statements are logged
+    /// under the target `segmint::query`.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SEGMINT_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// `2026-11-23T10:00:00Z  INFO segmint::query: statement user=alice rows=3 ...`
+    Text,
+    /// `{"timestamp":...,"level":"INFO","fields":{...},"target":"segmint::query"}`
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,10 +135,13 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("SEGMINT_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -8,6 +8,8 @@ mod cdnow;
 mod cli;
 mod compat;
 mod demo;
+mod hardening;
+mod load;
 mod pgwire;
 mod psql;
 mod reports;

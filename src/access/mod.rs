@@ -6,7 +6,7 @@
 //! `analyst` (reads everything, changes nothing). `[[roles]]` adds more, or redefines these.
 //! With no `[[users]]` at all (local trust), every session is `admin`, as a single-user tool.
 
-pub mod credential;
+pub use segmint_wire::credential;
 pub mod grants;
 pub mod row_filter;
 

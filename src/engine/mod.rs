@@ -113,6 +113,11 @@ impl Engine {
         })
     }
 
+    /// The server-wide memory pool that queries reserve from.
+    pub fn memory_pool(&self) -> Arc<dyn datafusion::execution::memory_pool::MemoryPool> {
+        self.prototype.runtime_env().memory_pool.clone()
+    }
+
     /// A new session: shared tables and functions, its own settings.
     pub fn session(&self) -> SessionContext {
         SessionContext::new_with_state(self.prototype.state())

@@ -9,12 +9,15 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, QueryResponse};
-use pgwire::error::PgWireResult;
+use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::types::format::FormatOptions;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::sqlstate::{PROGRAM_LIMIT_EXCEEDED, QUERY_CANCELED, to_pg_error, user_error};
+use super::sqlstate::{
+    PROGRAM_LIMIT_EXCEEDED, QUERY_CANCELED, error_sqlstate, to_pg_error, user_error,
+};
+use crate::observe::QueryRecord;
 
 /// PostgreSQL field descriptions for an Arrow schema in the requested formats.
 pub fn pg_fields(
@@ -26,18 +29,26 @@ pub fn pg_fields(
 }
 
 /// A query response that encodes `batches` lazily, failing with 57014 past `deadline` or
-/// when `cancel` is signalled (a client's CancelRequest).
+/// when `cancel` is signalled (a client's CancelRequest). `record` counts the rows and any
+/// error, and writes the statement's log line when the stream ends.
 pub fn streaming_response(
     batches: SendableRecordBatchStream,
     fields: Arc<Vec<FieldInfo>>,
     deadline: Option<Instant>,
     cancel: Arc<Notify>,
     max_rows: u64,
+    record: Option<QueryRecord>,
 ) -> QueryResponse {
-    let batches = stream::unfold(Some((batches, 0u64)), move |state| {
+    let batches = stream::unfold(Some((batches, 0u64, record)), move |state| {
         let cancel = cancel.clone();
         async move {
-            let (mut batches, sent) = state?;
+            let (mut batches, sent, mut record) = state?;
+            let mut fail = |error: PgWireError| {
+                if let Some(record) = record.as_mut() {
+                    record.fail(&error_sqlstate(&error));
+                }
+                Some((Err(error), None))
+            };
             let timeout = async {
                 match deadline {
                     Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -51,15 +62,18 @@ pub fn streaming_response(
                         QUERY_CANCELED,
                         "canceling statement due to statement timeout",
                     );
-                    return Some((Err(error), None));
+                    return fail(error);
                 }
                 _ = cancel.notified() => {
                     let error = user_error(QUERY_CANCELED, "canceling statement due to user request");
-                    return Some((Err(error), None));
+                    return fail(error);
                 }
             };
-            let batch = next?.map_err(to_pg_error);
-            let sent = sent + batch.as_ref().map_or(0, |b| b.num_rows() as u64);
+            let batch = match next?.map_err(to_pg_error) {
+                Ok(batch) => batch,
+                Err(error) => return fail(error),
+            };
+            let sent = sent + batch.num_rows() as u64;
             if max_rows > 0 && sent > max_rows {
                 let error = user_error(
                     PROGRAM_LIMIT_EXCEEDED,
@@ -68,9 +82,12 @@ pub fn streaming_response(
                          add a LIMIT or aggregate further"
                     ),
                 );
-                return Some((Err(error), None));
+                return fail(error);
             }
-            Some((batch, Some((batches, sent))))
+            if let Some(record) = record.as_mut() {
+                record.add_rows(batch.num_rows() as u64);
+            }
+            Some((Ok(batch), Some((batches, sent, record))))
         }
     });
     let row_fields = fields.clone();

@@ -16,6 +16,7 @@ use datafusion::common::ParamValues;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{LogicalPlan, Statement as DfStatement};
+use datafusion::physical_plan::execute_stream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfParsedStatement;
@@ -45,11 +46,12 @@ use super::encode::{pg_fields, streaming_response};
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_PARAMETER_VALUE, QUERY_CANCELED,
-    READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, to_pg_error, user_error,
+    READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, error_sqlstate, to_pg_error, user_error,
 };
 use super::{naming, rewrite, table_args};
 use crate::access::Role;
 use crate::engine::{Engine, PG_COMPAT_VERSION};
+use crate::observe::{Metrics, QueryRecord};
 
 /// The state of one client connection.
 pub struct Session {
@@ -60,14 +62,22 @@ pub struct Session {
     variables: Arc<Mutex<SessionVariables>>,
     cursors: Cursors,
     cancel: Arc<QueryCancel>,
+    metrics: Arc<Metrics>,
+    user: OnceLock<Arc<str>>,
 }
 
 impl Session {
     /// A session that has not yet seen its startup message.
-    pub fn new(engine: Arc<Engine>, sql_parser: Arc<PostgresCompatibilityParser>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        sql_parser: Arc<PostgresCompatibilityParser>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Session {
             engine,
             sql_parser,
+            metrics,
+            user: OnceLock::new(),
             ctx: OnceLock::new(),
             role: OnceLock::new(),
             variables: Arc::new(Mutex::new(SessionVariables::default())),
@@ -288,6 +298,12 @@ impl Session {
         }
     }
 
+    /// Starts the log record and metrics of one statement.
+    fn record(&self, sql: &str) -> QueryRecord {
+        let user = self.user.get().cloned().unwrap_or_else(|| Arc::from(""));
+        QueryRecord::start(self.metrics.clone(), user, sql)
+    }
+
     fn deadline(&self) -> Option<Instant> {
         self.variables()
             .statement_timeout()
@@ -300,6 +316,7 @@ impl Session {
         planned: Planned,
         format: &Format,
         options: Arc<FormatOptions>,
+        record: &mut Option<QueryRecord>,
     ) -> PgWireResult<Response> {
         let Planned { plan, columns } = planned;
         let deadline = self.deadline();
@@ -324,19 +341,26 @@ impl Session {
                 pg_fields(frame.schema().as_arrow(), format, options)?,
                 columns.as_deref(),
             ));
-            let batches = frame.execute_stream().await.map_err(to_pg_error)?;
-            Ok(Some((fields, batches)))
+            let task = Arc::new(frame.task_ctx());
+            let physical = frame.create_physical_plan().await.map_err(to_pg_error)?;
+            let batches = execute_stream(physical.clone(), task).map_err(to_pg_error)?;
+            Ok(Some((fields, physical, batches)))
         })
         .await?;
-        let Some((fields, batches)) = started else {
+        let Some((fields, physical, batches)) = started else {
             return Ok(Response::Execution(Tag::new(tag.unwrap_or("SET"))));
         };
+        let record = record.take().map(|mut record| {
+            record.set_plan(physical);
+            record
+        });
         Ok(Response::Query(streaming_response(
             batches,
             fields,
             deadline,
             cancel,
             self.engine.limits().max_result_rows,
+            record,
         )))
     }
 
@@ -399,8 +423,9 @@ impl Session {
         &self,
         client: &mut C,
         prepared: &Prepared,
-        portal: Option<&Portal<Prepared>>,
+        portal: Option<&Portal<ParsedStatement>>,
         format: &Format,
+        record: &mut Option<QueryRecord>,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -416,11 +441,11 @@ impl Session {
             }
             Prepared::Query(planned) => {
                 let planned = bind(planned, portal)?;
-                self.execute(planned, format, options).await
+                self.execute(planned, format, options, record).await
             }
             Prepared::Deferred(deferred) => {
                 let planned = self.bind_deferred(deferred, portal).await?;
-                self.execute(planned, format, options).await
+                self.execute(planned, format, options, record).await
             }
             Prepared::Copy(copy, planned) => {
                 let planned = bind(planned, portal)?;
@@ -463,6 +488,7 @@ impl Session {
                     None,
                     self.cancel.begin(),
                     self.engine.limits().max_result_rows,
+                    record.take(),
                 );
                 response.set_command_tag("FETCH");
                 Ok(Response::Query(response))
@@ -481,40 +507,64 @@ impl Session {
         }
     }
 
-    /// Runs a statement of the extended protocol.
-    async fn run<C>(&self, client: &mut C, portal: &Portal<Prepared>) -> PgWireResult<Response>
+    /// Runs a statement of the extended protocol, with its log record.
+    async fn run<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<ParsedStatement>,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::PortalStore: PortalStore<Statement = ParsedStatement>,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        match &portal.statement.statement {
+        let statement = &portal.statement.statement;
+        let mut record = Some(self.record(&statement.sql));
+        let result = match &statement.prepared {
             Prepared::Command(SessionCommand::Deallocate(name)) => {
                 client.portal_store().rm_statement(name);
                 Ok(Response::Execution(Tag::new("DEALLOCATE")))
             }
             Prepared::Declare { name, hold, query } => {
-                let planned = self.declare(name, *hold, query, Some(portal)).await?;
-                // A protocol-level Describe of the cursor's portal (psycopg's named cursors)
-                // finds the cursor's result columns.
-                let statement =
-                    StoredStatement::new(name.clone(), Prepared::Query(Box::new(planned)), vec![]);
-                let cursor = Portal::new_cursor(name.clone(), Arc::new(statement));
-                client.portal_store().put_portal(Arc::new(cursor));
-                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+                match self.declare(name, *hold, query, Some(portal)).await {
+                    Ok(planned) => {
+                        // A protocol-level Describe of the cursor's portal (psycopg's named
+                        // cursors) finds the cursor's result columns.
+                        let statement = StoredStatement::new(
+                            name.clone(),
+                            ParsedStatement {
+                                sql: statement.sql.clone(),
+                                prepared: Prepared::Query(Box::new(planned)),
+                            },
+                            vec![],
+                        );
+                        let cursor = Portal::new_cursor(name.clone(), Arc::new(statement));
+                        client.portal_store().put_portal(Arc::new(cursor));
+                        Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+                    }
+                    Err(error) => Err(error),
+                }
             }
             prepared => {
                 if let Prepared::Close(Some(name)) = prepared {
                     client.portal_store().rm_portal(name);
                 }
-                self.run_common(client, prepared, Some(portal), &portal.result_column_format)
+                let format = &portal.result_column_format;
+                self.run_common(client, prepared, Some(portal), format, &mut record)
                     .await
             }
-        }
+        };
+        finish_record(record, &result);
+        result
     }
 
-    /// Runs a statement of the simple protocol.
-    async fn run_simple<C>(&self, client: &mut C, prepared: &Prepared) -> PgWireResult<Response>
+    /// Runs a statement of the simple protocol; `record` is its log record.
+    async fn run_simple<C>(
+        &self,
+        client: &mut C,
+        prepared: &Prepared,
+        record: &mut Option<QueryRecord>,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -530,7 +580,7 @@ impl Session {
                 Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
             }
             prepared => {
-                self.run_common(client, prepared, None, &Format::UnifiedText)
+                self.run_common(client, prepared, None, &Format::UnifiedText, record)
                     .await
             }
         }
@@ -542,7 +592,7 @@ impl Session {
         name: &str,
         hold: bool,
         query: &Planned,
-        portal: Option<&Portal<Prepared>>,
+        portal: Option<&Portal<ParsedStatement>>,
     ) -> PgWireResult<Planned> {
         let planned = bind(query, portal)?;
         let batches = self.stream(planned.clone()).await?;
@@ -554,7 +604,7 @@ impl Session {
     async fn bind_deferred(
         &self,
         deferred: &DeferredQuery,
-        portal: Option<&Portal<Prepared>>,
+        portal: Option<&Portal<ParsedStatement>>,
     ) -> PgWireResult<Planned> {
         let Some(portal) = portal else {
             return Err(user_error(
@@ -699,6 +749,17 @@ impl Session {
 
 /// Rejects statements that would change data or the catalog: this endpoint is read-only.
 /// The whole plan is searched, so a write wrapped in `EXPLAIN ANALYZE` is refused too.
+/// Ends a statement's record that no result stream took: marks it failed with the error's
+/// SQLSTATE, then writes it (by dropping it).
+fn finish_record<T, E: std::borrow::Borrow<PgWireError>>(
+    record: Option<QueryRecord>,
+    result: &Result<T, E>,
+) {
+    if let (Some(mut record), Err(error)) = (record, result) {
+        record.fail(&error_sqlstate(error.borrow()));
+    }
+}
+
 fn check_read_only(plan: &LogicalPlan) -> PgWireResult<()> {
     let mut what = None;
     plan.apply(|node| {
@@ -904,7 +965,7 @@ pub enum Prepared {
 }
 
 /// Binds a portal's parameter values into a planned statement.
-fn bind(planned: &Planned, portal: Option<&Portal<Prepared>>) -> PgWireResult<Planned> {
+fn bind(planned: &Planned, portal: Option<&Portal<ParsedStatement>>) -> PgWireResult<Planned> {
     let Some(portal) = portal else {
         return Ok(planned.clone());
     };
@@ -950,19 +1011,18 @@ pub struct StatementParser {
     session: Arc<Session>,
 }
 
-#[async_trait]
-impl QueryParser for StatementParser {
-    type Statement = Prepared;
+/// A statement of the extended protocol: its text (for the query log) and its plan.
+#[derive(Debug, Clone)]
+pub struct ParsedStatement {
+    /// The SQL as the client sent it.
+    pub sql: Arc<str>,
+    /// What running it means.
+    pub prepared: Prepared,
+}
 
-    async fn parse_sql<C>(
-        &self,
-        _client: &C,
-        sql: &str,
-        _types: &[Option<Type>],
-    ) -> PgWireResult<Option<Prepared>>
-    where
-        C: ClientInfo + Unpin + Send + Sync,
-    {
+impl StatementParser {
+    /// Parses and plans the one statement in `sql` (`None` when it is empty).
+    async fn prepare(&self, sql: &str) -> PgWireResult<Option<Prepared>> {
         if let Some(change) = ddl::parse_special(self.session.ctx(), sql).await? {
             return Ok(Some(Prepared::Catalog(Box::new(change))));
         }
@@ -980,9 +1040,37 @@ impl QueryParser for StatementParser {
             self.session.prepare(statement, original.as_ref()).await?,
         ))
     }
+}
 
-    fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
-        let types = match statement {
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = ParsedStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<ParsedStatement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let prepared = match self.prepare(sql).await {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // A statement that fails to parse or plan is logged and counted too.
+                finish_record(Some(self.session.record(sql)), &Err::<(), _>(&error));
+                return Err(error);
+            }
+        };
+        Ok(prepared.map(|prepared| ParsedStatement {
+            sql: Arc::from(sql),
+            prepared,
+        }))
+    }
+
+    fn get_parameter_types(&self, statement: &ParsedStatement) -> PgWireResult<Vec<Type>> {
+        let types = match &statement.prepared {
             Prepared::Query(planned) | Prepared::Declare { query: planned, .. } => {
                 parameter_types(&planned.plan)?
             }
@@ -1001,7 +1089,7 @@ impl QueryParser for StatementParser {
 
     fn get_result_schema(
         &self,
-        statement: &Prepared,
+        statement: &ParsedStatement,
         format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         let format = format.unwrap_or(&Format::UnifiedText);
@@ -1014,7 +1102,7 @@ impl QueryParser for StatementParser {
                     .collect::<Vec<_>>(),
             )
         };
-        match statement {
+        match &statement.prepared {
             Prepared::Command(SessionCommand::Show(name)) => pg_fields(
                 &text_schema(&[name.to_ascii_lowercase().as_str()]),
                 format,
@@ -1091,24 +1179,51 @@ impl SimpleQueryHandler for QueryHandler {
         match ddl::parse_special(self.session.ctx(), query).await {
             Ok(Some(change)) => {
                 let prepared = Prepared::Catalog(Box::new(change));
-                let response = self.session.run_simple(client, &prepared).await;
-                return Ok(vec![response.unwrap_or_else(|error| {
+                let mut record = Some(self.session.record(query));
+                let result = self
+                    .session
+                    .run_simple(client, &prepared, &mut record)
+                    .await;
+                finish_record(record, &result);
+                return Ok(vec![result.unwrap_or_else(|error| {
                     Response::Error(Box::new(ErrorInfo::from(error)))
                 })]);
             }
             Ok(None) => {}
-            Err(error) => return Ok(vec![Response::Error(Box::new(ErrorInfo::from(error)))]),
+            Err(error) => {
+                finish_record(Some(self.session.record(query)), &Err::<(), _>(&error));
+                return Ok(vec![Response::Error(Box::new(ErrorInfo::from(error)))]);
+            }
         }
-        let statements = self.session.parse(query)?;
+        let statements = match self.session.parse(query) {
+            Ok(statements) => statements,
+            Err(error) => {
+                finish_record(Some(self.session.record(query)), &Err::<(), _>(&error));
+                return Err(error);
+            }
+        };
         if statements.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
+        let single = statements.len() == 1;
         let mut responses = Vec::with_capacity(statements.len());
         for (statement, original) in statements {
+            // One statement is logged as sent; several are logged one by one.
+            let text = if single {
+                query.to_string()
+            } else {
+                original.as_ref().unwrap_or(&statement).to_string()
+            };
+            let mut record = Some(self.session.record(&text));
             let result = match self.session.prepare(statement, original.as_ref()).await {
-                Ok(prepared) => self.session.run_simple(client, &prepared).await,
+                Ok(prepared) => {
+                    self.session
+                        .run_simple(client, &prepared, &mut record)
+                        .await
+                }
                 Err(error) => Err(error),
             };
+            finish_record(record, &result);
             match result {
                 Ok(response) => responses.push(response),
                 Err(error) => {
@@ -1124,7 +1239,7 @@ impl SimpleQueryHandler for QueryHandler {
 
 #[async_trait]
 impl ExtendedQueryHandler for QueryHandler {
-    type Statement = Prepared;
+    type Statement = ParsedStatement;
     type QueryParser = StatementParser;
 
     fn query_parser(&self) -> Arc<StatementParser> {
@@ -1134,12 +1249,12 @@ impl ExtendedQueryHandler for QueryHandler {
     async fn do_query<C>(
         &self,
         client: &mut C,
-        portal: &Portal<Prepared>,
+        portal: &Portal<ParsedStatement>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Prepared>,
+        C::PortalStore: PortalStore<Statement = ParsedStatement>,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
@@ -1167,6 +1282,7 @@ impl Session {
         super::functions::register(&ctx, self.variables.clone());
         let _ = self.ctx.set(ctx);
         let is_admin = role.admin;
+        let _ = self.user.set(Arc::from(user));
         tracing::info!(%user, role = %role.name, peer = %client.socket_addr(), "session started");
         let _ = self.role.set(Arc::new(role));
         let (pid, secret) = client.pid_and_secret_key();
@@ -1273,8 +1389,9 @@ impl ConnectionHandlers {
         login: Arc<LoginPolicy>,
         connections: Arc<ConnectionManager>,
         cancels: Arc<CancelRegistry>,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        let session = Arc::new(Session::new(engine, sql_parser));
+        let session = Arc::new(Session::new(engine, sql_parser, metrics));
         ConnectionHandlers {
             query: Arc::new(QueryHandler {
                 session: session.clone(),

@@ -33,6 +33,8 @@ use crate::access::Access;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Result, SegmintError};
+use crate::observe::Metrics;
+use crate::observe::http::MetricsEndpoint;
 use auth::LoginPolicy;
 use handler::{ConnectionHandlers, TooManyConnections};
 use pgwire::tokio::TlsAcceptor;
@@ -47,11 +49,14 @@ pub struct Server {
     max_connections: usize,
     login: Arc<LoginPolicy>,
     tls: Option<TlsAcceptor>,
+    metrics: Arc<Metrics>,
+    metrics_endpoint: Option<MetricsEndpoint>,
 }
 
 impl Server {
-    /// Checks users, roles and the TLS certificate, then binds the listener. A certificate
-    /// that does not load is an error: the server never falls back to plain text.
+    /// Checks users, roles and the TLS certificate, then binds the listener (and the metrics
+    /// endpoint, when configured). A certificate that does not load is an error: the server
+    /// never falls back to plain text.
     pub async fn bind(config: &Config, engine: Arc<Engine>) -> Result<Server> {
         let access = Arc::new(Access::from_config(config)?);
         let tls = match (&config.server.tls_cert, &config.server.tls_key) {
@@ -68,13 +73,33 @@ impl Server {
             require_tls = config.server.require_tls,
             "login policy"
         );
+        let metrics = Arc::new(Metrics::new(engine.memory_pool()));
+        let metrics_endpoint = match config.metrics_addr()? {
+            Some(addr) => Some(MetricsEndpoint::bind(addr, metrics.clone(), engine.clone()).await?),
+            None => None,
+        };
+        let login = LoginPolicy::new(
+            access,
+            config.server.require_tls,
+            metrics.login_failures.clone(),
+        );
         Ok(Server {
             listener,
             engine,
             max_connections: config.server.max_connections,
-            login: Arc::new(LoginPolicy::new(access, config.server.require_tls)),
+            login: Arc::new(login),
             tls,
+            metrics,
+            metrics_endpoint,
         })
+    }
+
+    /// The address of the metrics endpoint, when one is configured.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>> {
+        self.metrics_endpoint
+            .as_ref()
+            .map(MetricsEndpoint::local_addr)
+            .transpose()
     }
 
     /// The address actually bound (the real port when 0 was asked for).
@@ -96,6 +121,9 @@ impl Server {
             max_message_bytes: connection::MAX_MESSAGE_BYTES,
         };
         let mut sessions = JoinSet::new();
+        let endpoint = self
+            .metrics_endpoint
+            .map(|endpoint| tokio::spawn(endpoint.serve()));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -110,6 +138,8 @@ impl Server {
                         }
                     };
                     let _ = socket.set_nodelay(true);
+                    self.metrics.connections.inc();
+                    let sent = self.metrics.bytes_sent.clone();
                     match slots.clone().try_acquire_owned() {
                         Ok(permit) => {
                             let handlers = Arc::new(ConnectionHandlers::new(
@@ -118,13 +148,17 @@ impl Server {
                                 self.login.clone(),
                                 connections.clone(),
                                 cancels.clone(),
+                                self.metrics.clone(),
                             ));
                             let tls = self.tls.clone();
+                            let active = self.metrics.active_connections.clone();
+                            active.inc();
                             sessions.spawn(async move {
-                                if let Err(error) = connection::serve(socket, tls, handlers, limits).await {
+                                if let Err(error) = connection::serve(socket, tls, handlers, limits, sent).await {
                                     tracing::debug!(%peer, %error, "connection ended with error");
                                 }
                                 drop(permit);
+                                active.dec();
                                 tracing::debug!(%peer, "connection closed");
                             });
                         }
@@ -132,7 +166,7 @@ impl Server {
                             tracing::warn!(%peer, "rejecting connection: max_connections reached");
                             let tls = self.tls.clone();
                             sessions.spawn(async move {
-                                let _ = connection::serve(socket, tls, Arc::new(TooManyConnections), limits).await;
+                                let _ = connection::serve(socket, tls, Arc::new(TooManyConnections), limits, sent).await;
                             });
                         }
                     }
@@ -147,6 +181,9 @@ impl Server {
         if drained.is_err() {
             tracing::info!(open = sessions.len(), "closing sessions still open");
             sessions.shutdown().await;
+        }
+        if let Some(endpoint) = endpoint {
+            endpoint.abort();
         }
         Ok(())
     }

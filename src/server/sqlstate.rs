@@ -186,6 +186,14 @@ pub fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
     )))
 }
 
+/// The SQLSTATE a client receives for `error`.
+pub fn error_sqlstate(error: &PgWireError) -> String {
+    match error {
+        PgWireError::UserError(info) => info.code.clone(),
+        _ => INTERNAL_ERROR.to_string(),
+    }
+}
+
 /// The client-facing error for an engine error: its SQLSTATE and a one-paragraph message.
 pub fn to_pg_error(error: DataFusionError) -> PgWireError {
     let code = sqlstate_of(&error);

@@ -75,6 +75,8 @@ pub fn fixture_server() -> &'static TestServer {
 pub struct TestServer {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its metrics endpoint listens, when `server.metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -96,9 +98,11 @@ impl TestServer {
                     .await
                     .expect("refresh, reports and scheduler");
                 let server = segmint::Server::bind(&config, engine).await.expect("bind");
-                addr_tx
-                    .send(server.local_addr().expect("addr"))
-                    .expect("send addr");
+                let addrs = (
+                    server.local_addr().expect("addr"),
+                    server.metrics_addr().expect("metrics addr"),
+                );
+                addr_tx.send(addrs).expect("send addr");
                 server
                     .serve(async {
                         let _ = stop_rx.await;
@@ -107,9 +111,10 @@ impl TestServer {
                     .expect("serve");
             });
         });
-        let addr = addr_rx.recv().expect("server started");
+        let (addr, metrics_addr) = addr_rx.recv().expect("server started");
         TestServer {
             addr,
+            metrics_addr,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
@@ -170,6 +175,39 @@ pub fn demo_server() -> &'static TestServer {
 /// Connects to the shared demo server.
 pub async fn connect() -> Client {
     demo_server().connect().await
+}
+
+/// `GET path` on the server's metrics endpoint: the status code and the body.
+pub fn http_get(server: &TestServer, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = server
+        .metrics_addr
+        .expect("the server has a metrics endpoint");
+    let mut socket = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    socket.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of a metric line (`name{labels} value`) in Prometheus text.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// The SQLSTATE of a failed statement.

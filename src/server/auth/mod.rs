@@ -6,7 +6,7 @@
 //! "..."`, whether the user exists or not (unknown users go through a mock exchange), after a
 //! wait that grows with recent failures from the same address ([`throttle`]).
 
-pub mod scram;
+pub use segmint_wire::scram;
 pub mod throttle;
 
 use std::fmt::Debug;
@@ -29,6 +29,7 @@ use pgwire::messages::startup::{
     Authentication, BackendKeyData, ParameterStatus, PasswordMessageFamily,
 };
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use prometheus_client::metrics::counter::Counter;
 
 use super::cancel::CancelRegistry;
 use super::handler::Session;
@@ -55,14 +56,18 @@ pub struct LoginPolicy {
     /// Makes the salts of unknown users stable within one server run.
     mock_secret: [u8; 32],
     pids: RandomPidSecretKeyGenerator,
+    /// Counts failed logins.
+    failures: Counter,
 }
 
 impl LoginPolicy {
-    /// The policy for `access`, refusing clients without TLS when `require_tls`.
-    pub fn new(access: Arc<Access>, require_tls: bool) -> Self {
+    /// The policy for `access`, refusing clients without TLS when `require_tls`; failed
+    /// logins are counted in `failures`.
+    pub fn new(access: Arc<Access>, require_tls: bool, failures: Counter) -> Self {
         LoginPolicy {
             access,
             require_tls,
+            failures,
             throttle: LoginThrottle::default(),
             mock_secret: rand::random(),
             pids: RandomPidSecretKeyGenerator::default(),
@@ -225,20 +230,24 @@ impl Login {
                 verifier,
                 known,
             } => {
-                let initial = message
-                    .into_sasl_initial_response()
-                    .map_err(|_| malformed())?;
-                if initial.auth_method != SCRAM_SHA_256 {
+                // pgwire's `into_sasl_initial_response` panics on a short body; read it here.
+                let initial = match message {
+                    PasswordMessageFamily::Raw(body) => {
+                        scram::parse_initial_response(&body).map_err(|_| malformed())?
+                    }
+                    _ => return Err(malformed()),
+                };
+                if initial.mechanism != SCRAM_SHA_256 {
                     return Err(fatal(
                         PROTOCOL_VIOLATION,
                         format!(
                             "SASL mechanism {} is not offered (only {SCRAM_SHA_256})",
-                            initial.auth_method
+                            initial.mechanism
                         ),
                     ));
                 }
-                let data = initial.data.unwrap_or_default();
-                let first = match scram::server_first(&data, &verifier, &scram::new_nonce()) {
+                let first = match scram::server_first(&initial.data, &verifier, &scram::new_nonce())
+                {
                     Ok(first) => first,
                     Err(error) => return Err(self.scram_failed(client, &user, error).await),
                 };
@@ -297,6 +306,7 @@ impl Login {
     async fn failed<C: ClientInfo>(&self, client: &C, user: &str) -> PgWireError {
         let peer = client.socket_addr();
         let wait = self.policy.throttle.failed(peer.ip());
+        self.policy.failures.inc();
         tracing::warn!(%peer, %user, wait_ms = wait.as_millis() as u64, "password authentication failed");
         tokio::time::sleep(wait).await;
         fatal(

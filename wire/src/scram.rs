@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::access::credential::{ScramVerifier, constant_time_eq, hmac_sha256, sha256};
+use crate::credential::{ScramVerifier, constant_time_eq, hmac_sha256, sha256};
 
 /// Why an exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,42 @@ pub struct ServerFirst {
     gs2_header: String,
     client_first_bare: String,
     nonce: String,
+}
+
+/// A SASLInitialResponse: the mechanism the client chose and its first message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialResponse {
+    /// The mechanism name, such as `SCRAM-SHA-256`.
+    pub mechanism: String,
+    /// The client-first message (empty when the client sent none).
+    pub data: Vec<u8>,
+}
+
+/// Reads a SASLInitialResponse body (mechanism, NUL, length, data) without trusting its
+/// length field. pgwire's own decoder panics on a body shorter than it says (found by the
+/// `client_stream` fuzz target), so login reads the raw body with this instead.
+pub fn parse_initial_response(body: &[u8]) -> Result<InitialResponse, ScramError> {
+    let end = body
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(ScramError::Malformed("mechanism is not NUL-terminated"))?;
+    let mechanism = std::str::from_utf8(&body[..end])
+        .map_err(|_| ScramError::Malformed("mechanism is not UTF-8"))?
+        .to_string();
+    let rest = &body[end + 1..];
+    let (length, data) = rest
+        .split_first_chunk::<4>()
+        .ok_or(ScramError::Malformed("no length of the initial response"))?;
+    let data = match i32::from_be_bytes(*length) {
+        -1 => Vec::new(),
+        n if usize::try_from(n).ok() == Some(data.len()) => data.to_vec(),
+        _ => {
+            return Err(ScramError::Malformed(
+                "initial response length does not match",
+            ));
+        }
+    };
+    Ok(InitialResponse { mechanism, data })
 }
 
 /// Reads the client-first message and answers it with `verifier`'s salt and iterations.
@@ -145,7 +181,7 @@ pub fn mock_verifier(secret: &[u8], user: &str) -> ScramVerifier {
     let salt = hmac_sha256(secret, user.as_bytes());
     let keys = hmac_sha256(secret, format!("keys:{user}").as_bytes());
     ScramVerifier {
-        iterations: crate::access::credential::SCRAM_ITERATIONS,
+        iterations: crate::credential::SCRAM_ITERATIONS,
         salt: salt[..16].to_vec(),
         stored_key: keys.clone(),
         server_key: sha256(&keys),
@@ -160,7 +196,7 @@ pub fn new_nonce() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::credential::salted_password;
+    use crate::credential::salted_password;
 
     /// The client's side, as libpq computes it.
     fn client_final(first: &ServerFirst, password: &str, verifier: &ScramVerifier) -> String {
@@ -217,6 +253,33 @@ mod tests {
         let first = server_first(b"n,,n=,r=abc", &mock, "srv").expect("first");
         let attempt = first.verify(client_final(&first, "anything", &mock).as_bytes(), &mock);
         assert_eq!(attempt, Err(ScramError::WrongProof));
+    }
+
+    #[test]
+    fn initial_responses_are_read_without_trusting_their_length() {
+        let mut body = b"SCRAM-SHA-256\0".to_vec();
+        body.extend(11i32.to_be_bytes());
+        body.extend(b"n,,n=,r=abc");
+        let parsed = parse_initial_response(&body).expect("valid");
+        assert_eq!(parsed.mechanism, "SCRAM-SHA-256");
+        assert_eq!(parsed.data, b"n,,n=,r=abc");
+        let mut none = b"SCRAM-SHA-256\0".to_vec();
+        none.extend((-1i32).to_be_bytes());
+        assert!(
+            parse_initial_response(&none)
+                .expect("no data")
+                .data
+                .is_empty()
+        );
+        for bad in [
+            &b"md500000000"[..],
+            b"SCRAM-SHA-256\0\0\0",
+            b"SCRAM-SHA-256\0\x7f\xff\xff\xffabc",
+            b"SCRAM-SHA-256\0\xff\xff\xff\xfeabc",
+            b"\xff\0\0\0\0\0",
+        ] {
+            assert!(parse_initial_response(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
