@@ -115,10 +115,14 @@ pub async fn build_engine(config: &Config) -> Result<Arc<Engine>> {
 }
 
 /// Starts what a serving engine does in the background: periodic dataset listing, the
-/// `reports.*` tables and, when enabled, the report scheduler. Needs a Tokio runtime.
+/// `reports.*` tables and, when enabled, the report scheduler. The reports are reachable
+/// through the engine (`RUN REPORT`) for as long as the caller keeps the returned handle.
+/// Needs a Tokio runtime.
 pub async fn start_background(config: &Config, engine: &Arc<Engine>) -> Result<Arc<Reports>> {
     engine.start_refresh();
     let reports = Arc::new(Reports::open(&config.reports, engine.clone()).await?);
+    let runner: Arc<dyn crate::engine::report_runner::ReportRunner> = reports.clone();
+    engine.set_report_runner(Arc::downgrade(&runner));
     if config.reports.scheduler_enabled() {
         reports::scheduler::start(reports.clone(), config.reports.missed_runs);
     }
@@ -164,7 +168,8 @@ pub fn passwd(user: &str, role: &str, md5: bool) -> Result<()> {
 pub async fn serve(config: Config) -> Result<()> {
     let engine = build_engine(&config).await?;
     let server = Server::bind(&config, engine.clone()).await?;
-    start_background(&config, &engine).await?;
+    // Kept for as long as the server runs: `RUN REPORT` reaches the reports through it.
+    let _reports = start_background(&config, &engine).await?;
     let addr = server.local_addr()?;
     let tables: Vec<String> = engine
         .datasets()

@@ -492,3 +492,71 @@ async fn the_latest_missed_scheduled_run_runs_at_start() {
         .get(0);
     assert_eq!(replayed, 0, "older missed runs are not replayed");
 }
+
+/// Administrators run reports over the wire with `RUN REPORT`, in both protocols; the output
+/// is queryable at once. Unknown reports and bad dates get their SQLSTATEs.
+#[tokio::test]
+async fn admins_run_reports_over_the_wire() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("reports");
+    let config = write_config(dir.path(), &output, None, false);
+    let server = server_for(&config);
+    let client = server.connect().await;
+
+    let rows = client
+        .query("RUN REPORT goal_attainment AS OF '2026-10-31'", &[])
+        .await
+        .expect("RUN REPORT");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>("report"), "goal_attainment");
+    assert_eq!(rows[0].get::<_, String>("as_of"), "2026-10-31");
+    let written: u64 = rows[0].get::<_, String>("rows").parse().expect("rows");
+    assert!(written > 0, "no rows written");
+    assert!(
+        rows[0]
+            .get::<_, String>("files")
+            .contains("2026-10-31.parquet")
+    );
+    assert!(output.join("goal_attainment/2026-10-31.html").exists());
+
+    let served: i64 = client
+        .query_one(
+            "SELECT count(*) FROM reports.goal_attainment WHERE as_of = DATE '2026-10-31'",
+            &[],
+        )
+        .await
+        .expect("query the report")
+        .get(0);
+    assert_eq!(served as u64, written);
+    let recorded: i64 = client
+        .query_one(
+            "SELECT count(*) FROM reports.report_runs WHERE name = 'goal_attainment' \
+             AND status = 'succeeded'",
+            &[],
+        )
+        .await
+        .expect("query the history")
+        .get(0);
+    assert_eq!(recorded, 1);
+
+    let simple = client
+        .simple_query("run report goal_attainment as of date '2026-09-30';")
+        .await
+        .expect("RUN REPORT, simple protocol");
+    assert!(
+        simple
+            .iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r)
+            if r.get("as_of") == Some("2026-09-30"))),
+        "no row"
+    );
+    for (sql, code) in [
+        ("RUN REPORT no_such_report", "42704"),
+        ("RUN REPORT goal_attainment AS OF '2026-13-45'", "22007"),
+        ("RUN REPORT goal_attainment AS OF last tuesday", "42601"),
+        ("RUN REPORT", "42601"),
+    ] {
+        let error = client.simple_query(sql).await.expect_err(sql);
+        assert_eq!(support::sqlstate(&error), code, "{sql}: {error}");
+    }
+}

@@ -569,6 +569,8 @@ async fn grants_limit_tables_and_schemas() {
         denied(&nina, "SELECT * FROM segmint.datasets").await,
         "42501"
     );
+    // Reports are for administrators, whatever the report.
+    assert_eq!(denied(&nina, "RUN REPORT goal_attainment").await, "42501");
     server.stop();
 }
 

@@ -25,12 +25,14 @@ use crate::access::row_filter::RowFilterRule;
 use crate::catalog::{Catalog, DatasetStatus, GoalTree, system_tables};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
+use report_runner::ReportRunner;
 
 mod catalog_tables;
 pub mod information_schema;
 mod pg_functions;
 mod pg_proc;
 pub mod query_memory;
+pub mod report_runner;
 pub mod views;
 
 /// The PostgreSQL version Segmint reports to clients, which they parse to pick features.
@@ -50,6 +52,8 @@ pub struct Engine {
     database: String,
     table_arguments: std::collections::HashMap<String, &'static [DataType]>,
     limits: Limits,
+    /// The reports, once they have started (weak: the reports hold the engine).
+    report_runner: std::sync::OnceLock<std::sync::Weak<dyn ReportRunner>>,
 }
 
 /// What one session may use: from `[server]` and `[engine]`.
@@ -110,7 +114,18 @@ impl Engine {
                     .map(parse_byte_size)
                     .transpose()?,
             },
+            report_runner: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Lets `RUN REPORT` reach the reports (called once, when they start).
+    pub fn set_report_runner(&self, runner: std::sync::Weak<dyn ReportRunner>) {
+        let _ = self.report_runner.set(runner);
+    }
+
+    /// The reports, when they have started and are still running.
+    pub fn report_runner(&self) -> Option<Arc<dyn ReportRunner>> {
+        self.report_runner.get().and_then(std::sync::Weak::upgrade)
     }
 
     /// The server-wide memory pool that queries reserve from.

@@ -15,6 +15,7 @@ mod history;
 mod html;
 mod period;
 mod run_session;
+mod runner;
 pub mod scheduler;
 mod sinks;
 mod template;

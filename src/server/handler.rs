@@ -43,6 +43,7 @@ use super::copy::{self, CopyOut};
 use super::cursors::{Cursors, FetchCount};
 use super::ddl::{self, CatalogChange};
 use super::encode::{pg_fields, streaming_response};
+use super::run_report::{self, RunReport};
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_PARAMETER_VALUE, QUERY_CANCELED,
@@ -459,6 +460,23 @@ impl Session {
                 ));
                 let batches = self.stream(planned).await?;
                 Ok(Response::CopyOut(copy.response(batches, fields)?))
+            }
+            Prepared::RunReport(request) => {
+                let role = self.role();
+                if !role.admin {
+                    return Err(user_error(
+                        INSUFFICIENT_PRIVILEGE,
+                        format!(
+                            "permission denied: role {} may not run reports (reports are for \
+                             administrators)",
+                            role.name
+                        ),
+                    ));
+                }
+                let row = run_report::run(&self.engine, request).await?;
+                let mut response = text_rows(&run_report::COLUMNS, vec![row])?;
+                response.set_command_tag("RUN REPORT");
+                Ok(Response::Query(response))
             }
             Prepared::Catalog(change) => {
                 let role = self.role();
@@ -934,6 +952,8 @@ impl DeferredQuery {
 /// A statement prepared for either protocol.
 #[derive(Debug, Clone)]
 pub enum Prepared {
+    /// `RUN REPORT`: administrators only.
+    RunReport(RunReport),
     /// A session command, answered without the engine.
     Command(SessionCommand),
     /// A planned query or statement.
@@ -1023,6 +1043,9 @@ pub struct ParsedStatement {
 impl StatementParser {
     /// Parses and plans the one statement in `sql` (`None` when it is empty).
     async fn prepare(&self, sql: &str) -> PgWireResult<Option<Prepared>> {
+        if let Some(request) = run_report::parse(sql)? {
+            return Ok(Some(Prepared::RunReport(request)));
+        }
         if let Some(change) = ddl::parse_special(self.session.ctx(), sql).await? {
             return Ok(Some(Prepared::Catalog(Box::new(change))));
         }
@@ -1113,6 +1136,9 @@ impl QueryParser for StatementParser {
                 format,
                 options,
             ),
+            Prepared::RunReport(_) => {
+                pg_fields(&text_schema(&run_report::COLUMNS), format, options)
+            }
             Prepared::Query(planned) => planned_fields(planned, format, options),
             Prepared::Deferred(deferred) => planned_fields(&deferred.probe, format, options),
             Prepared::Fetch { name, .. } => {
@@ -1176,9 +1202,15 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         tracing::debug!(%query, "simple query");
-        match ddl::parse_special(self.session.ctx(), query).await {
-            Ok(Some(change)) => {
-                let prepared = Prepared::Catalog(Box::new(change));
+        let special = match run_report::parse(query) {
+            Ok(Some(request)) => Ok(Some(Prepared::RunReport(request))),
+            Ok(None) => ddl::parse_special(self.session.ctx(), query)
+                .await
+                .map(|change| change.map(|change| Prepared::Catalog(Box::new(change)))),
+            Err(error) => Err(error),
+        };
+        match special {
+            Ok(Some(prepared)) => {
                 let mut record = Some(self.session.record(query));
                 let result = self
                     .session

@@ -13,6 +13,7 @@ mod functions;
 mod handler;
 mod naming;
 mod rewrite;
+mod run_report;
 pub mod session;
 pub mod sqlstate;
 mod table_args;

@@ -41,6 +41,8 @@ pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
 pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 /// invalid_name
 pub const INVALID_NAME: &str = "42602";
+/// `22007`: a date or time that does not parse.
+pub const INVALID_DATETIME_FORMAT: &str = "22007";
 /// `53200`: the query needs more memory than it may use.
 pub const OUT_OF_MEMORY: &str = "53200";
 /// `54000`: a result is larger than the server allows.

@@ -94,7 +94,7 @@ impl TestServer {
                 .expect("runtime");
             runtime.block_on(async move {
                 let engine = segmint::app::build_engine(&config).await.expect("engine");
-                segmint::app::start_background(&config, &engine)
+                let _reports = segmint::app::start_background(&config, &engine)
                     .await
                     .expect("refresh, reports and scheduler");
                 let server = segmint::Server::bind(&config, engine).await.expect("bind");
