@@ -76,7 +76,7 @@ psql_at() { psql -h 127.0.0.1 -p "$port" -U segmint -d segmint -XAtqc "$1"; }
 psql_at "SELECT count(*) FROM customer_360" > /dev/null
 baseline="$(rss_mb VmRSS)"
 
-pgbench -n -h 127.0.0.1 -p "$port" -U segmint \
+timeout $((seconds + 300)) pgbench -n -h 127.0.0.1 -p "$port" -U segmint \
     -c "$clients" -j 2 -T "$seconds" -M "$protocol" \
     -D customers="$customers" -f "$root/tests/load/analyst.pgbench" segmint \
     > "$work/pgbench.out" 2> "$work/pgbench.err" || {
@@ -87,6 +87,10 @@ pgbench -n -h 127.0.0.1 -p "$port" -U segmint \
 }
 processed="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/pgbench.out")"
 failed="$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$work/pgbench.out")"
+# pgbench before 15 prints no failure count: there a failed statement aborts its client.
+if [ -z "$failed" ]; then
+    failed="$(grep -c 'aborted' "$work/pgbench.out" "$work/pgbench.err" | awk -F: '{ n += $2 } END { print n + 0 }')"
+fi
 tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$work/pgbench.out" | tail -1)"
 peak="$(rss_mb VmHWM)"
 alive="$(psql_at "SELECT 1")"

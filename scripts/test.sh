@@ -3,8 +3,9 @@
 # (the psql client, Python's pip for the CDNOW data, and the driver compatibility clients:
 # pgjdbc, psqlODBC, Node.js and the Python drivers in a virtual environment inside the build
 # directory) when it is missing, checks formatting and lints, fetches the real CDNOW log from
-# PyPI, then runs every test, and fuzzes the wire decoding for a bounded time
-# (SEGMINT_FUZZ_SECONDS per target, default 30).
+# PyPI, then runs every test, the pgbench load test on its own, and the wire fuzz targets
+# for a fixed number of runs from a fixed seed (SEGMINT_FUZZ_RUNS per target, default
+# 200,000), so a run finds the same inputs every time.
 #
 #   ./scripts/test.sh
 #
@@ -54,7 +55,10 @@ cargo clippy --all-targets --locked -- -D warnings
 log "cargo test (units, CRM functions in-process and through the pgwire endpoint, driver compatibility, CLI, CDNOW oracles, hardening, pgbench load)"
 cargo test --workspace --locked
 
-log "fuzzing the startup phase and message decoding (${SEGMINT_FUZZ_SECONDS:-30} s per target)"
-./scripts/fuzz.sh "${SEGMINT_FUZZ_SECONDS:-30}"
+log "pgbench load test, alone (16 clients, 10 s)"
+cargo test --locked --test main -- --ignored load::
+
+log "fuzzing the startup phase and message decoding (${SEGMINT_FUZZ_RUNS:-200000} runs per target, fixed seed)"
+./scripts/fuzz.sh --runs "${SEGMINT_FUZZ_RUNS:-200000}"
 
 log "done in $(( $(date +%s) - start )) s"

@@ -2,8 +2,11 @@
 //! PostgreSQL port:
 //!
 //! - `GET /metrics`: Prometheus metrics (OpenMetrics text);
-//! - `GET /health`: `200 ok` when the engine answers `SELECT 1` within two seconds, else
+//! - `GET /health`: `200 ok` when the engine answers `SELECT 1` within five seconds, else
 //!   `503`.
+//!
+//! At most 16 connections are served at once, and each must send its headers within ten
+//! seconds, so the port cannot be used to exhaust the process.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,15 +19,20 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::metrics::Metrics;
 use crate::engine::Engine;
 use crate::error::{Result, SegmintError};
 
 /// How long the health check's query may take.
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Scrapers served at once; more wait for a slot.
+const MAX_CONNECTIONS: usize = 16;
+/// How long a client may take to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound metrics endpoint.
 pub struct MetricsEndpoint {
@@ -59,11 +67,17 @@ impl MetricsEndpoint {
 
     /// Answers requests until the task is dropped.
     pub async fn serve(self) {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
             let (socket, _) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) => {
+                    // Out of file descriptors, say: wait rather than spin.
                     tracing::warn!(%error, "metrics endpoint: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
@@ -74,12 +88,15 @@ impl MetricsEndpoint {
                     let (metrics, engine) = (metrics.clone(), engine.clone());
                     async move { Ok::<_, Infallible>(answer(request, &metrics, &engine).await) }
                 });
-                if let Err(error) = http1::Builder::new()
+                let served = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(socket), service)
-                    .await
-                {
+                    .await;
+                if let Err(error) = served {
                     tracing::debug!(%error, "metrics endpoint: connection error");
                 }
+                drop(slot);
             });
         }
     }

@@ -3,8 +3,9 @@
 //! updates the Prometheus metrics.
 //!
 //! A [`QueryRecord`] is made when a statement starts and travels with its result stream, so
-//! the line is written when the last row has been sent (or the statement failed), not when
-//! the first batch was planned.
+//! the line is written when the stream ends (its last row encoded, or the statement failed),
+//! not when the first batch was planned. (The extended protocol's `Execute` encodes the rows
+//! before pgwire sends them; the simple protocol streams them.)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +19,9 @@ use super::metrics::Metrics;
 /// The longest statement text written to the log; longer ones are cut.
 const MAX_LOGGED_SQL: usize = 4096;
 
+/// SQLSTATE of a statement that panicked.
+const INTERNAL_ERROR: &str = "XX000";
+
 /// What the log shows instead of a secret.
 const REDACTED: &str = "'***'";
 
@@ -30,6 +34,8 @@ pub struct QueryRecord {
     rows: u64,
     sqlstate: Option<String>,
     plan: Option<Arc<dyn ExecutionPlan>>,
+    /// Handed to a result stream that has not been polled yet.
+    awaiting_stream: bool,
 }
 
 impl QueryRecord {
@@ -43,7 +49,20 @@ impl QueryRecord {
             rows: 0,
             sqlstate: None,
             plan: None,
+            awaiting_stream: false,
         }
+    }
+
+    /// Hands the record to a result stream: if the stream is dropped before it is polled
+    /// (an earlier statement of the same query string failed), the statement never ran and
+    /// gets no log line.
+    pub fn await_stream(&mut self) {
+        self.awaiting_stream = true;
+    }
+
+    /// The result stream has started.
+    pub fn stream_started(&mut self) {
+        self.awaiting_stream = false;
     }
 
     /// Counts rows sent.
@@ -64,6 +83,14 @@ impl QueryRecord {
 
 impl Drop for QueryRecord {
     fn drop(&mut self) {
+        if self.awaiting_stream {
+            tracing::debug!(target: "segmint::query", query = %self.text, "statement not run");
+            return;
+        }
+        if std::thread::panicking() {
+            // Contained by the connection loop, which answers XX000.
+            self.fail(INTERNAL_ERROR);
+        }
         let elapsed = self.started.elapsed();
         let (spills, spilled_bytes) = self.plan.as_ref().map(spill_totals).unwrap_or((0, 0));
         self.metrics.spills.inc_by(spills);
@@ -103,43 +130,62 @@ fn spill_totals(plan: &Arc<dyn ExecutionPlan>) -> (u64, u64) {
     (spills, bytes)
 }
 
-/// `sql` with the values of secret-looking settings and options replaced by `'***'`, and the
-/// credentials inside URLs removed. A statement that does not tokenize is not logged.
+/// `sql` with the values of secret-looking settings and options replaced by `'***'`, and
+/// credentials removed from URLs (user info, and signature or token query parameters). A
+/// statement that does not tokenize is not logged.
 pub fn redact(sql: &str) -> String {
-    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .with_unescape(false)
+        .tokenize();
+    let Ok(tokens) = tokens else {
         return format!("[statement of {} bytes that does not tokenize]", sql.len());
     };
     let mut out = String::with_capacity(sql.len().min(MAX_LOGGED_SQL));
-    let mut after_secret_name = false;
+    let mut state = Secret::No;
     for token in tokens {
-        let text = match &token {
-            Token::SingleQuotedString(_)
-            | Token::EscapedStringLiteral(_)
-            | Token::DollarQuotedString(_)
-                if after_secret_name =>
-            {
-                after_secret_name = false;
+        let literal = string_literal(&token);
+        let text = match (&token, state) {
+            (Token::Whitespace(_), _) => token.to_string(),
+            (Token::Eq, Secret::Named) => {
+                state = Secret::Assigned;
+                token.to_string()
+            }
+            (Token::Word(word), Secret::Named) if word.value.eq_ignore_ascii_case("to") => {
+                state = Secret::Assigned;
+                token.to_string()
+            }
+            (Token::Comma, Secret::Keyed) => token.to_string(),
+            (Token::SingleQuotedString(_), Secret::Keyed | Secret::Assigned)
+            | (Token::EscapedStringLiteral(_), Secret::Keyed | Secret::Assigned)
+            | (Token::DollarQuotedString(_), Secret::Keyed | Secret::Assigned)
+            | (Token::Number(..), Secret::Keyed | Secret::Assigned)
+            | (Token::Word(_), Secret::Assigned) => {
+                // A value that itself looks like a key name may be one (a list that lost
+                // its pairing): keep hiding until a value that does not.
+                state = match literal {
+                    Some(value) if names_secret(value) => Secret::Keyed,
+                    _ => Secret::No,
+                };
                 REDACTED.to_string()
             }
-            Token::SingleQuotedString(s) if names_secret(s) => {
-                after_secret_name = true;
+            (Token::SingleQuotedString(value), _) if value.contains("://") => {
+                state = Secret::No;
+                format!("'{}'", strip_url_credentials(value))
+            }
+            (Token::EscapedStringLiteral(value), _) if value.contains("://") => {
+                state = Secret::No;
+                format!("E'{}'", strip_url_credentials(value))
+            }
+            (_, _) if literal.is_some_and(names_secret) => {
+                state = Secret::Keyed;
                 token.to_string()
             }
-            Token::SingleQuotedString(s) | Token::EscapedStringLiteral(s) if s.contains("://") => {
-                after_secret_name = false;
-                format!("'{}'", strip_url_credentials(s).replace('\'', "''"))
-            }
-            Token::Word(word) if names_secret(&word.value) => {
-                after_secret_name = true;
-                token.to_string()
-            }
-            Token::Whitespace(_) | Token::Eq | Token::Comma | Token::Period => token.to_string(),
-            // `SET x.password TO '...'`
-            Token::Word(word) if after_secret_name && word.value.eq_ignore_ascii_case("to") => {
+            (Token::Word(word), _) if names_secret(&word.value) => {
+                state = Secret::Named;
                 token.to_string()
             }
             _ => {
-                after_secret_name = false;
+                state = Secret::No;
                 token.to_string()
             }
         };
@@ -157,7 +203,32 @@ pub fn redact(sql: &str) -> String {
     out
 }
 
-/// Whether a setting or option name holds a secret (`aws.secret_access_key`, `password`...).
+/// Where the redaction of a statement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secret {
+    /// Nothing to hide next.
+    No,
+    /// After a string naming a secret (`OPTIONS ('...secret...' 'value')`): the next value.
+    Keyed,
+    /// After a word naming a secret (`password`): a value once `=` or `TO` follows.
+    Named,
+    /// After `password =`: the next value.
+    Assigned,
+}
+
+/// The text of a string literal token.
+fn string_literal(token: &Token) -> Option<&str> {
+    match token {
+        Token::SingleQuotedString(s)
+        | Token::EscapedStringLiteral(s)
+        | Token::NationalStringLiteral(s)
+        | Token::UnicodeStringLiteral(s) => Some(s),
+        Token::DollarQuotedString(d) => Some(&d.value),
+        _ => None,
+    }
+}
+
+/// Whether a setting, option or URL parameter name holds a secret.
 fn names_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     [
@@ -168,24 +239,55 @@ fn names_secret(name: &str) -> bool {
         "credential",
         "private_key",
         "access_key",
+        "api_key",
+        "apikey",
         "sas_key",
         "account_key",
+        "connection_string",
+        "signature",
     ]
     .iter()
     .any(|part| name.contains(part))
+        || name == "sig"
 }
 
-/// `scheme://user:pass@host/...` without `user:pass@`.
+/// Every URL in `text` without its user info (`scheme://***@host/...`) and with the values
+/// of secret query parameters (`X-Amz-Signature`, `sig`, `token`...) hidden.
 fn strip_url_credentials(text: &str) -> String {
-    let Some(scheme_end) = text.find("://") else {
-        return text.to_string();
-    };
-    let rest = &text[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}://***@{}", &text[..scheme_end], &rest[at + 1..]),
-        None => text.to_string(),
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '\'')
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        let (location, query) = url.split_at(url.find(['?', '#']).unwrap_or(url.len()));
+        // User info may hold `/` (AWS secret keys do): cut at the last `@` before the query.
+        match location.rfind('@') {
+            Some(at) => {
+                out.push_str("***@");
+                out.push_str(&location[at + 1..]);
+            }
+            None => out.push_str(location),
+        }
+        for (i, part) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match part.split_once('=') {
+                Some((key, _)) if names_secret(key.trim_start_matches(['?', '#'])) => {
+                    out.push_str(key);
+                    out.push_str("=***");
+                }
+                _ => out.push_str(part),
+            }
+        }
+        rest = &tail[end..];
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -217,6 +319,8 @@ mod tests {
     fn ordinary_statements_are_logged_as_written() {
         let sql = "SELECT customer_id, 'east' AS region FROM orders WHERE amount > 10";
         assert_eq!(redact(sql), sql);
+        let quoted = "SELECT 'it''s', \"a\"\"b\" FROM t";
+        assert_eq!(redact(quoted), quoted);
         assert!(redact("SELECT 'open").contains("does not tokenize"));
         let long = format!("SELECT '{}'", "x".repeat(10_000));
         assert!(redact(&long).len() <= MAX_LOGGED_SQL + 3);

@@ -58,9 +58,20 @@ pub async fn serve<H: PgWireServerHandlers>(
         negotiated = negotiate_tls(socket, tls) => negotiated?,
     };
     // A client that asked for TLS directly when none is configured gets nothing.
-    let Some(socket) = negotiated else {
+    let Some(mut socket) = negotiated else {
         return Ok(());
     };
+    // Bytes that arrived in the clear behind an SSLRequest must not pass as encrypted
+    // (PostgreSQL's CVE-2021-23214): pgwire would hand them on after the handshake.
+    if socket.is_secure() && !socket.read_buffer().is_empty() {
+        tracing::warn!(peer = %socket.socket_addr(), "unencrypted data after the SSL request");
+        let error = fatal(
+            PROTOCOL_VIOLATION,
+            "received unencrypted data after SSL request",
+        );
+        let _ = send_fatal(&mut socket, error).await;
+        return Ok(());
+    }
     let parts = socket.into_parts();
     // Bytes read ahead while negotiating go back through the guard, checked like the rest.
     let counted = CountWrites {
@@ -126,6 +137,8 @@ pub async fn serve<H: PgWireServerHandlers>(
                 return Ok(());
             }
         };
+        // A cancel request is the whole of its connection.
+        let last = matches!(message, PgWireFrontendMessage::CancelRequest(_));
         let is_extended = match socket.state() {
             PgWireConnectionState::CopyInProgress(extended) => extended,
             _ => message.is_extended_query(),
@@ -142,6 +155,7 @@ pub async fn serve<H: PgWireServerHandlers>(
         .catch_unwind()
         .await;
         let mut error = match outcome {
+            Ok(Ok(())) if last => return Ok(()),
             Ok(Ok(())) => continue,
             Ok(Err(error)) => error,
             Err(panic) => {

@@ -20,8 +20,9 @@ use pgwire::messages::copy::CopyData;
 
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE, READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR,
-    to_pg_error, user_error,
+    error_sqlstate, to_pg_error, user_error,
 };
+use crate::observe::QueryRecord;
 
 /// The output format of a `COPY ... TO STDOUT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,6 +263,7 @@ impl CopyOut {
         &self,
         batches: SendableRecordBatchStream,
         fields: Arc<Vec<FieldInfo>>,
+        record: Option<QueryRecord>,
     ) -> PgWireResult<CopyResponse> {
         let header = if self.header {
             Some(self.header_line(&fields)?)
@@ -274,6 +276,10 @@ impl CopyOut {
         let columns = fields.len();
         let mut encoder = self.encoder(fields.clone());
         let schema = batches.schema();
+        let mut record = record.map(|mut record| {
+            record.await_stream();
+            record
+        });
         let rows = batches
             .flat_map(move |batch| {
                 let encoded: Vec<PgWireResult<CopyData>> = match batch {
@@ -283,6 +289,14 @@ impl CopyOut {
                     }
                     Err(error) => vec![Err(to_pg_error(error))],
                 };
+                // The record (and so the log line) ends with the stream.
+                if let Some(record) = record.as_mut() {
+                    record.stream_started();
+                    match encoded.iter().find_map(|row| row.as_ref().err()) {
+                        Some(error) => record.fail(&error_sqlstate(error)),
+                        None => record.add_rows(encoded.len() as u64),
+                    }
+                }
                 stream::iter(encoded)
             })
             .chain(stream::iter(std::iter::from_fn(move || {

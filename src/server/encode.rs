@@ -10,6 +10,7 @@ use futures::{StreamExt, stream};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldInfo, QueryResponse};
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
 use pgwire::types::format::FormatOptions;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -39,10 +40,19 @@ pub fn streaming_response(
     max_rows: u64,
     record: Option<QueryRecord>,
 ) -> QueryResponse {
-    let batches = stream::unfold(Some((batches, 0u64, record)), move |state| {
+    let record = record.map(|mut record| {
+        record.await_stream();
+        record
+    });
+    let row_fields = fields.clone();
+    let encoded = stream::unfold(Some((batches, 0u64, record)), move |state| {
         let cancel = cancel.clone();
+        let fields = row_fields.clone();
         async move {
             let (mut batches, sent, mut record) = state?;
+            if let Some(record) = record.as_mut() {
+                record.stream_started();
+            }
             let mut fail = |error: PgWireError| {
                 if let Some(record) = record.as_mut() {
                     record.fail(&error_sqlstate(&error));
@@ -84,19 +94,20 @@ pub fn streaming_response(
                 );
                 return fail(error);
             }
+            // Encoded here, so an encoding error is the statement's error in its record.
+            let rows: Vec<DataRow> =
+                match arrow_pg::datatypes::encode_recordbatch(fields, batch).collect() {
+                    Ok(rows) => rows,
+                    Err(error) => return fail(error),
+                };
             if let Some(record) = record.as_mut() {
-                record.add_rows(batch.num_rows() as u64);
+                record.add_rows(rows.len() as u64);
             }
-            Some((Ok(batch), Some((batches, sent, record))))
+            Some((Ok(rows), Some((batches, sent, record))))
         }
     });
-    let row_fields = fields.clone();
-    let rows = batches.flat_map(move |batch| match batch {
-        Ok(batch) => stream::iter(arrow_pg::datatypes::encode_recordbatch(
-            row_fields.clone(),
-            batch,
-        ))
-        .left_stream(),
+    let rows = encoded.flat_map(|rows| match rows {
+        Ok(rows) => stream::iter(rows.into_iter().map(Ok)).left_stream(),
         Err(error) => stream::once(async move { Err(error) }).right_stream(),
     });
     QueryResponse::new(fields, rows)

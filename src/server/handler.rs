@@ -459,7 +459,11 @@ impl Session {
                     planned.columns.as_deref(),
                 ));
                 let batches = self.stream(planned).await?;
-                Ok(Response::CopyOut(copy.response(batches, fields)?))
+                Ok(Response::CopyOut(copy.response(
+                    batches,
+                    fields,
+                    record.take(),
+                )?))
             }
             Prepared::RunReport(request) => {
                 let role = self.role();
@@ -1201,7 +1205,6 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        tracing::debug!(%query, "simple query");
         let special = match run_report::parse(query) {
             Ok(Some(request)) => Ok(Some(Prepared::RunReport(request))),
             Ok(None) => ddl::parse_special(self.session.ctx(), query)

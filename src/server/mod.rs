@@ -152,14 +152,13 @@ impl Server {
                                 self.metrics.clone(),
                             ));
                             let tls = self.tls.clone();
-                            let active = self.metrics.active_connections.clone();
-                            active.inc();
+                            let active = ActiveConnection::new(&self.metrics);
                             sessions.spawn(async move {
                                 if let Err(error) = connection::serve(socket, tls, handlers, limits, sent).await {
                                     tracing::debug!(%peer, %error, "connection ended with error");
                                 }
                                 drop(permit);
-                                active.dec();
+                                drop(active);
                                 tracing::debug!(%peer, "connection closed");
                             });
                         }
@@ -187,5 +186,22 @@ impl Server {
             endpoint.abort();
         }
         Ok(())
+    }
+}
+
+/// Counts a connection in `segmint_active_connections` until dropped, however the
+/// connection's task ends (returned, panicked or aborted at shutdown).
+struct ActiveConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl ActiveConnection {
+    fn new(metrics: &Metrics) -> Self {
+        metrics.active_connections.inc();
+        ActiveConnection(metrics.active_connections.clone())
+    }
+}
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

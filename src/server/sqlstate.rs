@@ -190,10 +190,19 @@ pub fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
 
 /// The SQLSTATE a client receives for `error`.
 pub fn error_sqlstate(error: &PgWireError) -> String {
-    match error {
-        PgWireError::UserError(info) => info.code.clone(),
-        _ => INTERNAL_ERROR.to_string(),
-    }
+    let code = match error {
+        PgWireError::UserError(info) => return info.code.clone(),
+        // The codes pgwire itself answers with.
+        PgWireError::IoError(_) => IO_ERROR,
+        PgWireError::PortalNotFound(_) | PgWireError::StatementNotFound(_) => "26000",
+        PgWireError::ParameterIndexOutOfBound(_) => INVALID_PARAMETER_VALUE,
+        PgWireError::InvalidMessageType(_)
+        | PgWireError::InvalidTargetType(_)
+        | PgWireError::MessageTooLarge(..)
+        | PgWireError::InvalidElementCount(..) => "08P01",
+        _ => INTERNAL_ERROR,
+    };
+    code.to_string()
 }
 
 /// The client-facing error for an engine error: its SQLSTATE and a one-paragraph message.

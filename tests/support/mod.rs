@@ -184,6 +184,9 @@ pub fn http_get(server: &TestServer, path: &str) -> (u16, String) {
         .metrics_addr
         .expect("the server has a metrics endpoint");
     let mut socket = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("read timeout");
     write!(
         socket,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
@@ -203,11 +206,12 @@ pub fn http_get(server: &TestServer, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// The value of a metric line (`name{labels} value`) in Prometheus text.
+/// The value of a metric line (`name{labels} value`) in Prometheus text; panics when the
+/// metric is not there.
 pub fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
 }
 
 /// The SQLSTATE of a failed statement.

@@ -173,6 +173,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for FrameGuard<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         if this.pending.is_empty() {
             let mut chunk = [0u8; 8192];
             let mut read = ReadBuf::new(&mut chunk);

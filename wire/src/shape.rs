@@ -199,6 +199,10 @@ fn check_extended(kind: u8, body: &[u8]) -> Result<(), &'static str> {
             cursor.skip(usize::from(results) * 2)?;
         }
         b'C' | b'D' => {
+            // A statement or a portal.
+            if !matches!(cursor.0.first(), Some(b'S' | b'P')) {
+                return Err("has a target other than S or P");
+            }
             cursor.skip(1)?;
             cursor.string()?;
         }
@@ -294,6 +298,8 @@ mod tests {
             (b'B', b"\0s1\0\x00\x00\x00\x01\x7f\xff\xff\xff"),
             (b'B', b"\0s1\0\x00\x00\x00\x01\xff\xff\xff\xfe\x00\x00"),
             (b'D', b""),
+            (b'D', b"X\0"),
+            (b'C', b"p\0"),
             (b'E', b"\0\x00\x00"),
         ] {
             assert!(check(kind, body).is_err(), "{} {body:?}", kind as char);
