@@ -178,37 +178,12 @@ fn demo_data_command_prints_counts() {
 
 #[tokio::test]
 async fn serve_answers_psql_clients_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_segmint"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--dataset",
-            &orders_flag(),
-        ])
-        .env("SEGMINT_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start segmint serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("server printed its address")
-            .expect("read stderr");
-        if let Some(rest) = line.strip_prefix("Segmint listening on ") {
-            break rest.split(':').take(2).collect::<Vec<_>>().join(":");
-        }
-    };
-    let (host, port) = addr.split_once(':').expect("host:port");
-    let client = support::connect_to(&format!(
-        "host={host} port={port} user=segmint dbname=segmint"
-    ))
-    .await;
+    let orders = orders_flag();
+    let mut serve = support::ServeProcess::start(
+        &["serve", "--listen", "127.0.0.1:0", "--dataset", &orders],
+        "warn",
+    );
+    let client = support::connect_to(&serve.conn_str("segmint")).await;
     let n: i64 = client
         .query_one("SELECT count(*) FROM orders", &[])
         .await
@@ -216,11 +191,8 @@ async fn serve_answers_psql_clients_and_stops_on_sigterm() {
         .get(0);
     assert!(n > 0);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    serve.terminate();
+    let child = &mut serve.child;
     let started = std::time::Instant::now();
     let exit = loop {
         if let Some(exit) = child.try_wait().expect("wait") {

@@ -3,9 +3,7 @@
 //! 1,000 invalid statements and random bytes on the socket leave it up; every statement is
 //! counted in the Prometheus metrics and written to the query log with its secrets redacted.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
@@ -277,25 +275,12 @@ async fn every_statement_gets_a_log_line_without_its_secrets() {
         ),
     )
     .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_segmint"))
-        .args(["--log-format", "json", "serve", "--config"])
-        .arg(&config)
-        .env("SEGMINT_LOG", "warn,segmint::query=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start segmint serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let addr = loop {
-        let line = lines.next().expect("server output").expect("read stderr");
-        if let Some(rest) = line.strip_prefix("Segmint listening on ") {
-            break rest.split(':').take(2).collect::<Vec<_>>().join(":");
-        }
-    };
-    let (host, port) = addr.split_once(':').expect("host:port");
-    let client = support::connect_to(&format!(
-        "host={host} port={port} user=alice dbname=segmint"
-    ))
-    .await;
+    let config = config.to_str().expect("a UTF-8 path");
+    let serve = support::ServeProcess::start(
+        &["--log-format", "json", "serve", "--config", config],
+        "warn,segmint::query=info",
+    );
+    let client = support::connect_to(&serve.conn_str("alice")).await;
     let rows = client
         .query("SELECT customer_id FROM customers LIMIT 3", &[])
         .await
@@ -313,9 +298,10 @@ async fn every_statement_gets_a_log_line_without_its_secrets() {
         )
         .await;
     drop(client);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    serve.terminate();
+    let support::ServeProcess {
+        mut child, lines, ..
+    } = serve;
     let logged: Vec<serde_json::Value> = lines
         .map_while(Result::ok)
         .filter_map(|line| serde_json::from_str(&line).ok())

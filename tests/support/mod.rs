@@ -177,6 +177,67 @@ pub async fn connect() -> Client {
     demo_server().connect().await
 }
 
+/// A `segmint serve` process started with `args` and `SEGMINT_LOG=log`, once it has printed
+/// where it listens; its remaining stderr lines are in `lines`.
+pub struct ServeProcess {
+    /// The process.
+    pub child: std::process::Child,
+    /// The host it listens on.
+    pub host: String,
+    /// The port it listens on.
+    pub port: String,
+    /// What it writes to stderr after the address line.
+    pub lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+}
+
+impl ServeProcess {
+    /// Starts `segmint <args>` and waits for its "listening on" line.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S], log: &str) -> ServeProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_segmint"))
+            .args(args)
+            .env("SEGMINT_LOG", log)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start segmint serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server printed its address")
+                .expect("read stderr");
+            if let Some(rest) = line.strip_prefix("Segmint listening on ") {
+                break rest.split(':').take(2).collect::<Vec<_>>().join(":");
+            }
+        };
+        let (host, port) = addr.split_once(':').expect("host:port");
+        ServeProcess {
+            host: host.to_string(),
+            port: port.to_string(),
+            child,
+            lines,
+        }
+    }
+
+    /// A connection string for `user`.
+    pub fn conn_str(&self, user: &str) -> String {
+        format!(
+            "host={} port={} user={user} dbname=segmint",
+            self.host, self.port
+        )
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill failed");
+    }
+}
+
 /// `GET path` on the server's metrics endpoint: the status code and the body.
 pub fn http_get(server: &TestServer, path: &str) -> (u16, String) {
     use std::io::{Read, Write};

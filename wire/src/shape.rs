@@ -241,22 +241,21 @@ impl Cursor<'_> {
         Ok(())
     }
 
-    fn u16(&mut self) -> Result<u16, &'static str> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
         let (bytes, rest) = self
             .0
-            .split_first_chunk::<2>()
+            .split_first_chunk::<N>()
             .ok_or("is shorter than its contents")?;
         self.0 = rest;
-        Ok(u16::from_be_bytes(*bytes))
+        Ok(*bytes)
+    }
+
+    fn u16(&mut self) -> Result<u16, &'static str> {
+        self.array().map(u16::from_be_bytes)
     }
 
     fn i32(&mut self) -> Result<i32, &'static str> {
-        let (bytes, rest) = self
-            .0
-            .split_first_chunk::<4>()
-            .ok_or("is shorter than its contents")?;
-        self.0 = rest;
-        Ok(i32::from_be_bytes(*bytes))
+        self.array().map(i32::from_be_bytes)
     }
 }
 
