@@ -29,7 +29,8 @@ const REDACTED: &str = "'***'";
 pub struct QueryRecord {
     metrics: Arc<Metrics>,
     user: Arc<str>,
-    text: String,
+    /// The statement as sent; redacted only when its log line is written.
+    sql: Arc<str>,
     started: Instant,
     rows: u64,
     sqlstate: Option<String>,
@@ -40,11 +41,11 @@ pub struct QueryRecord {
 
 impl QueryRecord {
     /// Starts the record of `sql`, run by `user`.
-    pub fn start(metrics: Arc<Metrics>, user: Arc<str>, sql: &str) -> QueryRecord {
+    pub fn start(metrics: Arc<Metrics>, user: Arc<str>, sql: Arc<str>) -> QueryRecord {
         QueryRecord {
             metrics,
             user,
-            text: redact(sql),
+            sql,
             started: Instant::now(),
             rows: 0,
             sqlstate: None,
@@ -84,7 +85,7 @@ impl QueryRecord {
 impl Drop for QueryRecord {
     fn drop(&mut self) {
         if self.awaiting_stream {
-            tracing::debug!(target: "segmint::query", query = %self.text, "statement not run");
+            tracing::debug!(target: "segmint::query", "statement not run");
             return;
         }
         if std::thread::panicking() {
@@ -97,6 +98,10 @@ impl Drop for QueryRecord {
         self.metrics.spilled_bytes.inc_by(spilled_bytes);
         self.metrics
             .record_statement(elapsed.as_secs_f64(), self.rows, self.sqlstate.as_deref());
+        // Tokenizing for redaction costs; skip it when the line would be filtered out.
+        if !tracing::enabled!(target: "segmint::query", tracing::Level::INFO) {
+            return;
+        }
         let sqlstate = self.sqlstate.as_deref().unwrap_or("00000");
         tracing::info!(
             target: "segmint::query",
@@ -105,7 +110,7 @@ impl Drop for QueryRecord {
             rows = self.rows,
             sqlstate,
             spilled_bytes,
-            query = %self.text,
+            query = %redact(&self.sql),
             "statement"
         );
     }

@@ -300,9 +300,9 @@ impl Session {
     }
 
     /// Starts the log record and metrics of one statement.
-    fn record(&self, sql: &str) -> QueryRecord {
+    fn record(&self, sql: impl Into<Arc<str>>) -> QueryRecord {
         let user = self.user.get().cloned().unwrap_or_else(|| Arc::from(""));
-        QueryRecord::start(self.metrics.clone(), user, sql)
+        QueryRecord::start(self.metrics.clone(), user, sql.into())
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -541,7 +541,7 @@ impl Session {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let statement = &portal.statement.statement;
-        let mut record = Some(self.record(&statement.sql));
+        let mut record = Some(self.record(statement.sql.clone()));
         let result = match &statement.prepared {
             Prepared::Command(SessionCommand::Deallocate(name)) => {
                 client.portal_store().rm_statement(name);
@@ -1249,7 +1249,7 @@ impl SimpleQueryHandler for QueryHandler {
             } else {
                 original.as_ref().unwrap_or(&statement).to_string()
             };
-            let mut record = Some(self.session.record(&text));
+            let mut record = Some(self.session.record(text));
             let result = match self.session.prepare(statement, original.as_ref()).await {
                 Ok(prepared) => {
                     self.session
