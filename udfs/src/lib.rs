@@ -25,6 +25,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub mod args;
+pub mod btyd;
 pub mod docs;
 pub mod kernels;
 mod options;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{CsvReadOptions, SessionConfig, SessionContext};
@@ -95,6 +95,21 @@ fn pg_text(array: &ArrayRef, row: usize) -> Result<String, DataFusionError> {
     })
 }
 
+/// A float as PostgreSQL's `float8out` prints it (for the magnitudes tests use).
+fn pg_float(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
+    } else {
+        value.to_string()
+    }
+}
+
 fn value_text(array: &ArrayRef, row: usize) -> Result<String, DataFusionError> {
     Ok(match array.data_type() {
         DataType::Boolean => {
@@ -104,6 +119,9 @@ fn value_text(array: &ArrayRef, row: usize) -> Result<String, DataFusionError> {
                 "f".into()
             }
         }
+        // PostgreSQL prints the shortest text that reads back the same: `1`, not `1.0`.
+        DataType::Float64 => pg_float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Float32 => pg_float(f64::from(array.as_primitive::<Float32Type>().value(row))),
         DataType::List(_) => {
             let list = array.as_list::<i32>().value(row);
             let items = (0..list.len())

@@ -3,6 +3,7 @@
 //! exception is [`wallet_accumulator`], the Arrow accumulator that the share-of-wallet
 //! aggregates (`share_of_wallet`, `top_k_share`, `hhi`) share around [`wallet::Wallet`].
 
+pub mod btyd;
 pub mod funnel;
 pub mod lifecycle;
 pub mod scoring;

@@ -1,0 +1,71 @@
+//! "Buy till you die" models of non-contractual customer bases (crm-reference §4): BG/NBD,
+//! Pareto/NBD and the Gamma-Gamma spend model, with discounted CLV. Pure numbers: each model
+//! has its per-customer log-likelihood (with its gradient where it is cheap), P(alive) and
+//! expected purchases; [`fit`] finds maximum-likelihood parameters over weighted, deduplicated
+//! customers.
+//!
+//! Every function checks its inputs and returns `Err(message)` rather than a NaN, so the SQL
+//! functions can turn bad input into a clear error.
+
+pub mod bgnbd;
+pub mod clv;
+pub mod fit;
+pub mod gamma_gamma;
+pub mod hyp2f1;
+pub mod observations;
+pub mod pareto_nbd;
+
+/// One customer's calibration-period history: `x` repeat transactions, the last at `t_x`,
+/// observed for `T` (`t`) time units since the first purchase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct History {
+    /// Repeat transactions (the first purchase is not counted).
+    pub x: f64,
+    /// Time of the last transaction, from the first purchase.
+    pub t_x: f64,
+    /// Time from the first purchase to the end of calibration (`T`).
+    pub t: f64,
+}
+
+impl History {
+    /// A checked history: finite, `x >= 0`, `0 <= t_x <= T`.
+    pub fn new(x: f64, t_x: f64, t: f64) -> Result<History, String> {
+        if !(x.is_finite() && t_x.is_finite() && t.is_finite()) {
+            return Err(format!("x, t_x and T must be finite (got {x}, {t_x}, {t})"));
+        }
+        if x < 0.0 {
+            return Err(format!("x (repeat transactions) must be >= 0, got {x}"));
+        }
+        if t_x < 0.0 || t_x > t {
+            return Err(format!("need 0 <= t_x <= T, got t_x = {t_x}, T = {t}"));
+        }
+        Ok(History { x, t_x, t })
+    }
+}
+
+/// Checks that every named model parameter is finite and positive.
+pub fn positive(model: &str, params: &[(&str, f64)]) -> Result<(), String> {
+    for (name, value) in params {
+        if !(value.is_finite() && *value > 0.0) {
+            return Err(format!(
+                "{model} parameter {name} must be a positive number, got {value}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `ln(eᵃ + eᵇ)` without overflow; `−∞` terms are allowed.
+pub fn log_add_exp(a: f64, b: f64) -> f64 {
+    let (high, low) = if a >= b { (a, b) } else { (b, a) };
+    if high == f64::NEG_INFINITY {
+        return high;
+    }
+    high + (low - high).exp().ln_1p()
+}
+
+/// `(1 − eᵘᵛ) / u`, continuous at `u = 0` (where it is `−v`): the bracket of the models'
+/// expected-purchases formulas, finite at the parameter values where they divide by zero.
+pub fn one_minus_exp_over(u: f64, v: f64) -> f64 {
+    if u == 0.0 { -v } else { -(u * v).exp_m1() / u }
+}
