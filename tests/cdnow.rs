@@ -1,6 +1,7 @@
 //! Real-data oracles: the CDNOW log (from the `lifetimes` 0.11.3 wheel on PyPI, fetched by
-//! `scripts/fetch-cdnow.sh`) served as a dataset, and `tests/slt_cdnow/*.slt` asserting the
-//! published figures of crm-reference §1.4, §2 and §5.1 through the wire in both protocols.
+//! `scripts/fetch-cdnow.sh`) served as datasets, and `tests/slt_cdnow/*.slt` asserting the
+//! published figures of crm-reference §1.4, §2, §4.5 and §5.1 through the wire in both
+//! protocols.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -63,6 +64,45 @@ fn cdnow_csv() -> &'static Path {
     })
 }
 
+/// `CDNOW_sample.txt` (the 2,357-customer sample of the BG/NBD paper, calibration and holdout)
+/// as CSV with the sample's customer ids (1..2357), and the published calibration summary
+/// `cdnow_customers_summary_with_transactions.csv` as it ships (`ID,x,t_x,T,zbar`).
+fn cdnow_sample_csvs() -> &'static (PathBuf, PathBuf) {
+    static FILES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let text = std::fs::read_to_string(cdnow_dir().join("CDNOW_sample.txt"))
+            .expect("read CDNOW_sample.txt");
+        let mut csv = String::from("customer_id,order_date,cds,amount\n");
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, id, date, cds, amount] = fields[..] else {
+                panic!("unexpected CDNOW sample line: {line}");
+            };
+            let id: u32 = id.parse().expect("sample id");
+            csv.push_str(&format!(
+                "{id},{}-{}-{},{cds},{amount}\n",
+                &date[..4],
+                &date[4..6],
+                &date[6..8]
+            ));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("segmint-cdnow-sample")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        let sample = dir.join("cdnow_sample.csv");
+        std::fs::write(&sample, csv).expect("write cdnow_sample.csv");
+        let summary = dir.join("cdnow_summary.csv");
+        std::fs::copy(
+            cdnow_dir().join("cdnow_customers_summary_with_transactions.csv"),
+            &summary,
+        )
+        .expect("copy the published summary");
+        (sample, summary)
+    })
+}
+
 fn cdnow_server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
     SERVER.get_or_init(|| {
@@ -74,6 +114,15 @@ fn cdnow_server() -> &'static TestServer {
             format: segmint::config::DatasetFormat::Csv,
             partition_columns: None,
         });
+        let (sample, summary) = cdnow_sample_csvs();
+        for (name, path) in [("cdnow_sample", sample), ("cdnow_summary", summary)] {
+            config.datasets.push(segmint::config::DatasetConfig {
+                name: name.to_string(),
+                url: path.to_string_lossy().into_owned(),
+                format: segmint::config::DatasetFormat::Csv,
+                partition_columns: None,
+            });
+        }
         TestServer::start(config)
     })
 }
