@@ -33,6 +33,11 @@ fn cdnow_dir() -> PathBuf {
     dir
 }
 
+/// `YYYYMMDD` as `YYYY-MM-DD`.
+fn iso_date(date: &str) -> String {
+    format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..8])
+}
+
 /// `CDNOW_master.txt` (whitespace-separated, `YYYYMMDD` dates) as CSV with typed columns.
 fn cdnow_csv() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
@@ -46,12 +51,7 @@ fn cdnow_csv() -> &'static Path {
                 panic!("unexpected CDNOW line: {line}");
             };
             let id: u32 = id.parse().expect("customer id");
-            csv.push_str(&format!(
-                "{id},{}-{}-{},{cds},{amount}\n",
-                &date[..4],
-                &date[4..6],
-                &date[6..8]
-            ));
+            csv.push_str(&format!("{id},{},{cds},{amount}\n", iso_date(date)));
         }
         let dir = tempfile::Builder::new()
             .prefix("segmint-cdnow")
@@ -79,12 +79,7 @@ fn cdnow_sample_csvs() -> &'static (PathBuf, PathBuf) {
                 panic!("unexpected CDNOW sample line: {line}");
             };
             let id: u32 = id.parse().expect("sample id");
-            csv.push_str(&format!(
-                "{id},{}-{}-{},{cds},{amount}\n",
-                &date[..4],
-                &date[4..6],
-                &date[6..8]
-            ));
+            csv.push_str(&format!("{id},{},{cds},{amount}\n", iso_date(date)));
         }
         let dir = tempfile::Builder::new()
             .prefix("segmint-cdnow-sample")
@@ -156,7 +151,7 @@ fn cdnow_shop() -> &'static Path {
             let [id, date, _, amount] = fields[..] else {
                 panic!("unexpected CDNOW line: {line}");
             };
-            let day = format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..8]);
+            let day = iso_date(date);
             *days.entry((id.parse().expect("id"), day)).or_default() +=
                 amount.parse::<f64>().expect("amount");
         }

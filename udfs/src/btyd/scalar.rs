@@ -3,7 +3,8 @@
 //! this shape; each function file supplies its parameters, kernel and documentation.
 //!
 //! NULL in any argument gives NULL. A kernel error (a non-positive parameter, `t_x > T`...)
-//! is an execution error naming the function and the offending values.
+//! or a result that is not a finite number is an execution error naming the function and the
+//! offending values.
 
 use std::hash::{Hash, Hasher};
 
@@ -63,7 +64,13 @@ impl NumericFunction {
                 }
             }
             match (self.kernel)(&values) {
-                Ok(result) => out.append_value(result),
+                Ok(result) if result.is_finite() => out.append_value(result),
+                Ok(result) => {
+                    return exec_err!(
+                        "{}: the result is not a finite number ({result}) for arguments {values:?}",
+                        self.name
+                    );
+                }
                 Err(message) => return exec_err!("{}: {message}", self.name),
             }
         }

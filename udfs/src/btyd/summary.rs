@@ -20,6 +20,17 @@ use datafusion::logical_expr::{Expr, LogicalPlan, cast as cast_expr, col, lit, w
 use crate::args::{self, Days, Options};
 use crate::table::{InputTable, is_key, is_numeric, is_temporal};
 
+/// The SQL types of a summarising table function's positional arguments
+/// `(table, date, customer_col, time_col, amount_col, options)`.
+pub const ARGUMENT_TYPES: &[DataType] = &[
+    DataType::Utf8,
+    DataType::Date32,
+    DataType::Utf8,
+    DataType::Utf8,
+    DataType::Utf8,
+    DataType::Utf8,
+];
+
 /// The options every summarising function knows.
 pub const OPTIONS: &[&str] = &["time_unit", "merge_same_day"];
 

@@ -5,10 +5,11 @@
 //! `E[Y(t) | x, t_x, T] = (a+b+x−1)/(a−1) [1 − ((α+T)/(α+T+t))^(r+x) ₂F₁(r+x, b+x; a+b+x−1;
 //! t/(α+T+t))] P(alive)`; with `x = t_x = T = 0` it is `E[X(t)]`, the expectation for a
 //! brand-new customer. Computed through an Euler transformation of `₂F₁` that stays accurate
-//! for large `x` and long horizons and is continuous at `a = 1`.
+//! for large `x` and is continuous at `a = 1`; its series needs about `(α+T+t)/(α+T)` terms,
+//! so horizons beyond about a thousand times `α + T` are refused as not converging.
 //!
 //! NULL in any argument gives NULL. Errors: a parameter that is not positive, `t < 0`,
-//! `x < 0`, `t_x` outside `[0, T]`.
+//! `x` not a whole number >= 0, `t_x` outside `[0, T]`, `a + b + x <= 1`.
 
 use std::sync::OnceLock;
 

@@ -55,14 +55,18 @@ fn documentation() -> Documentation {
         .with_argument("a, b", "dropout Beta parameters (> 0)")
         .with_argument("x", "repeat transactions in the calibration period")
         .with_argument("t_x", "time of the last transaction since the first")
-        .with_argument("T", "time from the first transaction to the end of calibration")
+        .with_argument(
+            "T",
+            "time from the first transaction to the end of calibration",
+        )
         .with_sql_example(
             "SELECT round(bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86), 6);\n\
              -- 0.726579\n\
-             SELECT s.customer_id, bgnbd_p_alive(f.r, f.alpha, f.a, f.b, s.x, s.t_x, s.\"T\")\n\
-             FROM btyd_summary('orders', DATE '2026-01-01') s,\n     \
-             (SELECT (fit).* FROM (SELECT bgnbd_fit(x, t_x, \"T\") AS fit\n                         \
-             FROM btyd_summary('orders', DATE '2026-01-01'))) f;",
+             SELECT s.customer_id,\n       \
+             bgnbd_p_alive(f.fit.r, f.fit.alpha, f.fit.a, f.fit.b, s.x, s.t_x, s.\"T\")\n\
+             FROM btyd_summary('orders', DATE '2026-01-01') s\n\
+             CROSS JOIN (SELECT bgnbd_fit(x, t_x, \"T\") AS fit\n            \
+             FROM btyd_summary('orders', DATE '2026-01-01')) f;",
         )
         .build()
     })

@@ -16,13 +16,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::datasource::ViewTable;
 use datafusion::error::Result;
 use datafusion::logical_expr::Documentation;
 
-use crate::btyd::summary::{OPTIONS, Source, plan};
+use crate::btyd::summary::{ARGUMENT_TYPES, OPTIONS, Source, plan};
 use crate::{CrmFunction, NamedTableFunction};
 
 /// Registers `btyd_summary`.
@@ -30,14 +29,7 @@ pub fn functions() -> Vec<CrmFunction> {
     vec![CrmFunction::Table(Box::new(NamedTableFunction {
         name: "btyd_summary",
         function: Arc::new(BtydSummary),
-        argument_types: &[
-            DataType::Utf8,
-            DataType::Date32,
-            DataType::Utf8,
-            DataType::Utf8,
-            DataType::Utf8,
-            DataType::Utf8,
-        ],
+        argument_types: ARGUMENT_TYPES,
         documentation: documentation(),
     }))]
 }

@@ -11,7 +11,9 @@
 //! purchase, CLV over `months` months discounted at `monthly_discount` per month, the
 //! model-based lifecycle stage (`new` when the first order is at most `new_days` before `as_of`,
 //! else `churned` when P(alive) < `churned_below`, `dormant` when below `dormant_below`, else
-//! `active`) and `clv_decile` (10 = the most valuable tenth; ties by customer id).
+//! `active`) and `clv_decile` (10 = the most valuable tenth; ties by customer id). A repeat
+//! buyer whose repeat purchases net to zero or less (refunds) gets the population's expected
+//! spend. A month is 4.345 weeks, 30 days or 1 month, per `time_unit` (lifetimes' constants).
 //!
 //! Options: `model` = `bgnbd` | `pareto_nbd`; `time_unit` = `weeks` | `days` | `months`;
 //! `merge_same_day` = `true`; `months` = 12; `monthly_discount` = 0.01; `new_days` (default
@@ -31,7 +33,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Documentation;
 
 use crate::args;
-use crate::btyd::summary::{Source, TimeUnit, plan};
+use crate::btyd::summary::{ARGUMENT_TYPES, Source, TimeUnit, plan};
 use crate::kernels::btyd::bgnbd::{self, BgNbd};
 use crate::kernels::btyd::clv::discounted_value;
 use crate::kernels::btyd::gamma_gamma::{self, GammaGamma};
@@ -63,14 +65,7 @@ pub fn functions() -> Vec<CrmFunction> {
     vec![CrmFunction::Table(Box::new(NamedTableFunction {
         name: NAME,
         function: Arc::new(CustomerValue),
-        argument_types: &[
-            DataType::Utf8,
-            DataType::Date32,
-            DataType::Utf8,
-            DataType::Utf8,
-            DataType::Utf8,
-            DataType::Utf8,
-        ],
+        argument_types: ARGUMENT_TYPES,
         documentation: documentation(),
     }))]
 }
@@ -243,7 +238,13 @@ impl ValueKernel {
         m_x: f64,
     ) -> std::result::Result<Prediction, String> {
         let unit_days = self.settings.unit.days();
-        let spend = spend_model.expected_spend(h.x, m_x)?;
+        // Repeat purchases that net to a refund say nothing the spend model can use: such a
+        // customer is valued at the population mean, as one without repeat purchases.
+        let spend = if m_x > 0.0 {
+            spend_model.expected_spend(h.x, m_x)?
+        } else {
+            spend_model.expected_spend(0.0, 0.0)?
+        };
         let periods = clv::periods_per_month(self.settings.unit.name()).unwrap_or(4.345);
         Ok(Prediction {
             p_alive: fitted.p_alive(h)?,

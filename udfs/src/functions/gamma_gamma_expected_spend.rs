@@ -7,7 +7,7 @@
 //! it is the population mean (whatever `m_x`).
 //!
 //! NULL in any argument gives NULL. Errors: a parameter that is not positive, `x < 0`,
-//! `p x + q <= 1` (the mean is infinite).
+//! `m_x <= 0` with `x > 0`, `p x + q <= 1` (the mean is infinite).
 
 use std::sync::OnceLock;
 

@@ -173,14 +173,15 @@ pub fn objective(rows: &Rows<3>, theta: &[f64], gradient: &mut [f64], threads: u
 
 /// The maximum-likelihood BG/NBD parameters for `rows` (`[x, t_x, T]`, weighted).
 pub fn fit(rows: &Rows<3>, threads: usize) -> Result<Estimate, String> {
-    let scale = check_repeaters("BG/NBD", rows)?;
+    let mean_t = check_repeaters("BG/NBD", rows)?;
     let objective = |theta: &[f64], gradient: &mut [f64]| objective(rows, theta, gradient, threads);
-    let starts = [vec![1.0; 4], vec![0.5, scale, 1.0, 2.0]];
-    maximize("BG/NBD", &NAMES, &starts, rows.total(), &objective)
+    let starts = [vec![1.0; 4], vec![0.5, mean_t / 5.0, 1.0, 2.0]];
+    let scales = [1.0, mean_t, 1.0, 1.0];
+    maximize("BG/NBD", &NAMES, &scales, &starts, rows.total(), &objective)
 }
 
 /// Checks that some customers repeat (else nothing identifies the purchase rate) and returns
-/// a starting scale for α: a fifth of the mean observation time.
+/// the mean observation time `T` (the scale of α and β).
 pub fn check_repeaters(model: &str, rows: &Rows<3>) -> Result<f64, String> {
     if !rows.values.iter().any(|row| row[0] > 0.0) {
         return Err(format!(
@@ -195,24 +196,18 @@ pub fn check_repeaters(model: &str, rows: &Rows<3>) -> Result<f64, String> {
         .map(|(row, w)| row[2] * w)
         .sum::<f64>()
         / total;
-    Ok((mean_t / 5.0).max(1e-3))
+    Ok(mean_t.max(1e-3))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::btyd::observations::Observations;
+    use crate::kernels::btyd::testing::{check_gradient, close, history};
     use proptest::prelude::*;
 
     fn published() -> BgNbd {
         BgNbd::new(0.243, 4.414, 0.793, 2.426).unwrap()
-    }
-
-    fn close(actual: f64, expected: f64, tolerance: f64) {
-        assert!(
-            (actual - expected).abs() <= tolerance,
-            "{actual} vs {expected}"
-        );
     }
 
     #[test]
@@ -261,27 +256,10 @@ mod tests {
             o.add([x, t_x, t], 3.0);
         }
         let rows = o.rows();
-        let theta = [-1.2, 1.5, -0.2, 0.9];
-        let mut gradient = [0.0; 4];
-        objective(&rows, &theta, &mut gradient, 1);
-        for i in 0..4 {
-            let h = 1e-6;
-            let (mut up, mut down) = (theta, theta);
-            up[i] += h;
-            down[i] -= h;
-            let mut ignore = [0.0; 4];
-            let numeric = (objective(&rows, &up, &mut ignore, 1)
-                - objective(&rows, &down, &mut ignore, 1))
-                / (2.0 * h);
-            close(gradient[i], numeric, 1e-7);
-        }
-    }
-
-    fn history() -> impl Strategy<Value = History> {
-        (0u32..60, 0.0f64..1.0, 0.1f64..200.0).prop_map(|(x, f, t)| {
-            let t_x = if x == 0 { 0.0 } else { f * t };
-            History::new(f64::from(x), t_x, t).unwrap()
-        })
+        check_gradient(
+            |theta, gradient| objective(&rows, theta, gradient, 1),
+            &[-1.2, 1.5, -0.2, 0.9],
+        );
     }
 
     fn model() -> impl Strategy<Value = BgNbd> {

@@ -5,8 +5,10 @@
 //! The search is L-BFGS with a Moré-Thuente line search (the `argmin` crate) from a few starting
 //! points, keeping the best; if L-BFGS fails from a start (a line search that wanders into a
 //! region where the likelihood cannot be evaluated), Nelder-Mead takes over from that start.
-//! A parameter whose logarithm runs past ±[`BOUNDARY`] means the data cannot identify the model
-//! (for example nobody ever drops out), which is reported as an error naming that parameter.
+//! A parameter whose logarithm runs more than [`BOUNDARY`] away from its scale (1 for shapes,
+//! the mean observation time for time scales, the mean spend for money scales) means the data
+//! cannot identify the model (for example nobody ever drops out), which is reported as an
+//! error naming that parameter.
 
 use std::sync::Mutex;
 
@@ -15,7 +17,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::neldermead::NelderMead;
 use argmin::solver::quasinewton::LBFGS;
 
-/// `|ln θ|` beyond which a parameter is taken to have run off to 0 or infinity.
+/// `|ln θ − ln scale|` beyond which a parameter is taken to have run off to 0 or infinity.
 pub const BOUNDARY: f64 = 15.0;
 
 /// The objective: `f(θ, ∇)` returns the negative mean log-likelihood at log-parameters `θ` and
@@ -134,10 +136,12 @@ fn nelder_mead(objective: &Objective<'_>, start: &[f64]) -> Option<(Vec<f64>, f6
 }
 
 /// Maximises the likelihood from each of `starts` (natural parameters) and returns the best
-/// estimate. `customers` is the total weight (to turn the mean back into a total).
+/// estimate. `scales` are the parameters' natural sizes (see [`BOUNDARY`]); `customers` is the
+/// total weight (to turn the mean back into a total).
 pub fn maximize(
     model: &str,
     names: &[&str],
+    scales: &[f64],
     starts: &[Vec<f64>],
     customers: f64,
     objective: &Objective<'_>,
@@ -159,10 +163,10 @@ pub fn maximize(
     };
     if let Some((name, t)) = names
         .iter()
-        .zip(&theta)
+        .zip(theta.iter().zip(scales).map(|(t, s)| t - s.ln()))
         .find(|(_, t)| t.abs() > BOUNDARY || !t.is_finite())
     {
-        let direction = if *t > 0.0 { "infinity" } else { "zero" };
+        let direction = if t > 0.0 { "infinity" } else { "zero" };
         return Err(format!(
             "{model}: the data cannot identify the model ({name} runs off to {direction}); \
              it needs more customers with varied repeat purchases"
@@ -204,6 +208,7 @@ mod tests {
         let estimate = maximize(
             "bowl",
             &["u", "v"],
+            &[1.0, 1.0],
             &[vec![1.0, 1.0], vec![10.0, 0.01]],
             10.0,
             &bowl,
@@ -222,7 +227,15 @@ mod tests {
             gradient[1] = 2.0 * theta[1];
             (-theta[0]).exp() + theta[1] * theta[1]
         };
-        let err = maximize("slope", &["u", "v"], &[vec![1.0, 1.0]], 1.0, &slope).unwrap_err();
+        let err = maximize(
+            "slope",
+            &["u", "v"],
+            &[1.0, 1.0],
+            &[vec![1.0, 1.0]],
+            1.0,
+            &slope,
+        )
+        .unwrap_err();
         assert!(
             err.contains("cannot identify") && err.contains("u runs off to infinity"),
             "{err}"

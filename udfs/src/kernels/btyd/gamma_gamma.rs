@@ -56,6 +56,12 @@ impl GammaGamma {
                 "need x >= 0 and a finite m_x, got x = {x}, m_x = {m_x}"
             ));
         }
+        if x > 0.0 && m_x <= 0.0 {
+            return Err(format!(
+                "the Gamma-Gamma model describes positive spend: a repeat buyer's m_x must be \
+                 > 0, got {m_x}"
+            ));
+        }
         let denominator = p * x + q - 1.0;
         if denominator <= 0.0 {
             return Err(format!(
@@ -120,13 +126,15 @@ pub fn fit(rows: &Rows<2>, threads: usize) -> Result<Estimate, String> {
         / total;
     let objective = |theta: &[f64], gradient: &mut [f64]| objective(rows, theta, gradient, threads);
     let starts = [vec![1.0; 3], vec![2.0, 3.0, 2.0 * mean_spend]];
-    maximize("Gamma-Gamma", &NAMES, &starts, total, &objective)
+    let scales = [1.0, 1.0, mean_spend.max(f64::MIN_POSITIVE)];
+    maximize("Gamma-Gamma", &NAMES, &scales, &starts, total, &objective)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::btyd::observations::Observations;
+    use crate::kernels::btyd::testing::check_gradient;
     use proptest::prelude::*;
 
     #[test]
@@ -151,24 +159,10 @@ mod tests {
             o.add([x, m], 2.0);
         }
         let rows = o.rows();
-        let theta = [1.5, 1.2, 2.7];
-        let mut gradient = [0.0; 3];
-        objective(&rows, &theta, &mut gradient, 1);
-        for i in 0..3 {
-            let h = 1e-6;
-            let (mut up, mut down) = (theta, theta);
-            up[i] += h;
-            down[i] -= h;
-            let mut ignore = [0.0; 3];
-            let numeric = (objective(&rows, &up, &mut ignore, 1)
-                - objective(&rows, &down, &mut ignore, 1))
-                / (2.0 * h);
-            assert!(
-                (gradient[i] - numeric).abs() < 1e-7,
-                "{i}: {} vs {numeric}",
-                gradient[i]
-            );
-        }
+        check_gradient(
+            |theta, gradient| objective(&rows, theta, gradient, 1),
+            &[1.5, 1.2, 2.7],
+        );
     }
 
     proptest! {

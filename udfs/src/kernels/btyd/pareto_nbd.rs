@@ -148,27 +148,30 @@ pub fn objective(rows: &Rows<3>, theta: &[f64], threads: usize) -> f64 {
 /// gradient is taken by central differences (the derivative of `₂F₁` in its parameters has
 /// no cheap closed form).
 pub fn fit(rows: &Rows<3>, threads: usize) -> Result<Estimate, String> {
-    let scale = check_repeaters("Pareto/NBD", rows)?;
+    let mean_t = check_repeaters("Pareto/NBD", rows)?;
+    let scale = mean_t / 5.0;
     let value = |theta: &[f64]| objective(rows, theta, threads);
     let objective = |theta: &[f64], gradient: &mut [f64]| {
         numeric_gradient(&value, theta, gradient);
         value(theta)
     };
     let starts = [vec![1.0; 4], vec![0.5, 2.0 * scale, 0.5, 2.0 * scale]];
-    maximize("Pareto/NBD", &NAMES, &starts, rows.total(), &objective)
+    let scales = [1.0, mean_t, 1.0, mean_t];
+    maximize(
+        "Pareto/NBD",
+        &NAMES,
+        &scales,
+        &starts,
+        rows.total(),
+        &objective,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::btyd::testing::{close, history};
     use proptest::prelude::*;
-
-    fn close(actual: f64, expected: f64, tolerance: f64) {
-        assert!(
-            (actual - expected).abs() <= tolerance,
-            "{actual} vs {expected}"
-        );
-    }
 
     #[test]
     fn reference_oracles() {
@@ -201,13 +204,6 @@ mod tests {
             1.0,
             1e-12,
         );
-    }
-
-    fn history() -> impl Strategy<Value = History> {
-        (0u32..60, 0.0f64..1.0, 0.1f64..200.0).prop_map(|(x, f, t)| {
-            let t_x = if x == 0 { 0.0 } else { f * t };
-            History::new(f64::from(x), t_x, t).unwrap()
-        })
     }
 
     fn model() -> impl Strategy<Value = ParetoNbd> {
