@@ -26,6 +26,9 @@ use datafusion::logical_expr::{
 use crate::kernels::btyd::fit::Estimate;
 use crate::kernels::btyd::observations::{Observations, Rows};
 
+/// Checks one input row: `Ok(None)` skips it, `Err` explains why it is invalid.
+pub type RowCheck<const N: usize> = fn([f64; N]) -> std::result::Result<Option<[f64; N]>, String>;
+
 /// What one fitting aggregate does.
 #[derive(Debug, Clone, Copy)]
 pub struct FitSpec<const N: usize> {
@@ -36,7 +39,7 @@ pub struct FitSpec<const N: usize> {
     /// The fitted parameter names (the result struct's fields, before `log_likelihood`).
     pub params: &'static [&'static str],
     /// Checks one row: `Ok(None)` skips it (e.g. non-repeaters for Gamma-Gamma).
-    pub row: fn([f64; N]) -> std::result::Result<Option<[f64; N]>, String>,
+    pub row: RowCheck<N>,
     /// Fits the model on the distinct rows, using up to the given number of threads.
     pub fit: fn(&Rows<N>, usize) -> std::result::Result<Estimate, String>,
 }

@@ -33,10 +33,13 @@ pub struct Estimate {
     pub log_likelihood: f64,
 }
 
+/// A point with its objective value and gradient.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 /// Wraps an objective for argmin, computing value and gradient together once per point.
 struct Problem<'a> {
     objective: &'a Objective<'a>,
-    last: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: Mutex<Option<Evaluation>>,
 }
 
 impl Problem<'_> {
