@@ -283,6 +283,9 @@ pub struct ServerConfig {
     pub idle_session_timeout: String,
     /// Most rows one statement may return (0: no cap); more ends it with SQLSTATE 54000.
     pub max_result_rows: u64,
+    /// Keep the results of small deterministic queries (under 1 MiB) for repeated dashboard
+    /// queries, until the next DDL or dataset refresh.
+    pub cache_results: bool,
     /// Address of the HTTP endpoint with Prometheus metrics (`/metrics`) and a health check
     /// (`/health`), such as `127.0.0.1:9187`; none when unset.
     pub metrics_listen: Option<String>,
@@ -301,6 +304,7 @@ impl Default for ServerConfig {
             statement_timeout: "0".to_string(),
             idle_session_timeout: "0".to_string(),
             max_result_rows: 0,
+            cache_results: true,
             metrics_listen: None,
         }
     }

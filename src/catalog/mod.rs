@@ -83,6 +83,21 @@ pub struct Catalog {
     entries: Mutex<BTreeMap<String, Entry>>,
     views: Mutex<BTreeSet<String>>,
     changes: tokio::sync::Mutex<()>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+/// Held while the catalog changes: counts the change when it starts and when it ends, so a
+/// result computed during the change is never taken for one of the new state.
+struct ChangeGuard<'a> {
+    _lock: tokio::sync::MutexGuard<'a, ()>,
+    generation: &'a std::sync::atomic::AtomicU64,
+}
+
+impl Drop for ChangeGuard<'_> {
+    fn drop(&mut self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Catalog {
@@ -128,7 +143,25 @@ impl Catalog {
             entries: Mutex::new(BTreeMap::new()),
             views: Mutex::new(BTreeSet::new()),
             changes: tokio::sync::Mutex::new(()),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// A number that changes whenever what the catalog serves may have changed (DDL, a
+    /// refresh): cached query results are only valid for the generation they were made in.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Starts a change: one at a time, counted in [`Catalog::generation`].
+    async fn begin_change(&self) -> ChangeGuard<'_> {
+        let lock = self.changes.lock().await;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ChangeGuard {
+            _lock: lock,
+            generation: &self.generation,
+        }
     }
 
     fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -194,6 +227,8 @@ impl Catalog {
         schema: Option<Arc<Schema>>,
         location: Option<String>,
     ) -> Option<String> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let declared = schema.clone();
         let (served, status) =
             match register_dataset(ctx, &self.stores, dataset, origin, schema).await {
@@ -380,7 +415,7 @@ impl Catalog {
         ctx: &SessionContext,
         name: Option<&str>,
     ) -> std::result::Result<Vec<DatasetStatus>, DdlError> {
-        let _change = self.changes.lock().await;
+        let _change = self.begin_change().await;
         let names: Vec<String> = match name {
             Some(name) if self.entries().contains_key(name) => vec![name.to_string()],
             Some(name) => return Err(DdlError::Missing(name.to_string())),
@@ -457,7 +492,7 @@ impl Catalog {
         create: &CreateExternalTable,
         sql: &str,
     ) -> std::result::Result<(), DdlError> {
-        let _change = self.changes.lock().await;
+        let _change = self.begin_change().await;
         let name = self.check_new_name(ctx, &create.name, ObjectKind::Table)?;
         if self.check_replace(&name, create.or_replace, create.if_not_exists)? {
             return Ok(());
@@ -524,7 +559,7 @@ impl Catalog {
         or_replace: bool,
         if_not_exists: bool,
     ) -> std::result::Result<u64, DdlError> {
-        let _change = self.changes.lock().await;
+        let _change = self.begin_change().await;
         let name = self.check_new_name(ctx, name, ObjectKind::Table)?;
         if self.check_replace(&name, or_replace, if_not_exists)? {
             return Ok(0);
@@ -595,7 +630,7 @@ impl Catalog {
         plan: LogicalPlan,
         definition: &str,
     ) -> std::result::Result<(), DdlError> {
-        let _change = self.changes.lock().await;
+        let _change = self.begin_change().await;
         let name = self.check_new_name(ctx, name, ObjectKind::View)?;
         ctx.execute_logical_plan(plan)
             .await
@@ -630,7 +665,7 @@ impl Catalog {
         kind: ObjectKind,
         if_exists: bool,
     ) -> std::result::Result<bool, DdlError> {
-        let _change = self.changes.lock().await;
+        let _change = self.begin_change().await;
         let name = public_name(name)?;
         match self.saved_object(ctx, &name, kind, "dropped")? {
             Some(Saved::View) => {

@@ -10,6 +10,8 @@ mod model;
 mod tables;
 mod writer;
 
+pub use writer::DATA_PAGE_ROWS;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -288,7 +290,7 @@ fn run_worker(
 /// The data is generated into a staging folder and renamed into place when complete, so a
 /// cache folder that exists is always whole.
 pub fn ensure_cached(cache_root: &Path, customers: u64, seed: u64) -> Result<PathBuf> {
-    let dir = cache_root.join(format!("demo-v2-c{customers}-s{seed}"));
+    let dir = cache_root.join(format!("demo-v4-c{customers}-s{seed}"));
     if dir.join(".complete").exists() {
         tracing::info!(dir = %dir.display(), "using cached demo data");
         return Ok(dir);

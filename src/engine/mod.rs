@@ -28,11 +28,13 @@ use crate::error::{Result, SegmintError};
 use report_runner::ReportRunner;
 
 mod catalog_tables;
+mod distinct_aggregates;
 pub mod information_schema;
 mod pg_functions;
 mod pg_proc;
 pub mod query_memory;
 pub mod report_runner;
+pub mod result_cache;
 pub mod views;
 
 /// The PostgreSQL version Segmint reports to clients, which they parse to pick features.
@@ -54,6 +56,10 @@ pub struct Engine {
     limits: Limits,
     /// The reports, once they have started (weak: the reports hold the engine).
     report_runner: std::sync::OnceLock<std::sync::Weak<dyn ReportRunner>>,
+    /// Results of small deterministic queries, per catalog generation.
+    results: result_cache::ResultCache,
+    /// Names of every table function (their scans are never cached).
+    table_function_names: std::collections::HashSet<String>,
 }
 
 /// What one session may use: from `[server]` and `[engine]`.
@@ -67,6 +73,8 @@ pub struct Limits {
     pub max_result_rows: u64,
     /// Memory budget of one session's query.
     pub query_memory: Option<usize>,
+    /// Whether small query results are cached (`[server] cache_results`).
+    pub cache_results: bool,
 }
 
 impl Engine {
@@ -78,6 +86,7 @@ impl Engine {
         let catalog = Arc::new(Catalog::new(runtime.clone(), config)?);
         let ctx = SessionContext::new_with_config_rt(session_config, runtime);
 
+        ctx.add_analyzer_rule(Arc::new(distinct_aggregates::SingleDistinctAggregates));
         segmint_udfs::register_all(&ctx)?;
         datafusion_pg_catalog::setup_pg_catalog(&ctx, &database, EmptyContextProvider)
             .map_err(|e| SegmintError::DataFusion(*e))?;
@@ -91,6 +100,13 @@ impl Engine {
         let goal_tree = GoalTree::load(config.reports.goals_dir.as_deref())?;
         goal_tree.register(&ctx)?;
         pg_proc::install(&ctx, &database).await?;
+        let table_function_names = ctx
+            .state_ref()
+            .read()
+            .table_functions()
+            .keys()
+            .cloned()
+            .collect();
         Ok(Engine {
             prototype: ctx,
             catalog,
@@ -107,6 +123,7 @@ impl Engine {
                 statement_timeout: config.server.statement_timeout(),
                 idle_session_timeout: config.server.idle_session_timeout(),
                 max_result_rows: config.server.max_result_rows,
+                cache_results: config.server.cache_results,
                 query_memory: config
                     .engine
                     .query_memory_limit
@@ -115,7 +132,19 @@ impl Engine {
                     .transpose()?,
             },
             report_runner: std::sync::OnceLock::new(),
+            results: result_cache::ResultCache::default(),
+            table_function_names,
         })
+    }
+
+    /// The server-wide cache of small query results.
+    pub fn results(&self) -> &result_cache::ResultCache {
+        &self.results
+    }
+
+    /// True when `name` is a table function.
+    pub fn is_table_function(&self, name: &str) -> bool {
+        self.table_function_names.contains(name)
     }
 
     /// Lets `RUN REPORT` reach the reports (called once, when they start).
@@ -254,6 +283,14 @@ fn session_config(config: &Config) -> Result<SessionConfig> {
     // Sessions start in UTC (PostgreSQL's TimeZone default here), so `timestamptz` casts and
     // literals carry a zone; `SET TimeZone` changes it per session.
     options.execution.time_zone = Some("+00:00".to_string());
+    // Evaluate Parquet filters while decoding (late materialization) and use the page index:
+    // a customer lookup then decodes one page per file instead of every row group
+    // (docs/performance.md has the measurements). `[engine.options]` can turn them off.
+    options.execution.parquet.pushdown_filters = true;
+    options.execution.parquet.reorder_filters = true;
+    // What Segmint writes (CREATE TABLE AS, report outputs) gets small pages, so lookups
+    // through the page index decode little.
+    options.execution.parquet.data_page_row_count_limit = crate::demo::DATA_PAGE_ROWS;
     for (key, value) in &config.engine.options {
         options
             .set(key, value)

@@ -4,11 +4,16 @@
 //! inside one statement to that statement.
 //!
 //! pgwire decodes and dispatches the messages; this loop replaces its `process_socket` so those
-//! limits apply.
+//! limits apply. Like PostgreSQL, it writes a message's answer to the socket once the message
+//! is done (or whenever 64 KiB are waiting), and the answers to the extended protocol's
+//! `Parse`, `Bind`, `Describe`, `Execute` and `Close` only with the `Sync` or `Flush` after
+//! them: one write per round trip instead of one per message.
 
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,7 +25,7 @@ use pgwire::tokio::TlsAcceptor;
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use prometheus_client::metrics::counter::Counter;
 use segmint_wire::frame::FrameGuard;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, BufWriter, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
 
@@ -74,8 +79,12 @@ pub async fn serve<H: PgWireServerHandlers>(
     }
     let parts = socket.into_parts();
     // Bytes read ahead while negotiating go back through the guard, checked like the rest.
+    let hold = Arc::new(AtomicBool::new(false));
     let counted = CountWrites {
-        inner: parts.io,
+        inner: HoldFlushes {
+            inner: BufWriter::with_capacity(WRITE_BUFFER_BYTES, parts.io),
+            hold: hold.clone(),
+        },
         bytes: bytes_sent,
     };
     let guarded = FrameGuard::new(counted, parts.read_buf, limits.max_message_bytes);
@@ -143,6 +152,17 @@ pub async fn serve<H: PgWireServerHandlers>(
             PgWireConnectionState::CopyInProgress(extended) => extended,
             _ => message.is_extended_query(),
         };
+        // A message's answer is written in one go when it is done; answers to these wait for
+        // the Sync (or Flush) that follows them. Logging in answers message by message.
+        let awaits_sync = matches!(
+            message,
+            PgWireFrontendMessage::Parse(_)
+                | PgWireFrontendMessage::Bind(_)
+                | PgWireFrontendMessage::Describe(_)
+                | PgWireFrontendMessage::Execute(_)
+                | PgWireFrontendMessage::Close(_)
+        );
+        hold.store(!logging_in, Ordering::Relaxed);
         let outcome = AssertUnwindSafe(process_message(
             message,
             &mut socket,
@@ -154,6 +174,10 @@ pub async fn serve<H: PgWireServerHandlers>(
         ))
         .catch_unwind()
         .await;
+        hold.store(false, Ordering::Relaxed);
+        if !awaits_sync && !matches!(outcome, Ok(Err(_)) | Err(_)) {
+            socket.flush().await?;
+        }
         let mut error = match outcome {
             Ok(Ok(())) if last => return Ok(()),
             Ok(Ok(())) => continue,
@@ -192,6 +216,48 @@ where
     socket
         .send(PgWireBackendMessage::ErrorResponse(info.into()))
         .await
+}
+
+/// Bytes buffered before they are written to the socket.
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// A buffered socket whose flushes are skipped while `hold` is set: the loop sets it while
+/// answering extended-protocol messages, whose answers go out with the next Sync or Flush. The
+/// buffer writes through once full, so a large result never waits in memory.
+struct HoldFlushes<T> {
+    inner: BufWriter<T>,
+    hold: Arc<AtomicBool>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HoldFlushes<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for HoldFlushes<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.hold.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Counts the bytes written to the client (the `bytes_sent` metric).

@@ -18,6 +18,7 @@ use pgwire::api::results::{CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOp
 use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
 
+use super::row_encode;
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE, READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR,
     error_sqlstate, to_pg_error, user_error,
@@ -234,6 +235,35 @@ impl CopyOut {
         }
     }
 
+    /// The layout of the batch-at-a-time encoder, when it can write this COPY (text or CSV
+    /// with one-byte separators).
+    fn layout(&self) -> Option<row_encode::CopyLayout> {
+        let byte = |c: char| u8::try_from(c).ok().filter(u8::is_ascii);
+        match self.format {
+            CopyFormat::Text => Some(row_encode::CopyLayout::Text {
+                delimiter: byte(self.delimiter.unwrap_or('\t'))?,
+                null: self
+                    .null
+                    .clone()
+                    .unwrap_or_else(|| "\\N".into())
+                    .into_bytes(),
+            }),
+            CopyFormat::Csv => {
+                let quote = byte(self.quote.unwrap_or('"'))?;
+                Some(row_encode::CopyLayout::Csv {
+                    delimiter: byte(self.delimiter.unwrap_or(','))?,
+                    null: self.null.clone().unwrap_or_default().into_bytes(),
+                    quote,
+                    escape: match self.escape {
+                        Some(escape) => byte(escape)?,
+                        None => quote,
+                    },
+                })
+            }
+            CopyFormat::Binary => None,
+        }
+    }
+
     /// The header line (column names), encoded like a row of text values.
     fn header_line(&self, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<Bytes> {
         let text_fields: Arc<Vec<FieldInfo>> = Arc::new(
@@ -275,6 +305,7 @@ impl CopyOut {
         let unsent = header.clone();
         let columns = fields.len();
         let mut encoder = self.encoder(fields.clone());
+        let layout = self.layout();
         let schema = batches.schema();
         let mut record = record.map(|mut record| {
             record.await_stream();
@@ -285,7 +316,15 @@ impl CopyOut {
                 let encoded: Vec<PgWireResult<CopyData>> = match batch {
                     Ok(batch) => {
                         let mut header = header.lock().unwrap_or_else(|p| p.into_inner());
-                        encode_batch(&batch, &schema, &fields, &mut encoder, &mut header)
+                        let fast = layout
+                            .as_ref()
+                            .and_then(|layout| row_encode::copy_lines(&batch, &fields, layout));
+                        match fast {
+                            Some(lines) => with_header(lines, &mut header),
+                            None => {
+                                encode_batch(&batch, &schema, &fields, &mut encoder, &mut header)
+                            }
+                        }
                     }
                     Err(error) => vec![Err(to_pg_error(error))],
                 };
@@ -305,6 +344,24 @@ impl CopyOut {
             })));
         Ok(CopyResponse::new(self.format_code(), columns, rows))
     }
+}
+
+/// COPY data of encoded lines, the header (if still unsent) joined to the first.
+fn with_header(lines: Vec<Bytes>, header: &mut Option<Bytes>) -> Vec<PgWireResult<CopyData>> {
+    lines
+        .into_iter()
+        .map(|line| {
+            Ok(CopyData::new(match header.take() {
+                Some(first) => {
+                    let mut joined = BytesMut::with_capacity(first.len() + line.len());
+                    joined.extend_from_slice(&first);
+                    joined.extend_from_slice(&line);
+                    joined.freeze()
+                }
+                None => line,
+            }))
+        })
+        .collect()
 }
 
 fn encode_batch(

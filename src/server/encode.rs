@@ -1,6 +1,6 @@
 //! Streams query results to the client batch by batch: each Arrow batch is encoded into
-//! PostgreSQL data rows (type mapping and encoding from `arrow-pg`) as it arrives, so a result
-//! is never held whole in memory. A statement timeout is checked between batches.
+//! PostgreSQL data rows as it arrives (common types by `row_encode`, the rest by `arrow-pg`,
+//! which also maps the types), so a result is never held whole in memory. A statement timeout is checked between batches.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use pgwire::types::format::FormatOptions;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::row_encode;
 use super::sqlstate::{
     PROGRAM_LIMIT_EXCEEDED, QUERY_CANCELED, error_sqlstate, to_pg_error, user_error,
 };
@@ -95,11 +96,14 @@ pub fn streaming_response(
                 return fail(error);
             }
             // Encoded here, so an encoding error is the statement's error in its record.
-            let rows: Vec<DataRow> =
-                match arrow_pg::datatypes::encode_recordbatch(fields, batch).collect() {
+            // Common column types take the batch-at-a-time encoder, the rest arrow-pg's.
+            let rows: Vec<DataRow> = match row_encode::data_rows(&batch, &fields) {
+                Some(rows) => rows,
+                None => match arrow_pg::datatypes::encode_recordbatch(fields, batch).collect() {
                     Ok(rows) => rows,
                     Err(error) => return fail(error),
-                };
+                },
+            };
             if let Some(record) = record.as_mut() {
                 record.add_rows(rows.len() as u64);
             }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use async_trait::async_trait;
@@ -24,7 +25,7 @@ use datafusion::sql::sqlparser::ast::{CloseCursor, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use futures::{Sink, SinkExt, stream};
+use futures::{Sink, SinkExt, StreamExt, stream};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
@@ -43,6 +44,7 @@ use super::copy::{self, CopyOut};
 use super::cursors::{Cursors, FetchCount};
 use super::ddl::{self, CatalogChange};
 use super::encode::{pg_fields, streaming_response};
+use super::plan_cache::PlanCache;
 use super::run_report::{self, RunReport};
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
@@ -51,6 +53,7 @@ use super::sqlstate::{
 };
 use super::{naming, rewrite, table_args};
 use crate::access::Role;
+use crate::engine::result_cache::{self, CachedResult, ResultKey};
 use crate::engine::{Engine, PG_COMPAT_VERSION};
 use crate::observe::{Metrics, QueryRecord};
 
@@ -65,6 +68,10 @@ pub struct Session {
     cancel: Arc<QueryCancel>,
     metrics: Arc<Metrics>,
     user: OnceLock<Arc<str>>,
+    plans: PlanCache,
+    /// Set once the session changes an engine setting with `SET datafusion.*`: its results
+    /// are then neither taken from nor given to the server's result cache.
+    customized: AtomicBool,
 }
 
 impl Session {
@@ -84,6 +91,8 @@ impl Session {
             variables: Arc::new(Mutex::new(SessionVariables::default())),
             cursors: Cursors::default(),
             cancel: Arc::new(QueryCancel::default()),
+            plans: PlanCache::default(),
+            customized: AtomicBool::new(false),
         }
     }
 
@@ -326,8 +335,35 @@ impl Session {
             LogicalPlan::Statement(DfStatement::ResetVariable(_)) => Some("RESET"),
             _ => None,
         };
+        if tag.is_some() {
+            // `SET datafusion.*`: plans made before may no longer hold.
+            self.plans.clear();
+            self.customized.store(true, Ordering::SeqCst);
+        }
         let cancel = self.cancel.begin();
         let plan = self.in_session_zone(plan)?;
+        let cache_slot = self.result_key(&plan);
+        if let Some((key, generation)) = &cache_slot
+            && let Some(hit) = self.engine.results().get(key, *generation)
+        {
+            let fields = Arc::new(named_fields(
+                pg_fields(&hit.schema, format, options)?,
+                columns.as_deref(),
+            ));
+            let batches: Vec<_> = hit.batches.iter().cloned().map(Ok).collect();
+            let stream = Box::pin(RecordBatchStreamAdapter::new(
+                hit.schema.clone(),
+                stream::iter(batches),
+            ));
+            return Ok(Response::Query(streaming_response(
+                stream,
+                fields,
+                deadline,
+                cancel,
+                self.engine.limits().max_result_rows,
+                record.take(),
+            )));
+        }
         // The timeout covers planning as well as execution (which `streaming_response` bounds).
         let started = within_deadline(deadline, async {
             let frame = self
@@ -345,6 +381,10 @@ impl Session {
             let task = Arc::new(frame.task_ctx());
             let physical = frame.create_physical_plan().await.map_err(to_pg_error)?;
             let batches = execute_stream(physical.clone(), task).map_err(to_pg_error)?;
+            let batches = match cache_slot {
+                Some((key, generation)) => caching(batches, key, generation, self.engine.clone()),
+                None => batches,
+            };
             Ok(Some((fields, physical, batches)))
         })
         .await?;
@@ -363,6 +403,26 @@ impl Session {
             self.engine.limits().max_result_rows,
             record,
         )))
+    }
+
+    /// Where the result of `plan` is (or would be) in the server's result cache, when it may
+    /// be cached: a deterministic query over the catalog, in a session with no engine
+    /// settings of its own.
+    fn result_key(&self, plan: &LogicalPlan) -> Option<(ResultKey, u64)> {
+        if !self.engine.limits().cache_results || self.customized.load(Ordering::SeqCst) {
+            return None;
+        }
+        let generation = self.engine.catalog().generation();
+        let engine = &self.engine;
+        if !result_cache::is_cacheable(plan, &|name| engine.is_table_function(name)) {
+            return None;
+        }
+        let key = ResultKey {
+            plan: plan.clone(),
+            user: self.user.get().cloned().unwrap_or_else(|| Arc::from("")),
+            settings: self.variables().fingerprint(),
+        };
+        Some((key, generation))
     }
 
     /// Shows `timestamptz` results in the session's `TimeZone`, as PostgreSQL does: the
@@ -684,6 +744,12 @@ impl Session {
     ) -> PgWireResult<Response> {
         let session_error =
             |e: super::session::SessionError| user_error(e.sqlstate(), e.to_string());
+        if matches!(
+            command,
+            SessionCommand::Set { .. } | SessionCommand::Reset(_) | SessionCommand::ResetAll { .. }
+        ) {
+            self.plans.clear();
+        }
         let response = match command {
             SessionCommand::Set { name, value } => {
                 let change = self.variables().set(name, value).map_err(session_error)?;
@@ -773,6 +839,62 @@ impl Session {
 /// The whole plan is searched, so a write wrapped in `EXPLAIN ANALYZE` is refused too.
 /// Ends a statement's record that no result stream took: marks it failed with the error's
 /// SQLSTATE, then writes it (by dropping it).
+/// Passes `batches` through, keeping a copy while it stays small; when the stream ends and the
+/// catalog is still in `generation`, the copy goes into the engine's result cache.
+fn caching(
+    batches: SendableRecordBatchStream,
+    key: ResultKey,
+    generation: u64,
+    engine: Arc<Engine>,
+) -> SendableRecordBatchStream {
+    let schema = batches.schema();
+    struct Copying {
+        batches: SendableRecordBatchStream,
+        kept: Vec<datafusion::arrow::array::RecordBatch>,
+        bytes: usize,
+        slot: Option<(ResultKey, u64)>,
+        engine: Arc<Engine>,
+    }
+    let state = Copying {
+        batches,
+        kept: Vec::new(),
+        bytes: 0,
+        slot: Some((key, generation)),
+        engine,
+    };
+    let copied = stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        match state.batches.next().await {
+            Some(Ok(batch)) => {
+                if state.slot.is_some() {
+                    state.bytes += batch.get_array_memory_size();
+                    if state.bytes > result_cache::MAX_ENTRY_BYTES {
+                        state.slot = None;
+                        state.kept.clear();
+                    } else {
+                        state.kept.push(batch.clone());
+                    }
+                }
+                Some((Ok(batch), Some(state)))
+            }
+            Some(Err(error)) => Some((Err(error), None)),
+            None => {
+                if let Some((key, generation)) = state.slot
+                    && state.engine.catalog().generation() == generation
+                {
+                    let result = CachedResult {
+                        schema: state.batches.schema(),
+                        batches: Arc::new(state.kept),
+                    };
+                    state.engine.results().insert(key, generation, result);
+                }
+                None
+            }
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, copied))
+}
+
 fn finish_record<T, E: std::borrow::Borrow<PgWireError>>(
     record: Option<QueryRecord>,
     result: &Result<T, E>,
@@ -1053,6 +1175,10 @@ impl StatementParser {
         if let Some(change) = ddl::parse_special(self.session.ctx(), sql).await? {
             return Ok(Some(Prepared::Catalog(Box::new(change))));
         }
+        let generation = self.session.engine.catalog().generation();
+        if let Some(prepared) = self.session.plans.get(sql, generation) {
+            return Ok(Some(prepared));
+        }
         let mut statements = self.session.parse(sql)?;
         if statements.len() > 1 {
             return Err(user_error(
@@ -1063,9 +1189,9 @@ impl StatementParser {
         let Some((statement, original)) = statements.pop() else {
             return Ok(None);
         };
-        Ok(Some(
-            self.session.prepare(statement, original.as_ref()).await?,
-        ))
+        let prepared = self.session.prepare(statement, original.as_ref()).await?;
+        self.session.plans.insert(sql, generation, &prepared);
+        Ok(Some(prepared))
     }
 }
 
@@ -1230,6 +1356,18 @@ impl SimpleQueryHandler for QueryHandler {
                 return Ok(vec![Response::Error(Box::new(ErrorInfo::from(error)))]);
             }
         }
+        let generation = self.session.engine.catalog().generation();
+        if let Some(prepared) = self.session.plans.get(query, generation) {
+            let mut record = Some(self.session.record(query));
+            let result = self
+                .session
+                .run_simple(client, &prepared, &mut record)
+                .await;
+            finish_record(record, &result);
+            return Ok(vec![result.unwrap_or_else(|error| {
+                Response::Error(Box::new(ErrorInfo::from(error)))
+            })]);
+        }
         let statements = match self.session.parse(query) {
             Ok(statements) => statements,
             Err(error) => {
@@ -1252,6 +1390,9 @@ impl SimpleQueryHandler for QueryHandler {
             let mut record = Some(self.session.record(text));
             let result = match self.session.prepare(statement, original.as_ref()).await {
                 Ok(prepared) => {
+                    if single {
+                        self.session.plans.insert(query, generation, &prepared);
+                    }
                     self.session
                         .run_simple(client, &prepared, &mut record)
                         .await

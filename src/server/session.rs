@@ -272,6 +272,15 @@ impl SessionVariables {
         spec(name).map(|s| s.default.to_string())
     }
 
+    /// A fingerprint of the values set in this session: results cached under one
+    /// fingerprint are only reused by sessions with the same settings.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.values.hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// Sets a variable, returning the change to report (if the variable is reported).
     pub fn set(
         &mut self,

@@ -35,6 +35,19 @@ pub trait TableKernel: fmt::Debug + Send + Sync {
     fn schema(&self) -> SchemaRef;
     /// The result, from the input rows (one batch with the input plan's schema).
     fn compute(&self, input: RecordBatch) -> Result<RecordBatch>;
+    /// The result's columns in `projection` (all of them for `None`). Kernels that can skip
+    /// the work of columns the query does not read override this.
+    fn compute_projected(
+        &self,
+        input: RecordBatch,
+        projection: Option<&[usize]>,
+    ) -> Result<RecordBatch> {
+        let output = self.compute(input)?;
+        match projection {
+            Some(indices) => Ok(output.project(indices)?),
+            None => Ok(output),
+        }
+    }
 }
 
 /// The input table of a table function, resolved in the calling session.
@@ -292,11 +305,7 @@ impl ExecutionPlan for KernelExec {
                 .await?;
             let all = concat_batches(&input_schema, &batches)?;
             drop(batches);
-            let output = kernel.compute(all)?;
-            let output = match &projection {
-                Some(indices) => output.project(indices)?,
-                None => output,
-            };
+            let output = kernel.compute_projected(all, projection.as_deref())?;
             let rows = output.num_rows();
             let slices: Vec<Result<RecordBatch>> = (0..rows)
                 .step_by(batch_size)

@@ -32,6 +32,7 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringBuilder,
+    new_null_array,
 };
 use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices};
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
@@ -177,6 +178,11 @@ impl TableFunctionImpl for Rfm {
         Ok(Arc::new(KernelTable::new(plan, Arc::new(kernel))))
     }
 }
+
+/// Positions of the text columns in [`output_schema`].
+const CODE: usize = 7;
+const SEGMENT: usize = 8;
+const CLASS8: usize = 9;
 
 fn output_schema(id_type: DataType) -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -333,6 +339,17 @@ impl TableKernel for RfmKernel {
     }
 
     fn compute(&self, input: RecordBatch) -> Result<RecordBatch> {
+        self.compute_projected(input, None)
+    }
+
+    /// Scores are always computed; the text columns (`rfm_code`, `segment`, `class8`) only
+    /// when the query reads them.
+    fn compute_projected(
+        &self,
+        input: RecordBatch,
+        projection: Option<&[usize]>,
+    ) -> Result<RecordBatch> {
+        let wanted = |column: usize| projection.is_none_or(|p| p.contains(&column));
         let rows = input.num_rows();
         let last = input.column(1).as_primitive::<Date32Type>();
         let recency: Vec<i64> = last
@@ -413,9 +430,14 @@ impl TableKernel for RfmKernel {
         };
         let cuts = [0, 1, 2].map(|d| comparison(&class8_values[d], self.settings.class8_median));
 
-        let mut codes = StringBuilder::with_capacity(rows, rows * 3);
-        let mut segments = StringBuilder::with_capacity(rows, rows * 12);
-        let mut classes = StringBuilder::with_capacity(rows, rows * 18);
+        let text = [CODE, SEGMENT, CLASS8].map(wanted);
+        let capacity = |wanted: bool, width: usize| if wanted { (rows, rows * width) } else { (0, 0) };
+        let (n, bytes) = capacity(text[0], 3);
+        let mut codes = StringBuilder::with_capacity(n, bytes);
+        let (n, bytes) = capacity(text[1], 12);
+        let mut segments = StringBuilder::with_capacity(n, bytes);
+        let (n, bytes) = capacity(text[2], 18);
+        let mut classes = StringBuilder::with_capacity(n, bytes);
         let score_column = |d: usize| -> Int32Array {
             scored[d]
                 .scores
@@ -428,20 +450,36 @@ impl TableKernel for RfmKernel {
             .iter()
             .zip(&scored[1].scores)
             .zip(&scored[2].scores);
-        for (row, ((&r, &f), &m)) in rows_scores.enumerate() {
-            if r > 0 && f > 0 && m > 0 && r < 10 && f < 10 && m < 10 {
-                codes.append_value(format!("{r}{f}{m}"));
-            } else {
-                codes.append_null();
+        for (row, ((&r, &f), &m)) in rows_scores.enumerate().filter(|_| text.contains(&true)) {
+            if text[0] {
+                let code = [b'0' + r, b'0' + f, b'0' + m];
+                match std::str::from_utf8(&code) {
+                    Ok(code) if r > 0 && f > 0 && m > 0 && r < 10 && f < 10 && m < 10 => {
+                        codes.append_value(code)
+                    }
+                    _ => codes.append_null(),
+                }
             }
-            segments.append_option(if five_point {
-                segment(self.settings.preset, r, f, m)
-            } else {
-                None
-            });
-            let v = [0, 1, 2].map(|d| class8_values[d][row]);
-            classes.append_value(class8(v[0] < cuts[0], v[1] > cuts[1], v[2] > cuts[2]));
+            if text[1] {
+                segments.append_option(if five_point {
+                    segment(self.settings.preset, r, f, m)
+                } else {
+                    None
+                });
+            }
+            if text[2] {
+                let v = [0, 1, 2].map(|d| class8_values[d][row]);
+                classes.append_value(class8(v[0] < cuts[0], v[1] > cuts[1], v[2] > cuts[2]));
+            }
         }
+        // Columns nobody reads are all NULL (and projected away below).
+        let text_column = |builder: &mut StringBuilder, wanted: bool| -> ArrayRef {
+            if wanted {
+                Arc::new(builder.finish())
+            } else {
+                new_null_array(&DataType::Utf8, rows)
+            }
+        };
         let columns: Vec<ArrayRef> = vec![
             input.column(0).clone(),
             Arc::new(Int64Array::from(recency)),
@@ -450,16 +488,20 @@ impl TableKernel for RfmKernel {
             Arc::new(score_column(0)),
             Arc::new(score_column(1)),
             Arc::new(score_column(2)),
-            Arc::new(codes.finish()),
-            Arc::new(segments.finish()),
-            Arc::new(classes.finish()),
+            text_column(&mut codes, text[0]),
+            text_column(&mut segments, text[1]),
+            text_column(&mut classes, text[2]),
         ];
         let columns = columns
             .into_iter()
             .zip(self.schema.fields())
             .map(|(c, f)| cast(&c, f.data_type()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+        let output = RecordBatch::try_new(self.schema.clone(), columns)?;
+        match projection {
+            Some(indices) => Ok(output.project(indices)?),
+            None => Ok(output),
+        }
     }
 }
 

@@ -68,11 +68,14 @@ fn orient(bin: usize, n: usize, reverse: bool) -> u8 {
 /// Equal-size buckets like SQL `NTILE(n) OVER (ORDER BY value, tiebreak)`: the first
 /// `len % n` buckets hold one row more. `tiebreak[i]` orders rows with equal values (the
 /// customer id, or its rank); with `descending`, larger values come first.
+///
+/// No sort: the rows at each bucket's first position are found by selection
+/// (`select_nth_unstable`, linear time), which leaves every bucket's rows between two of
+/// them; a window query sorts all rows instead.
 pub fn ntile_scores<T: Ord>(values: &[f64], tiebreak: &[T], n: usize, descending: bool) -> Vec<u8> {
     let len = values.len();
-    let mut order: Vec<u32> = (0..len as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
+    let compare = |a: &u32, b: &u32| {
+        let (a, b) = (*a as usize, *b as usize);
         let by_value = values[a].total_cmp(&values[b]);
         let by_value = if descending {
             by_value.reverse()
@@ -80,10 +83,25 @@ pub fn ntile_scores<T: Ord>(values: &[f64], tiebreak: &[T], n: usize, descending
             by_value
         };
         by_value.then_with(|| tiebreak[a].cmp(&tiebreak[b]))
-    });
+    };
+    let mut order: Vec<u32> = (0..len as u32).collect();
+    // The first position of buckets 2..=n (of each row, when there are fewer rows).
+    let (size, larger) = (len / n.max(1), len % n.max(1));
+    let starts: Vec<usize> = (1..n.min(len))
+        .map(|bucket| bucket * size + bucket.min(larger))
+        .collect();
+    let mut done = 0;
+    for &start in &starts {
+        order[done..].select_nth_unstable_by(start - done, compare);
+        done = start;
+    }
     let mut scores = vec![0u8; len];
-    for (position, &row) in order.iter().enumerate() {
-        scores[row as usize] = ntile_bucket(position, len, n) as u8;
+    let mut from = 0;
+    for (bucket, &to) in starts.iter().chain(std::iter::once(&len)).enumerate() {
+        for &row in &order[from..to] {
+            scores[row as usize] = (bucket + 1) as u8;
+        }
+        from = to;
     }
     scores
 }
@@ -270,6 +288,26 @@ mod tests {
             {
                 prop_assert!((1..=n as u8).contains(&score));
             }
+        }
+
+        #[test]
+        fn ntile_by_selection_matches_a_sort(
+            values in proptest::collection::vec(prop_oneof![0.0f64..20.0, Just(f64::NAN), Just(3.0)], 0..300),
+            n in 1usize..12,
+            descending in any::<bool>(),
+        ) {
+            let ids: Vec<i64> = (0..values.len() as i64).map(|i| (i * 7919) % 1009).collect();
+            let mut order: Vec<usize> = (0..values.len()).collect();
+            order.sort_by(|&a, &b| {
+                let by_value = values[a].total_cmp(&values[b]);
+                let by_value = if descending { by_value.reverse() } else { by_value };
+                by_value.then_with(|| ids[a].cmp(&ids[b]))
+            });
+            let mut expected = vec![0u8; values.len()];
+            for (position, &row) in order.iter().enumerate() {
+                expected[row] = ntile_bucket(position, values.len(), n) as u8;
+            }
+            prop_assert_eq!(ntile_scores(&values, &ids, n, descending), expected);
         }
 
         #[test]

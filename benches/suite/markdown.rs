@@ -1,0 +1,348 @@
+//! `docs/performance.md`: the measured tables and the targets, written between two markers so
+//! the hand-written analysis around them stays.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::Settings;
+use crate::processes::BenchResult;
+use crate::suite::{QueryResult, ScaleResult, WireResult};
+
+const BEGIN: &str = "<!-- results:begin (written by scripts/bench.sh) -->";
+const END: &str = "<!-- results:end -->";
+
+/// Everything one run measured.
+pub struct Report {
+    /// Per scale.
+    pub scales: Vec<ScaleResult>,
+    /// Transfers and pgbench.
+    pub wire: Option<crate::suite::WireResult>,
+    /// DuckDB's version.
+    pub duckdb_version: String,
+    runs: usize,
+}
+
+impl Report {
+    /// An empty report for this run.
+    pub fn new(settings: &Settings) -> Report {
+        Report {
+            scales: Vec::new(),
+            wire: None,
+            duckdb_version: String::new(),
+            runs: settings.runs,
+        }
+    }
+
+    /// Replaces the results section of `path` (or writes a new file).
+    pub fn write(&self, path: &Path) -> BenchResult<()> {
+        let results = self.render();
+        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        let text = match (existing.find(BEGIN), existing.find(END)) {
+            (Some(begin), Some(end)) if begin < end => format!(
+                "{}{results}{}",
+                &existing[..begin],
+                &existing[end + END.len()..]
+            ),
+            _ => format!("# Performance\n\n{results}\n"),
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, text)?;
+        Ok(())
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{BEGIN}");
+        let _ = writeln!(
+            out,
+            "\nMeasured on {} ({} cores, {} GiB memory), DuckDB {}, Segmint at commit `{}`; \
+             {} measured runs per query after one warm-up, medians shown.\n",
+            cpu_model(),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            memory_gib(),
+            self.duckdb_version,
+            commit(),
+            self.runs
+        );
+        self.render_targets(&mut out);
+        for scale in &self.scales {
+            render_scale(&mut out, scale);
+        }
+        if let Some(wire) = &self.wire {
+            render_wire(&mut out, wire);
+        }
+        let _ = writeln!(out, "{END}");
+        out
+    }
+
+    fn render_targets(&self, out: &mut String) {
+        let _ = writeln!(out, "### Targets\n");
+        let _ = writeln!(out, "| target | measured | met |\n|---|---|---|");
+        let mut row = |target: String, measured: String, met: Option<bool>| {
+            let verdict = match met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "not measured",
+            };
+            let _ = writeln!(out, "| {target} | {measured} | {verdict} |");
+        };
+        let main = self
+            .scales
+            .iter()
+            .filter(|s| s.memory_limit.is_none())
+            .max_by_key(|s| s.orders);
+        if let Some(scale) = main {
+            for query in &scale.queries {
+                let Some(duck) = &query.duckdb else { continue };
+                if query.baseline.is_some() {
+                    continue;
+                }
+                let ratio = query.in_process.ms / duck.ms;
+                row(
+                    format!("{} `{}` at or below 1.0× DuckDB", scale.label, query.name),
+                    format!(
+                        "{ratio:.2}× in-process, {:.2}× over pgwire",
+                        query.pgwire.ms / duck.ms
+                    ),
+                    Some(ratio <= 1.0),
+                );
+            }
+            if let Some(rfm) = scale.queries.iter().find(|q| q.name == "rfm()")
+                && let Some(duck) = &rfm.duckdb
+            {
+                let ratio = rfm.in_process.ms / duck.ms;
+                row(
+                    format!(
+                        "{} `rfm()` at or below 0.7× DuckDB's hand-written RFM",
+                        scale.label
+                    ),
+                    format!("{ratio:.2}× ({:.2}× over pgwire)", rfm.pgwire.ms / duck.ms),
+                    Some(ratio <= 0.7),
+                );
+            }
+            if let Some(lookup) = scale.queries.iter().find(|q| q.name == "customer_orders") {
+                row(
+                    format!("{} one customer's orders under 20 ms", scale.label),
+                    format!(
+                        "{:.1} ms in-process, {:.1} ms over pgwire",
+                        lookup.in_process.ms, lookup.pgwire.ms
+                    ),
+                    Some(lookup.in_process.ms < 20.0 && lookup.pgwire.ms < 20.0),
+                );
+            }
+            let peak = |q: &QueryResult| q.pgwire.peak_mib;
+            let segmint_peak = scale.queries.iter().map(peak).fold(0.0, f64::max);
+            let duck_peak = scale
+                .queries
+                .iter()
+                .filter_map(|q| q.duckdb.as_ref().map(|d| d.peak_mib))
+                .fold(0.0, f64::max);
+            row(
+                format!("{} peak memory at most 1.5× DuckDB's", scale.label),
+                format!(
+                    "{segmint_peak:.0} MiB (server) vs {duck_peak:.0} MiB: {:.2}×",
+                    segmint_peak / duck_peak
+                ),
+                Some(segmint_peak <= 1.5 * duck_peak),
+            );
+        }
+        match &self.wire {
+            Some(wire) => {
+                for t in &wire.transfers {
+                    let ratio = t.segmint_ms / t.postgres_ms;
+                    row(
+                        format!(
+                            "1M rows by {} `{}` at or below PostgreSQL's time",
+                            t.client, t.statement
+                        ),
+                        format!(
+                            "{ratio:.2}× ({:.0} ms vs {:.0} ms)",
+                            t.segmint_ms, t.postgres_ms
+                        ),
+                        Some(ratio <= 1.0),
+                    );
+                }
+                for t in &wire.throughput {
+                    let ratio = t.segmint_tps / t.postgres_tps;
+                    row(
+                        format!(
+                            "pgbench `{}` ({}) at least 0.5× PostgreSQL's throughput",
+                            t.script, t.protocol
+                        ),
+                        format!(
+                            "{ratio:.2}× ({:.0} vs {:.0} tps)",
+                            t.segmint_tps, t.postgres_tps
+                        ),
+                        Some(ratio >= 0.5),
+                    );
+                }
+            }
+            None => row(
+                "transfers and small queries against PostgreSQL".into(),
+                "not run (SEGMINT_BENCH_PG_PORT unset)".into(),
+                None,
+            ),
+        }
+        match self.scales.iter().find(|s| s.memory_limit.is_some()) {
+            Some(scale) => {
+                for query in scale.queries.iter().filter(|q| q.name == "rfm()") {
+                    row(
+                        format!(
+                            "{} `rfm()` finishes under a {} memory limit",
+                            scale.label,
+                            scale.memory_limit.unwrap_or_default()
+                        ),
+                        format!(
+                            "{:.1} s, peak {:.0} MiB (server)",
+                            query.pgwire.ms / 1e3,
+                            query.pgwire.peak_mib
+                        ),
+                        Some(query.pgwire.peak_mib <= 2048.0),
+                    );
+                }
+            }
+            None => row(
+                "S50 `rfm()` under a 2 GiB memory limit".into(),
+                "not run (add S50 to the scales)".into(),
+                None,
+            ),
+        }
+        let _ = writeln!(out);
+    }
+}
+
+fn render_scale(out: &mut String, scale: &ScaleResult) {
+    let _ = writeln!(
+        out,
+        "### CRM suite at {}: {} orders, {} customers{}\n",
+        scale.label,
+        thousands(scale.orders),
+        thousands(scale.customers),
+        scale
+            .memory_limit
+            .map_or(String::new(), |l| format!(", memory limit {l}"))
+    );
+    let _ = writeln!(
+        out,
+        "| query | question | rows | Segmint in-process ms | Segmint pgwire ms | DuckDB ms | in-process / DuckDB | pgwire / DuckDB | peak MiB in-process / server / DuckDB |"
+    );
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    for q in &scale.queries {
+        let (duck_ms, duck_peak) = q
+            .duckdb
+            .as_ref()
+            .map_or((f64::NAN, f64::NAN), |d| (d.ms, d.peak_mib));
+        let note = q
+            .baseline
+            .map_or(String::new(), |b| format!(" (DuckDB: `{b}`)"));
+        let _ = writeln!(
+            out,
+            "| `{}`{note} | {} | {} | {:.1} | {:.1} | {:.1} | {:.2}× | {:.2}× | {:.0} / {:.0} / {:.0} |",
+            q.name,
+            q.question,
+            thousands(q.in_process.rows),
+            q.in_process.ms,
+            q.pgwire.ms,
+            duck_ms,
+            q.in_process.ms / duck_ms,
+            q.pgwire.ms / duck_ms,
+            q.in_process.peak_mib,
+            q.pgwire.peak_mib,
+            duck_peak
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn render_wire(out: &mut String, wire: &WireResult) {
+    let _ = writeln!(
+        out,
+        "### 1M rows to a client, against PostgreSQL {}\n",
+        wire.postgres_version
+    );
+    let _ = writeln!(
+        out,
+        "| client | statement | Segmint ms | PostgreSQL ms | Segmint / PostgreSQL |\n|---|---|--:|--:|--:|"
+    );
+    for t in &wire.transfers {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {:.0} | {:.0} | {:.2}× |",
+            t.client,
+            t.statement,
+            t.segmint_ms,
+            t.postgres_ms,
+            t.segmint_ms / t.postgres_ms
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### Small queries: pgbench, {} clients\n\n| script | protocol | Segmint tps | PostgreSQL tps | Segmint / PostgreSQL |\n|---|---|--:|--:|--:|",
+        wire.clients
+    );
+    for t in &wire.throughput {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {:.0} | {:.0} | {:.2}× |",
+            t.script,
+            t.protocol,
+            t.segmint_tps,
+            t.postgres_tps,
+            t.segmint_tps / t.postgres_tps
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".into())
+}
+
+fn memory_gib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(0, |kib| (kib + 512 * 1024) / (1024 * 1024))
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
