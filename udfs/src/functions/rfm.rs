@@ -431,7 +431,8 @@ impl TableKernel for RfmKernel {
         let cuts = [0, 1, 2].map(|d| comparison(&class8_values[d], self.settings.class8_median));
 
         let text = [CODE, SEGMENT, CLASS8].map(wanted);
-        let capacity = |wanted: bool, width: usize| if wanted { (rows, rows * width) } else { (0, 0) };
+        let capacity =
+            |wanted: bool, width: usize| if wanted { (rows, rows * width) } else { (0, 0) };
         let (n, bytes) = capacity(text[0], 3);
         let mut codes = StringBuilder::with_capacity(n, bytes);
         let (n, bytes) = capacity(text[1], 12);
