@@ -130,9 +130,21 @@ fn main() -> BenchResult<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let mut report = markdown::Report::new(&settings);
     for scale in &settings.scales {
-        let result = runtime.block_on(suite::run_scale(&settings, scale, &mut worker))?;
-        report.duckdb_version = result.duckdb_version.clone();
-        report.scales.push(result);
+        match runtime.block_on(suite::run_scale(&settings, scale, &mut worker)) {
+            Ok(result) => {
+                report.duckdb_version = result.duckdb_version.clone();
+                report.scales.push(result);
+            }
+            // The memory-limited scale is the test of spilling: its failure is a result.
+            Err(error) if suite::is_memory_limited(scale) => {
+                println!("{}: failed under the memory limit: {error}", scale.label);
+                report
+                    .failures
+                    .push((scale.label.clone(), error.to_string()));
+                worker = Worker::start(&settings.python, &script)?;
+            }
+            Err(error) => return Err(error),
+        }
     }
     if let Some(port) = settings.postgres_port {
         let wire = runtime.block_on(suite::run_wire(&settings, port, &mut worker))?;

@@ -19,6 +19,8 @@ pub struct Report {
     pub wire: Option<crate::suite::WireResult>,
     /// DuckDB's version.
     pub duckdb_version: String,
+    /// Scales that failed (the memory-limited one), with the error.
+    pub failures: Vec<(String, String)>,
     runs: usize,
 }
 
@@ -29,6 +31,7 @@ impl Report {
             scales: Vec::new(),
             wire: None,
             duckdb_version: String::new(),
+            failures: Vec::new(),
             runs: settings.runs,
         }
     }
@@ -203,11 +206,18 @@ impl Report {
                     );
                 }
             }
-            None => row(
-                "S50 `rfm()` under a 2 GiB memory limit".into(),
-                "not run (add S50 to the scales)".into(),
-                None,
-            ),
+            None => match self.failures.first() {
+                Some((label, error)) => row(
+                    format!("{label} `rfm()` under a 2 GiB memory limit"),
+                    format!("failed: {}", error.replace('|', "/").replace('\n', " ")),
+                    Some(false),
+                ),
+                None => row(
+                    "S50 `rfm()` under a 2 GiB memory limit".into(),
+                    "not run (add S50 to the scales)".into(),
+                    None,
+                ),
+            },
         }
         let _ = writeln!(out);
     }

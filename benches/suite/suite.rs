@@ -213,6 +213,11 @@ impl Engines<'_> {
     }
 }
 
+/// True for the scales run under [`S50_MEMORY_LIMIT`] (only the RFM entries).
+pub fn is_memory_limited(scale: &Scale) -> bool {
+    scale.customers >= MEMORY_LIMITED_FROM
+}
+
 /// Runs the suite at one scale.
 pub async fn run_scale(
     settings: &Settings,
@@ -229,7 +234,7 @@ pub async fn run_scale(
     )?;
     let duckdb_out = work.join("duckdb-out");
     std::fs::create_dir_all(&duckdb_out)?;
-    let memory_limit = (scale.customers >= MEMORY_LIMITED_FROM).then_some(S50_MEMORY_LIMIT);
+    let memory_limit = is_memory_limited(scale).then_some(S50_MEMORY_LIMIT);
 
     let datasets = segmint::demo::datasets(&data);
     let mut config = Config {
