@@ -53,6 +53,9 @@ memory_limit = "1GiB"
 query_memory_limit = "128MiB"
 spill_dir = "$work/spill"
 
+[reports]
+scheduler = false              # no report runs (nor a demo's first runs) during the measurement
+
 [demo]
 customers = $customers
 cache_dir = "${SEGMINT_LOAD_CACHE:-$work/demo}"

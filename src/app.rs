@@ -21,18 +21,30 @@ pub struct DataSources {
     pub demo: bool,
     /// `--dataset NAME=URL`, repeatable.
     pub datasets: Vec<String>,
+    /// `--project DIR`: the project folder (its `segmint.toml` is read when `--config` is
+    /// not given).
+    pub project: Option<PathBuf>,
 }
 
 /// Builds the effective configuration: file, then flags on top.
 pub fn load_config(sources: &DataSources, listen: Option<&str>) -> Result<Config> {
-    let mut config = match &sources.config {
+    let project_config = sources
+        .project
+        .as_ref()
+        .map(|dir| dir.join("segmint.toml"))
+        .filter(|path| sources.config.is_none() && path.is_file());
+    let mut config = match sources.config.as_ref().or(project_config.as_ref()) {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
+    if let Some(dir) = &sources.project {
+        config.project.dir = Some(dir.clone());
+    }
     if let Some(listen) = listen {
         config.server.listen = listen.to_string();
     }
     if sources.demo {
+        config.demo.serving = true;
         let root = config
             .demo
             .cache_dir
@@ -125,6 +137,11 @@ pub async fn start_background(config: &Config, engine: &Arc<Engine>) -> Result<A
     engine.set_report_runner(Arc::downgrade(&runner));
     if config.reports.scheduler_enabled() {
         reports::scheduler::start(reports.clone(), config.reports.missed_runs);
+    }
+    if config.demo.serving && config.reports.scheduler_enabled() {
+        // A demo's first start: fill reports.* for October 2026 rather than answer 42P01.
+        let as_of = reports::first_run::demo_first_run_date();
+        reports::first_run::spawn_first_runs(reports.clone(), as_of);
     }
     Ok(reports)
 }
@@ -227,6 +244,29 @@ pub async fn sql(config: Config, query: &str, format: OutputFormat) -> Result<u6
     write_stream(stream, format, &mut out).await
 }
 
+/// `segmint check`: prints what the configuration serves and returns whether it is ready
+/// (`false`: something configured is broken).
+pub async fn check(config: Config) -> Result<bool> {
+    let engine = build_engine(&config).await?;
+    let reports = Reports::open(&config.reports, engine.clone()).await?;
+    let report = crate::check::check(&engine, &reports).await?;
+    print!("{}", report.text);
+    Ok(report.problems.is_empty())
+}
+
+/// `segmint init DIR`: writes a starter project and prints what it wrote.
+pub fn init(dir: &Path) -> Result<()> {
+    let written = crate::init::init(dir)?;
+    for path in &written {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "next: add your datasets to {0}/segmint.toml, map your orders in {0}/model/orders.sql,          then `segmint check --project {0}` and `segmint serve --project {0}`",
+        dir.display()
+    );
+    Ok(())
+}
+
 /// `segmint report list`: every report with its schedule, period, outputs and last run.
 pub async fn report_list(config: Config) -> Result<()> {
     let engine = build_engine(&config).await?;
@@ -263,6 +303,9 @@ pub async fn report_list(config: Config) -> Result<()> {
             outputs.join(","),
         );
         println!("    {}", report.description);
+        if let Some(reason) = reports.unavailable(report) {
+            println!("    unavailable on this shop's data: {reason}");
+        }
     }
     Ok(())
 }

@@ -37,6 +37,69 @@ pub struct Config {
     pub users: Vec<UserConfig>,
     /// What each role may read and do, and the row filter applied to its queries.
     pub roles: Vec<RoleConfig>,
+    /// The project folder: the shop's model mappings and its own SQL assets.
+    pub project: ProjectConfig,
+    /// Where the customer model's mappings (`<entity>.sql`) are.
+    pub model: ModelConfig,
+}
+
+/// `[project]`: a folder laid out like Segmint's `sql/` (views, tags, segments, goals,
+/// reports, functions) plus `model/`, whose files replace the shipped ones of the same name
+/// and add new ones, read at start: no rebuild to change a tag threshold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectConfig {
+    /// The project folder (relative paths are read from the config file's folder).
+    pub dir: Option<PathBuf>,
+}
+
+/// `[model]`: the shop's mappings onto Segmint's customer model (docs/model.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Folder of `<entity>.sql` mappings; default `model/` in the project folder.
+    pub dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The folder of model mappings, if any: `[model] dir`, else `<project>/model`.
+    pub fn model_dir(&self) -> Option<PathBuf> {
+        self.model
+            .dir
+            .clone()
+            .or_else(|| self.project.dir.as_ref().map(|dir| dir.join("model")))
+    }
+
+    /// Reads relative folder settings from `base` (the config file's folder).
+    fn resolve_relative(&mut self, base: &Path) {
+        let resolve = |path: &mut Option<PathBuf>| {
+            if let Some(p) = path.as_mut()
+                && p.is_relative()
+            {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.project.dir);
+        resolve(&mut self.model.dir);
+        resolve(&mut self.reports.dir);
+        resolve(&mut self.reports.goals_dir);
+        resolve(&mut self.catalog.dir);
+        let resolve_url = |url: &mut Option<String>| {
+            if let Some(u) = url.as_mut()
+                && !u.contains("://")
+                && Path::new(u.as_str()).is_relative()
+            {
+                *u = base.join(u.as_str()).to_string_lossy().into_owned();
+            }
+        };
+        for dataset in &mut self.datasets {
+            let mut url = Some(std::mem::take(&mut dataset.url));
+            resolve_url(&mut url);
+            dataset.url = url.unwrap_or_default();
+        }
+        resolve_url(&mut self.reports.output_url);
+        resolve_url(&mut self.catalog.tables_url);
+    }
 }
 
 /// How clients prove who they are.
@@ -144,8 +207,9 @@ pub struct ReportsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
-    /// Administrators only, until roles exist: allows `CREATE VIEW`, `CREATE EXTERNAL TABLE`,
-    /// `CREATE TABLE AS`, `DROP` and `REFRESH DATASET`. Off: the endpoint is read-only.
+    /// Allows administrators (role `admin`, or a `[[roles]]` entry with `admin = true`)
+    /// `CREATE VIEW`, `CREATE EXTERNAL TABLE`, `CREATE TABLE AS`, `DROP` and `REFRESH DATASET`;
+    /// other roles get 42501. Off: the endpoint is read-only for everyone (25006).
     pub allow_ddl: bool,
     /// Folder where DDL is kept (one `<name>.sql` per saved object), replayed at start.
     pub dir: Option<PathBuf>,
@@ -394,10 +458,14 @@ impl std::fmt::Debug for ObjectStoreConfig {
 pub struct DemoConfig {
     /// Cache directory for generated data; `$XDG_CACHE_HOME/segmint` or `~/.cache/segmint`.
     pub cache_dir: Option<PathBuf>,
-    /// Number of customers to generate (about 6 orders each).
+    /// Number of customers to generate (about 3 orders each on average).
     pub customers: u64,
     /// Seed: the same seed always gives the same data.
     pub seed: u64,
+    /// Set by `--demo` (never read from the file): the server serves the demo shop, and on
+    /// its first start runs the reports once for the demo's last complete month.
+    #[serde(skip)]
+    pub serving: bool,
 }
 
 impl Default for DemoConfig {
@@ -406,6 +474,7 @@ impl Default for DemoConfig {
             cache_dir: None,
             customers: 20_000,
             seed: 42,
+            serving: false,
         }
     }
 }
@@ -417,13 +486,19 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let config = Config::from_toml(&text).map_err(|e| match e {
+        let mut config = Config::from_toml(&text).map_err(|e| match e {
             SegmintError::ConfigParse { message, .. } => SegmintError::ConfigParse {
                 path: path.to_path_buf(),
                 message,
             },
             other => other,
         })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        config.resolve_relative(if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        });
         Ok(config)
     }
 

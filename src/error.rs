@@ -51,6 +51,14 @@ pub enum SegmintError {
         /// What went wrong.
         message: String,
     },
+    /// Something configured cannot run on this shop's data (a report needing `events`).
+    #[error("{what} is unavailable on this shop's data: {reason}")]
+    Unavailable {
+        /// What was asked for (`report browse_funnel`).
+        what: String,
+        /// Why (`needs events`).
+        reason: String,
+    },
     /// The demo-data generator failed.
     #[error("demo data generation failed: {0}")]
     Demo(String),

@@ -26,11 +26,13 @@ macro_rules! udf_identity {
 
 pub mod config;
 pub mod error;
+pub mod project;
 
 pub mod access;
 
 pub mod catalog;
 pub mod engine;
+pub mod model;
 
 pub mod observe;
 pub mod reports;
@@ -39,6 +41,8 @@ pub mod server;
 pub mod demo;
 
 pub mod app;
+pub mod check;
+pub mod init;
 pub mod output;
 
 pub use config::Config;

@@ -1,6 +1,7 @@
 //! `segmint`: command-line entry point. Parses flags, sets up logging, hands over to
 //! [`segmint::app`].
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,12 +69,24 @@ enum Command {
         #[arg(long)]
         md5: bool,
     },
+    /// Write a starter project for your own data: segmint.toml, model/ mapping templates and
+    /// copies of the shipped SQL assets to edit.
+    Init {
+        /// The folder to write (created if missing; existing files are kept).
+        dir: PathBuf,
+    },
+    /// Check what a configuration serves (datasets, model entities, views, tags, reports,
+    /// functions) and exit non-zero when something configured is broken.
+    Check {
+        #[command(flatten)]
+        sources: SourceArgs,
+    },
     /// Generate the demo e-commerce dataset as Parquet.
     DemoData {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
-        /// Number of customers (about 4 orders each).
+        /// Number of customers (about 3 orders each on average).
         #[arg(long, default_value_t = 20_000)]
         customers: u64,
         /// Random seed: the same seed gives the same data.
@@ -118,6 +131,10 @@ struct SourceArgs {
     /// Register an extra dataset, NAME=URL (repeatable).
     #[arg(long = "dataset", value_name = "NAME=URL")]
     datasets: Vec<String>,
+    /// The project folder: model/ mappings and sql/ assets (its segmint.toml is read when
+    /// --config is not given).
+    #[arg(long, env = "SEGMINT_PROJECT", value_name = "DIR")]
+    project: Option<PathBuf>,
 }
 
 impl From<SourceArgs> for DataSources {
@@ -126,6 +143,7 @@ impl From<SourceArgs> for DataSources {
             config: args.config,
             demo: args.demo,
             datasets: args.datasets,
+            project: args.project,
         }
     }
 }
@@ -135,8 +153,10 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("SEGMINT_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal: a log file or pipeline gets plain text.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => logs.init(),
@@ -176,6 +196,9 @@ fn run(cli: Cli) -> segmint::Result<()> {
     if let Command::Passwd { user, role, md5 } = &cli.command {
         return app::passwd(user, role, *md5);
     }
+    if let Command::Init { dir } = &cli.command {
+        return app::init(dir);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -211,7 +234,17 @@ fn run(cli: Cli) -> segmint::Result<()> {
                         .map(|_| ())
                 }
             },
-            Command::DemoData { .. } | Command::Passwd { .. } => Ok(()),
+            Command::Check { sources } => {
+                let config = app::load_config(&sources.into(), None)?;
+                if app::check(config).await? {
+                    Ok(())
+                } else {
+                    Err(segmint::SegmintError::ConfigInvalid(
+                        "segmint check found problems (listed above)".to_string(),
+                    ))
+                }
+            }
+            Command::DemoData { .. } | Command::Passwd { .. } | Command::Init { .. } => Ok(()),
         }
     })
 }

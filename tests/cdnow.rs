@@ -10,7 +10,7 @@ use crate::slt::{Protocol, run_all};
 use crate::support::TestServer;
 
 /// The folder holding `CDNOW_master.txt`, fetched on first use.
-fn cdnow_dir() -> PathBuf {
+pub(crate) fn cdnow_dir() -> PathBuf {
     let dir = match std::env::var_os("SEGMINT_CDNOW_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => {
@@ -34,12 +34,12 @@ fn cdnow_dir() -> PathBuf {
 }
 
 /// `YYYYMMDD` as `YYYY-MM-DD`.
-fn iso_date(date: &str) -> String {
+pub(crate) fn iso_date(date: &str) -> String {
     format!("{}-{}-{}", &date[..4], &date[4..6], &date[6..8])
 }
 
 /// `CDNOW_master.txt` (whitespace-separated, `YYYYMMDD` dates) as CSV with typed columns.
-fn cdnow_csv() -> &'static Path {
+pub(crate) fn cdnow_csv() -> &'static Path {
     static FILE: OnceLock<PathBuf> = OnceLock::new();
     FILE.get_or_init(|| {
         let text = std::fs::read_to_string(cdnow_dir().join("CDNOW_master.txt"))

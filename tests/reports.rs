@@ -560,3 +560,145 @@ async fn admins_run_reports_over_the_wire() {
         assert_eq!(support::sqlstate(&error), code, "{sql}: {error}");
     }
 }
+
+/// A demo's first start, as a user runs it (`segmint serve --demo`, the log going to a file):
+/// with an empty reports folder the server runs the shipped reports once for October 2026 in
+/// the background, so `reports.goal_attainment` answers instead of 42P01. The log says once,
+/// in one line of words and without colour codes, which reports have not run yet, however
+/// often the datasets are listed again.
+#[tokio::test]
+async fn a_demo_first_start_runs_the_reports_and_logs_quietly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("segmint.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[catalog]\nrefresh_interval = \"1s\"\n\n\
+             [demo]\ncache_dir = \"{}\"\ncustomers = {}\nseed = {}\n",
+            dir.path().join("cache").display(),
+            support::DEMO_CUSTOMERS,
+            support::DEMO_SEED
+        ),
+    )
+    .expect("write config");
+    let log = dir.path().join("serve.log");
+    /// Stops the server even when an assertion fails.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Killed(
+        Command::new(env!("CARGO_BIN_EXE_segmint"))
+            .args(["serve", "--demo", "--config"])
+            .arg(&config)
+            .env("SEGMINT_LOG", "info")
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start segmint serve --demo"),
+    );
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let started = Instant::now();
+    let port = loop {
+        let text = read_log();
+        if let Some(port) = text.lines().find_map(|line| {
+            let rest = line.strip_prefix("Segmint listening on 127.0.0.1:")?;
+            rest.split(':').next().map(str::to_string)
+        }) {
+            break port;
+        }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("serve --demo exited with {status}: {text}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no address within two minutes: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let client = support::connect_to(&format!(
+        "host=127.0.0.1 port={port} user=segmint dbname=segmint"
+    ))
+    .await;
+
+    let started = Instant::now();
+    let rows = loop {
+        match client
+            .query_one("SELECT count(*) FROM reports.goal_attainment", &[])
+            .await
+        {
+            Ok(row) if row.get::<_, i64>(0) > 0 => break row.get::<_, i64>(0),
+            Ok(_) => {}
+            Err(error) => {
+                assert_eq!(support::sqlstate(&error), "42P01", "{error:?}");
+                let text = format!("{error:?}");
+                assert!(text.contains("has not run yet"), "{text}");
+                assert!(!text.contains("Cannot infer"), "{text}");
+            }
+        }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            panic!("serve --demo exited with {status}: {}", read_log());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "reports.goal_attainment still empty after three minutes: {}",
+            read_log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(rows > 0);
+    let run = client
+        .query_one(
+            "SELECT CAST(as_of AS text), period, status FROM reports.report_runs \
+             WHERE name = 'goal_attainment'",
+            &[],
+        )
+        .await
+        .expect("the first run is recorded once");
+    assert_eq!(run.get::<_, String>(0), "2026-10-31");
+    assert_eq!(run.get::<_, String>(1), "month");
+    assert_eq!(run.get::<_, String>(2), "succeeded");
+    let as_of: Vec<String> = client
+        .query(
+            "SELECT DISTINCT CAST(as_of AS text) FROM reports.goal_attainment",
+            &[],
+        )
+        .await
+        .expect("goal_attainment rows")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(as_of, ["2026-10-31"]);
+    // A few more refreshes (every second) with the other reports still waiting their turn.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(server);
+
+    let text = read_log();
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes in a log file:\n{text}"
+    );
+    assert!(
+        !text.contains("Cannot infer"),
+        "DataFusion's error text:\n{text}"
+    );
+    let count = |needle: &str| text.lines().filter(|l| l.contains(needle)).count();
+    let waiting = count("reports have not run yet (");
+    assert_eq!(waiting, 1, "one line for the reports not run yet:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("reports have not run yet (") && l.contains("goal_attainment")),
+        "{text}"
+    );
+    // Each report's own line, and the retries at each refresh, are debug lines.
+    assert_eq!(count("has not run yet"), 0, "{text}");
+    assert_eq!(count("no report has run yet:"), 0, "{text}");
+    assert_eq!(
+        count("running each report once in the background"),
+        1,
+        "{text}"
+    );
+}

@@ -4,6 +4,7 @@
 -- timezone = "UTC"
 -- period = "month"
 -- outputs = ["parquet", "csv", "html"]
+-- needs = ["customers.registered_at"]
 --
 -- [[chart]]
 -- kind = "bar"
@@ -33,7 +34,7 @@ people AS (
   SELECT c.customer_id, c.registered_at, coalesce(c.region, 'unknown') AS region,
          coalesce(c.acquisition_channel, 'unknown') AS channel,
          s.first_ts, s.second_ts
-  FROM customers c LEFT JOIN seconds s ON s.customer_id = c.customer_id
+  FROM model.customers c LEFT JOIN seconds s ON s.customer_id = c.customer_id
 ),
 dims AS (
   SELECT *, 'all' AS segment_kind, 'all' AS segment FROM people

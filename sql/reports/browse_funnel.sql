@@ -4,6 +4,7 @@
 -- timezone = "UTC"
 -- period = "month"
 -- outputs = ["parquet", "csv", "html"]
+-- needs = ["events", "order_items", "products"]
 --
 -- [[chart]]
 -- kind = "bar"
@@ -23,13 +24,13 @@ WITH views AS (
          count(CASE WHEN e.event_type = 'browse' THEN 1 END) AS views,
          count(CASE WHEN e.event_type = 'add_to_cart' THEN 1 END) AS carts,
          count(DISTINCT CASE WHEN e.event_type = 'browse' THEN e.customer_id END) AS viewers
-  FROM events e
+  FROM model.events e
   WHERE e.event_ts >= {period_start} AND e.event_ts < {period_end} AND e.product_id IS NOT NULL
   GROUP BY 1, 2
 ),
 bought AS (
   SELECT o.channel, i.product_id, sum(i.quantity) AS units, count(DISTINCT o.order_id) AS orders
-  FROM completed_orders o JOIN order_items i ON i.order_id = o.order_id
+  FROM completed_orders o JOIN model.order_items i ON i.order_id = o.order_id
   WHERE o.order_ts >= {period_start} AND o.order_ts < {period_end}
   GROUP BY 1, 2
 ),
@@ -49,18 +50,18 @@ products_funnel AS (
   SELECT d.segment_kind, d.segment, 'product' AS level, p.category,
          d.product_id, min(p.name) AS product_name,
          sum(d.views) AS views, sum(d.carts) AS carts, sum(d.purchases) AS purchases, sum(d.units) AS units
-  FROM dims d JOIN products p ON p.product_id = d.product_id
+  FROM dims d JOIN model.products p ON p.product_id = d.product_id
   GROUP BY d.segment_kind, d.segment, p.category, d.product_id
 ),
 category_orders AS (
   SELECT 'all' AS segment_kind, 'all' AS segment, i.category,
          count(DISTINCT o.order_id) AS purchases
-  FROM completed_orders o JOIN order_items i ON i.order_id = o.order_id
+  FROM completed_orders o JOIN model.order_items i ON i.order_id = o.order_id
   WHERE o.order_ts >= {period_start} AND o.order_ts < {period_end}
   GROUP BY i.category
   UNION ALL
   SELECT 'channel', o.channel, i.category, count(DISTINCT o.order_id)
-  FROM completed_orders o JOIN order_items i ON i.order_id = o.order_id
+  FROM completed_orders o JOIN model.order_items i ON i.order_id = o.order_id
   WHERE o.order_ts >= {period_start} AND o.order_ts < {period_end}
   GROUP BY o.channel, i.category
 ),

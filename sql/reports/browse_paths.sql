@@ -4,6 +4,7 @@
 -- timezone = "UTC"
 -- period = "month"
 -- outputs = ["parquet", "csv", "html"]
+-- needs = ["events"]
 --
 -- [params]
 -- steps = 5                    # events of each session kept in its path
@@ -21,7 +22,7 @@ WITH numbered AS (
   SELECT customer_id, session_id, channel, event_ts, event_type,
          row_number() OVER (PARTITION BY session_id ORDER BY event_ts, event_id) AS step,
          max(event_ts) OVER (PARTITION BY session_id) AS session_end
-  FROM events
+  FROM model.events
   WHERE event_ts >= {period_start} AND event_ts < {period_end}
 ),
 paths AS (

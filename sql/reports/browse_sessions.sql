@@ -4,6 +4,7 @@
 -- timezone = "UTC"
 -- period = "month"
 -- outputs = ["parquet", "csv", "html"]
+-- needs = ["events"]
 --
 -- [params]
 -- checkout_window = "3 hours"   # an order this soon after a session's last event converts it
@@ -25,7 +26,7 @@ WITH sessions AS (
          count(*) AS events,
          sum(dwell_seconds) AS dwell_seconds,
          max(CASE WHEN event_type = 'add_to_cart' THEN 1 ELSE 0 END) AS has_cart
-  FROM events
+  FROM model.events
   WHERE event_ts >= {period_start} AND event_ts < {period_end}
   GROUP BY customer_id, session_id
 ),

@@ -4,6 +4,7 @@
 -- timezone = "UTC"
 -- period = "month"
 -- outputs = ["parquet", "csv", "html"]
+-- needs = ["events", "orders.channel"]
 --
 -- [[chart]]
 -- kind = "bar"
@@ -28,7 +29,7 @@ orders AS (
 ),
 sessions AS (
   SELECT g.segment_kind, g.segment, e.channel, count(DISTINCT e.session_id) AS sessions
-  FROM events e JOIN segments g ON g.customer_id = e.customer_id
+  FROM model.events e JOIN segments g ON g.customer_id = e.customer_id
   WHERE e.event_ts >= {period_start} AND e.event_ts < {period_end}
   GROUP BY 1, 2, 3
 ),

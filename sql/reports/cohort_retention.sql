@@ -30,7 +30,7 @@ members AS (
          coalesce(min(c.region), 'unknown') AS region
   FROM firsts f
   JOIN orders o ON o.customer_id = f.customer_id AND o.order_ts = f.first_ts
-  LEFT JOIN customers c ON c.customer_id = f.customer_id
+  LEFT JOIN model.customers c ON c.customer_id = f.customer_id
   GROUP BY f.customer_id, f.first_ts
 ),
 dims AS (

@@ -18,10 +18,10 @@ WITH flows AS (
   SELECT c.customer_id,
          coalesce(a.stage, 'prospect') AS from_stage,
          coalesce(b.stage, 'prospect') AS to_stage
-  FROM customers c
+  FROM model.customers c
   LEFT JOIN lifecycle('completed_orders', {period_start}) a ON a.customer_id = c.customer_id
   LEFT JOIN lifecycle('completed_orders', {period_end}) b ON b.customer_id = c.customer_id
-  WHERE c.registered_at < {period_end}
+  WHERE coalesce(c.registered_at < {period_end}, true)
 ),
 counted AS (
   SELECT g.segment_kind, g.segment, f.from_stage, f.to_stage, count(*) AS customers

@@ -4,6 +4,7 @@
 -- timezone = "UTC"
 -- period = "month"
 -- outputs = ["parquet", "csv", "html"]
+-- needs = ["support_tickets", "nps_responses"]
 --
 -- [params]
 -- sla_hours = 48               # a complaint resolved within this many hours meets the SLA
@@ -25,7 +26,7 @@ nps AS (
   SELECT g.segment_kind, g.segment, count(*) AS nps_responses,
          100.0 * (count(CASE WHEN n.score >= 9 THEN 1 END) - count(CASE WHEN n.score <= 6 THEN 1 END))
            / count(*) AS nps
-  FROM nps_responses n JOIN segments g ON g.customer_id = n.customer_id
+  FROM model.nps_responses n JOIN segments g ON g.customer_id = n.customer_id
   WHERE n.responded_at >= {period_start} AND n.responded_at < {period_end}
   GROUP BY 1, 2
 ),
@@ -33,7 +34,7 @@ resolved AS (
   SELECT customer_id, kind, satisfaction,
          (CAST(date_part('epoch', resolved_at) AS DOUBLE) - CAST(date_part('epoch', created_at) AS DOUBLE)) / 3600.0 AS resolution_hours,
          (CAST(date_part('epoch', first_response_at) AS DOUBLE) - CAST(date_part('epoch', created_at) AS DOUBLE)) / 3600.0 AS first_response_hours
-  FROM support_tickets
+  FROM model.support_tickets
   WHERE resolved_at >= {period_start} AND resolved_at < {period_end}
 ),
 csat AS (
@@ -57,7 +58,7 @@ complaints AS (
 ),
 opened AS (
   SELECT g.segment_kind, g.segment, count(*) AS complaints_opened
-  FROM support_tickets t JOIN segments g ON g.customer_id = t.customer_id
+  FROM model.support_tickets t JOIN segments g ON g.customer_id = t.customer_id
   WHERE t.kind = 'complaint' AND t.created_at >= {period_start} AND t.created_at < {period_end}
   GROUP BY 1, 2
 ),

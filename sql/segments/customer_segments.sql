@@ -27,7 +27,7 @@ base AS (
          coalesce(r.segment, 'no_orders') AS rfm_segment,
          coalesce(l.stage, 'prospect') AS lifecycle_stage,
          coalesce(m.channel, 'no_orders') AS channel
-  FROM customers c
+  FROM model.customers c
   LEFT JOIN rfm('completed_orders', {at}) r ON r.customer_id = c.customer_id
   LEFT JOIN lifecycle('completed_orders', {at}) l ON l.customer_id = c.customer_id
   LEFT JOIN main_channel m ON m.customer_id = c.customer_id

@@ -1,3 +1,3 @@
 -- Orders that count for customer value: completed, not refunded or cancelled.
 CREATE VIEW completed_orders AS
-SELECT * FROM orders WHERE status = 'completed';
+SELECT * FROM model.orders WHERE status = 'completed';

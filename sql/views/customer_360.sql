@@ -24,8 +24,8 @@ SELECT c.customer_id,
        l.last_order,
        coalesce(l.stage, 'prospect') AS lifecycle_stage,
        t.tags
-FROM customers c
+FROM model.customers c
 LEFT JOIN rfm('completed_orders', {as_of}) r ON r.customer_id = c.customer_id
 LEFT JOIN lifecycle('completed_orders', {as_of}) l ON l.customer_id = c.customer_id
 LEFT JOIN customer_tags({as_of}) t ON t.customer_id = c.customer_id
-WHERE c.registered_at < {as_of};
+WHERE coalesce(c.registered_at < {as_of}, true);

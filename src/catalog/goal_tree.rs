@@ -22,10 +22,6 @@ use crate::error::{Result, SegmintError};
 /// The schema the goal tree is served in.
 pub const SCHEMA: &str = "goals";
 
-/// The shipped goal tree (`sql/goals/`), used when `[reports] goals_dir` is not set.
-const BUILT_IN_GOALS: &str = include_str!("../../sql/goals/goals.toml");
-const BUILT_IN_TARGETS: &str = include_str!("../../sql/goals/targets.csv");
-
 /// One goal: "Improve retention".
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,7 +101,10 @@ impl GoalTree {
     /// Reads `goals.toml` and `targets.csv` from `dir`, or the shipped tree when `None`.
     pub fn load(dir: Option<&Path>) -> Result<GoalTree> {
         match dir {
-            None => GoalTree::parse(BUILT_IN_GOALS, BUILT_IN_TARGETS),
+            None => GoalTree::parse(
+                crate::project::SHIPPED_GOALS,
+                crate::project::SHIPPED_TARGETS,
+            ),
             Some(dir) => {
                 let read = |file: &str| {
                     let path = dir.join(file);

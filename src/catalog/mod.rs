@@ -164,6 +164,13 @@ impl Catalog {
         }
     }
 
+    /// Runs `work` as one catalog change: after the changes before it, and counted in
+    /// [`Catalog::generation`], so no plan or result cached before it is used after it.
+    pub async fn change<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let _change = self.begin_change().await;
+        work.await
+    }
+
     fn entries(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
         self.entries
             .lock()
@@ -205,6 +212,7 @@ impl Catalog {
     ) -> Result<()> {
         new_schema(ctx, REPORTS)?;
         let base = with_slash(&resolve_url(output_url)?);
+        let mut waiting = Vec::new();
         for name in names {
             let dataset = DatasetConfig {
                 name: format!("{REPORTS}.{name}"),
@@ -212,8 +220,23 @@ impl Catalog {
                 format: DatasetFormat::Parquet,
                 partition_columns: Some(vec![]),
             };
-            self.serve(ctx, &dataset, DatasetOrigin::Report, None, None)
+            let error = self
+                .serve(ctx, &dataset, DatasetOrigin::Report, None, None)
                 .await;
+            if error.is_some_and(|e| e.contains(NOT_RUN_YET)) {
+                waiting.push(name.as_str());
+            }
+        }
+        // One line for all of them: every report starts like this.
+        if !waiting.is_empty() {
+            tracing::info!(
+                "{} of {} reports have not run yet ({}): reports.<name> answers after the \
+                 report's first run (`segmint report run <name>`, `RUN REPORT <name>` or its \
+                 schedule)",
+                waiting.len(),
+                names.iter().filter(|n| n.as_str() != RUN_HISTORY).count(),
+                waiting.join(", ")
+            );
         }
         Ok(())
     }
@@ -243,15 +266,18 @@ impl Catalog {
                     (Some(served), status)
                 }
                 Err(error) if origin == DatasetOrigin::Report => {
-                    tracing::info!(report = %dataset.name, %error, "no report output yet");
-                    let report = dataset
-                        .name
-                        .trim_start_matches(REPORTS)
-                        .trim_start_matches('.');
-                    let message = format!(
-                        "no run of report {report} has been written yet (run `segmint report \
-                         run {report}` or wait for its schedule): {error}"
-                    );
+                    let message = report_not_served(&dataset.name, &error);
+                    // Each refresh tries again, and says so only at debug level; a report
+                    // that has not run yet is summed up once by `serve_reports`.
+                    let again = self
+                        .entries()
+                        .get(&dataset.name)
+                        .is_some_and(|e| e.served.is_none());
+                    if again || message.contains(NOT_RUN_YET) || message.starts_with(NO_RUNS) {
+                        tracing::debug!(table = %dataset.name, "{message}");
+                    } else {
+                        tracing::warn!("{message}");
+                    }
                     let status = DatasetStatus::failed(dataset, origin, message);
                     (None, status)
                 }
@@ -840,6 +866,32 @@ fn normalized_location(location: &str) -> Option<String> {
     (plain && !dotted).then_some(text)
 }
 
+/// What the status of a report table that no run has written yet says.
+const NOT_RUN_YET: &str = "has not run yet";
+/// The run history's table in `reports` (`reports::RUNS_TABLE`; the catalog sits below the
+/// reports module).
+const RUN_HISTORY: &str = "report_runs";
+/// What the status of the run history says before any run.
+const NO_RUNS: &str = "no report has run yet";
+
+/// Why `reports.<name>` is not served, in words: no run has written it yet (an empty folder,
+/// which is how every report starts), or its files cannot be read (then with the reason).
+fn report_not_served(table: &str, error: &SegmintError) -> String {
+    let report = table.trim_start_matches(REPORTS).trim_start_matches('.');
+    let history = report == RUN_HISTORY;
+    let empty = error.to_string().contains("No files found");
+    match (empty, history) {
+        (true, true) => {
+            format!("{NO_RUNS}: reports.report_runs will list runs after the first one")
+        }
+        (true, false) => format!(
+            "report {report} {NOT_RUN_YET}: {table} will answer after its first run \
+             (`segmint report run {report}`, `RUN REPORT {report}` or its schedule)"
+        ),
+        (false, _) => format!("the outputs of {table} cannot be read: {error}"),
+    }
+}
+
 async fn restore_view(ctx: &SessionContext, sql: &str) -> Result<()> {
     ctx.sql(sql).await?.collect().await?;
     Ok(())
@@ -934,6 +986,35 @@ pub fn with_slash(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_without_runs_is_said_in_words() {
+        let empty = SegmintError::Dataset {
+            name: "reports.goal_attainment".into(),
+            url: "file:///r/goal_attainment/".into(),
+            message: "Error during planning: No files found at file:///r/goal_attainment/. \
+                      Cannot infer schema from an empty location"
+                .into(),
+        };
+        let message = report_not_served("reports.goal_attainment", &empty);
+        assert!(
+            message.starts_with(
+                "report goal_attainment has not run yet: reports.goal_attainment will answer \
+                 after its first run"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("infer"), "{message}");
+        let history = report_not_served("reports.report_runs", &empty);
+        assert!(history.starts_with("no report has run yet"), "{history}");
+        let corrupt = SegmintError::Dataset {
+            name: "reports.goal_attainment".into(),
+            url: "file:///r/goal_attainment/".into(),
+            message: "Parquet error: invalid footer".into(),
+        };
+        let message = report_not_served("reports.goal_attainment", &corrupt);
+        assert!(message.contains("invalid footer"), "{message}");
+    }
 
     #[test]
     fn locations_that_could_mean_something_else_are_refused() {

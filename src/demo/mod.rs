@@ -41,7 +41,7 @@ const BLOCK_CUSTOMERS: u64 = 2_000;
 pub struct DemoOptions {
     /// Output directory (one folder per table is created inside).
     pub out: PathBuf,
-    /// Number of customers (about 4 orders each on average).
+    /// Number of customers (about 3 orders each on average).
     pub customers: u64,
     /// Random seed.
     pub seed: u64,

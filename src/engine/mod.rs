@@ -25,6 +25,8 @@ use crate::access::row_filter::RowFilterRule;
 use crate::catalog::{Catalog, DatasetStatus, GoalTree, system_tables};
 use crate::config::{Config, parse_byte_size};
 use crate::error::{Result, SegmintError};
+use crate::model::Model;
+use crate::project::Assets;
 use report_runner::ReportRunner;
 
 mod catalog_tables;
@@ -35,6 +37,8 @@ mod pg_proc;
 pub mod query_memory;
 pub mod report_runner;
 pub mod result_cache;
+pub mod sql_functions;
+pub mod tag_rules;
 pub mod views;
 
 /// The PostgreSQL version Segmint reports to clients, which they parse to pick features.
@@ -47,7 +51,14 @@ pub const DEFAULT_SCHEMA: &str = "public";
 pub struct Engine {
     prototype: SessionContext,
     catalog: Arc<Catalog>,
-    views: Vec<views::ViewStatus>,
+    /// `CREATE FUNCTION` functions, shared by every session.
+    sql_functions: Arc<sql_functions::SqlFunctions>,
+    /// The effective SQL assets: shipped, with the project folder's laid over them.
+    assets: Assets,
+    /// The analysis date the views are built for.
+    as_of: String,
+    /// The customer model, the views and the tag rules as last built (start, REFRESH).
+    shop: std::sync::RwLock<Shop>,
     unrestored: Vec<(String, String)>,
     goal_tree: GoalTree,
     refresh_every: Option<std::time::Duration>,
@@ -60,6 +71,17 @@ pub struct Engine {
     results: result_cache::ResultCache,
     /// Names of every table function (their scans are never cached).
     table_function_names: std::collections::HashSet<String>,
+}
+
+/// What was built on the shop's data: the model, the views and the tag rules.
+#[derive(Debug, Clone, Default)]
+pub struct Shop {
+    /// The customer model's entities.
+    pub model: Model,
+    /// Each view and why it is not served, if it is not.
+    pub views: Vec<views::ViewStatus>,
+    /// Each tag rule and why it is left out, if it is.
+    pub tags: Vec<tag_rules::TagStatus>,
 }
 
 /// What one session may use: from `[server]` and `[engine]`.
@@ -92,14 +114,31 @@ impl Engine {
             .map_err(|e| SegmintError::DataFusion(*e))?;
         ctx.register_udf(version_udf());
         pg_functions::register(&ctx);
+        let sql_functions = sql_functions::install(&ctx, config.catalog.dir.as_deref());
 
+        let assets = Assets::load(config)?;
+        let as_of = analysis_date(config)?;
         catalog.register_datasets(&ctx, &config.datasets).await;
-        let views = views::create_built_in(&ctx, &analysis_date(config)?).await;
-        let unrestored = catalog.restore(&ctx).await;
+        let function_files: Vec<(String, String)> = assets
+            .functions
+            .iter()
+            .map(|f| (f.file.clone(), f.text.clone()))
+            .collect();
+        // Project function files, then saved functions (which replace them by name), before
+        // the model and the views, which may use them.
+        let mut unrestored: Vec<(String, String)> =
+            sql_functions::load_function_files(&ctx, &function_files)
+                .await
+                .into_iter()
+                .filter_map(|(file, error)| error.map(|e| (format!("sql/functions/{file}"), e)))
+                .collect();
+        unrestored.extend(sql_functions.restore_saved(&ctx).await);
+        let shop = build_shop(&ctx, &assets, &as_of).await?;
+        unrestored.extend(catalog.restore(&ctx).await);
         system_tables::register(&ctx, &catalog)?;
-        let goal_tree = GoalTree::load(config.reports.goals_dir.as_deref())?;
+        let goal_tree = GoalTree::parse(&assets.goals.text, &assets.targets.text)?;
         goal_tree.register(&ctx)?;
-        pg_proc::install(&ctx, &database).await?;
+        pg_proc::install(&ctx, &database, sql_functions.clone()).await?;
         let table_function_names = ctx
             .state_ref()
             .read()
@@ -110,8 +149,11 @@ impl Engine {
         Ok(Engine {
             prototype: ctx,
             catalog,
+            sql_functions,
             goal_tree,
-            views,
+            assets,
+            as_of,
+            shop: std::sync::RwLock::new(shop),
             unrestored,
             refresh_every: config.catalog.refresh_every()?,
             database,
@@ -135,6 +177,11 @@ impl Engine {
             results: result_cache::ResultCache::default(),
             table_function_names,
         })
+    }
+
+    /// The `CREATE FUNCTION` functions.
+    pub fn sql_functions(&self) -> &Arc<sql_functions::SqlFunctions> {
+        &self.sql_functions
     }
 
     /// The server-wide cache of small query results.
@@ -219,12 +266,67 @@ impl Engine {
     }
 
     /// Starts listing every dataset again every `[catalog] refresh_interval` (unless turned
-    /// off), so files that land under a dataset's prefix become visible. Needs a Tokio runtime.
-    pub fn start_refresh(&self) {
-        if let Some(every) = self.refresh_every {
-            tracing::info!(every = ?every, "datasets are listed again periodically");
-            self.catalog.spawn_refresh(self.session(), every);
+    /// off), so files that land under a dataset's prefix become visible, and checking the
+    /// customer model against its contract again. Needs a Tokio runtime.
+    pub fn start_refresh(self: &Arc<Self>) {
+        let Some(every) = self.refresh_every else {
+            return;
+        };
+        tracing::info!(every = ?every, "datasets are listed again periodically");
+        let engine = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(engine) = engine.upgrade() else {
+                    break;
+                };
+                if let Ok(statuses) = engine.catalog.refresh(&engine.prototype, None).await {
+                    let failed = statuses.iter().filter(|s| s.error.is_some()).count();
+                    tracing::debug!(datasets = statuses.len(), failed, "periodic refresh");
+                }
+                engine.refresh_model().await;
+            }
+        });
+    }
+
+    /// Checks the model against its contract again and rebuilds the model views, the tag
+    /// rules and the views on it (after a dataset refresh). A failure keeps what was built.
+    pub async fn refresh_model(&self) {
+        match build_shop(&self.prototype, &self.assets, &self.as_of).await {
+            Ok(shop) => {
+                let mut current = self
+                    .shop
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                *current = shop;
+            }
+            Err(error) => tracing::warn!(%error, "customer model not rebuilt"),
         }
+    }
+
+    /// The effective SQL assets (shipped, with the project folder's laid over them).
+    pub fn assets(&self) -> &Assets {
+        &self.assets
+    }
+
+    /// The model, views and tag rules as last built.
+    pub fn shop(&self) -> Shop {
+        self.shop
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Why something needing `needs` from the customer model cannot run (`needs events`).
+    pub fn unavailable(&self, needs: &[String]) -> Option<String> {
+        self.shop
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .model
+            .unavailable(needs)
     }
 
     /// The goal tree served as the `goals` schema.
@@ -232,9 +334,9 @@ impl Engine {
         &self.goal_tree
     }
 
-    /// What happened to each built-in view.
-    pub fn views(&self) -> &[views::ViewStatus] {
-        &self.views
+    /// What happened to each view.
+    pub fn views(&self) -> Vec<views::ViewStatus> {
+        self.shop().views
     }
 
     /// Saved objects that could not be restored at start, with why.
@@ -251,6 +353,38 @@ impl Engine {
     pub fn database(&self) -> &str {
         &self.database
     }
+}
+
+/// Builds the customer model from the mappings and datasets, then the tag rules and the
+/// views over it.
+async fn build_shop(ctx: &SessionContext, assets: &Assets, as_of: &str) -> Result<Shop> {
+    let mut dependents: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut depends = |needs: Vec<String>, what: String| {
+        for need in needs {
+            let entity = need.split('.').next().unwrap_or_default().to_string();
+            let list = dependents.entry(entity).or_default();
+            if !list.contains(&what) {
+                list.push(what.clone());
+            }
+        }
+    };
+    for view in &assets.views {
+        depends(
+            crate::project::needs(&view.text),
+            format!("view {}", view.file.trim_end_matches(".sql")),
+        );
+    }
+    for report in &assets.reports {
+        depends(
+            crate::project::needs(&report.text),
+            format!("report {}", report.file.trim_end_matches(".sql")),
+        );
+    }
+    let model = Model::build(ctx, &assets.model_files()?, &dependents).await?;
+    crate::model::register_tables(ctx, &model)?;
+    let tags = tag_rules::register(ctx, &assets.tags, &model)?;
+    let views = views::create_all(ctx, &assets.views, as_of, &model).await;
+    Ok(Shop { model, views, tags })
 }
 
 /// The analysis date views are built for: `[functions] as_of`, else today (UTC).

@@ -5,6 +5,9 @@
 //! (all in namespace `pg_catalog`). We overlay that schema with a `pg_proc` that also holds one
 //! row per Segmint function in `public`, and add the `pg_function_is_visible`,
 //! `pg_get_function_result` and `pg_get_function_arguments` helpers `\df` calls.
+//!
+//! Functions made with `CREATE FUNCTION` are listed too, as they are when the catalog is read
+//! (`prolang` sql, `prosrc` their body, which `\df+` shows as the Source code).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,15 +17,24 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int16Array, Int32Array, RecordBatch, StringArray, new_null_array,
 };
 use datafusion::arrow::datatypes::{DataType, Int32Type};
-use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::datasource::MemTable;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{ColumnarValue, Signature, TypeSignature, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, Signature, TableType, TypeSignature, Volatility, create_udf,
+};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
+
+use super::sql_functions::{SqlFunction, SqlFunctions};
 
 /// First oid given to Segmint functions (above PostgreSQL's and the dynamic catalog range).
 const FIRST_FUNCTION_OID: i32 = 900_000;
+
+/// `pg_language` oids.
+const INTERNAL_LANGUAGE: i32 = 12;
+const SQL_LANGUAGE: i32 = 14;
 
 /// One row of `pg_proc` for a Segmint function.
 #[derive(Debug, Clone)]
@@ -34,6 +46,68 @@ struct FunctionEntry {
     arguments: String,
     nargs: i16,
     description: Option<String>,
+    /// `prolang`: internal for built-in functions, sql for `CREATE FUNCTION` ones.
+    language: i32,
+    /// `provolatile`: `i`, `s` or `v`.
+    volatility: &'static str,
+    /// `prosrc`: the name of a built-in function, the body of a SQL function.
+    source: String,
+}
+
+/// The `pg_proc` row of a `CREATE FUNCTION` function.
+fn sql_function_entry(oid: i32, function: &SqlFunction) -> FunctionEntry {
+    let arguments = function
+        .arguments()
+        .iter()
+        .map(|a| match &a.name {
+            Some(name) => format!("{name} {}", pg_type_name(&a.data_type)),
+            None => pg_type_name(&a.data_type),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    FunctionEntry {
+        oid,
+        name: function.name().to_string(),
+        kind: "f",
+        result: pg_type_name(function.return_type()),
+        arguments,
+        nargs: function.arguments().len() as i16,
+        description: None,
+        language: SQL_LANGUAGE,
+        volatility: match function.volatility() {
+            Volatility::Immutable => "i",
+            Volatility::Stable => "s",
+            Volatility::Volatile => "v",
+        },
+        source: function.source().to_string(),
+    }
+}
+
+fn sql_function_entries(functions: &SqlFunctions) -> Vec<FunctionEntry> {
+    functions
+        .list()
+        .iter()
+        .map(|(oid, function)| sql_function_entry(*oid, function))
+        .collect()
+}
+
+/// Finds the row of an oid: a built-in function's, else a SQL function's as it is now.
+#[derive(Debug, Clone)]
+struct Lookup {
+    built_in: Arc<HashMap<i32, FunctionEntry>>,
+    sql: Arc<SqlFunctions>,
+}
+
+impl Lookup {
+    fn get<T>(&self, oid: i32, field: impl Fn(&FunctionEntry) -> T) -> Option<T> {
+        match self.built_in.get(&oid) {
+            Some(entry) => Some(field(entry)),
+            None => self
+                .sql
+                .by_oid(oid)
+                .map(|function| field(&sql_function_entry(oid, &function))),
+        }
+    }
 }
 
 fn pg_type_name(data_type: &DataType) -> String {
@@ -108,6 +182,9 @@ fn function_entries() -> Vec<FunctionEntry> {
                 arguments,
                 nargs: nargs.max(0),
                 description: documentation.map(|d| d.description.clone()),
+                language: INTERNAL_LANGUAGE,
+                volatility: "i",
+                source: function.name().to_string(),
             }
         })
         .collect()
@@ -123,8 +200,9 @@ fn result_of(
         .map(|t| pg_type_name(&t))
 }
 
-/// Installs the overlay and helper functions into `ctx` (whose pg_catalog is already set up).
-pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
+/// Installs the overlay and helper functions into `ctx` (whose pg_catalog is already set up);
+/// `sql` are the `CREATE FUNCTION` functions, listed as they are when the catalog is read.
+pub async fn install(ctx: &SessionContext, database: &str, sql: Arc<SqlFunctions>) -> Result<()> {
     let catalog = ctx
         .catalog(database)
         .ok_or_else(|| DataFusionError::Plan(format!("catalog {database} not found")))?;
@@ -147,7 +225,12 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
     let pg_type =
         super::catalog_tables::pg_type_with_regproc_oids(ctx, &pg_catalog, &batches, &schema)
             .await?;
-    let pg_proc: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(schema, vec![batches])?);
+    let pg_proc: Arc<dyn TableProvider> = Arc::new(ProcTable {
+        schema,
+        built_in: batches,
+        sql: sql.clone(),
+        namespace: public_oid,
+    });
     let mut overrides: HashMap<String, Arc<dyn TableProvider>> = HashMap::from([
         ("pg_proc".to_string(), pg_proc),
         ("pg_type".to_string(), pg_type),
@@ -166,8 +249,10 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
     };
     catalog.register_schema("pg_catalog", Arc::new(overlay))?;
 
-    let by_oid: Arc<HashMap<i32, FunctionEntry>> =
-        Arc::new(entries.into_iter().map(|e| (e.oid, e)).collect());
+    let by_oid = Lookup {
+        built_in: Arc::new(entries.into_iter().map(|e| (e.oid, e)).collect()),
+        sql,
+    };
     // Every function Segmint lists is in a schema on the search path.
     ctx.register_udf(super::pg_functions::constant(
         "pg_function_is_visible",
@@ -186,7 +271,7 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
                 let oids = oids.as_primitive::<Int32Type>();
                 let texts: StringArray = oids
                     .iter()
-                    .map(|oid| oid.and_then(|oid| by_oid.get(&oid)).map(field))
+                    .map(|oid| oid.and_then(|oid| by_oid.get(oid, field)))
                     .collect();
                 Ok(ColumnarValue::Array(Arc::new(texts) as ArrayRef))
             }),
@@ -194,8 +279,15 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
     };
     ctx.register_udf(obj_description(by_oid.clone()));
     ctx.register_udf(lookup("pg_get_function_result", |e| e.result.clone()));
-    // Segmint functions are built in, not SQL-bodied: psql's `\\df+` shows no body.
-    ctx.register_udf(lookup("pg_get_function_sqlbody", |_| String::new()));
+    // psql's `\\df+` shows this as the Source code: nothing for Segmint's built-in functions,
+    // the body of SQL functions.
+    ctx.register_udf(lookup("pg_get_function_sqlbody", |e| {
+        if e.language == SQL_LANGUAGE {
+            e.source.clone()
+        } else {
+            String::new()
+        }
+    }));
     ctx.register_udf(lookup("pg_get_function_arguments", |e| e.arguments.clone()));
     ctx.register_udf(lookup("pg_get_function_identity_arguments", |e| {
         e.arguments.clone()
@@ -205,9 +297,7 @@ pub async fn install(ctx: &SessionContext, database: &str) -> Result<()> {
 
 /// `obj_description(oid [, catalog])`: the documentation of Segmint functions (psql's `\\df+`
 /// Description column); NULL for every other object, as PostgreSQL gives for undocumented ones.
-fn obj_description(
-    by_oid: Arc<HashMap<i32, FunctionEntry>>,
-) -> datafusion::logical_expr::ScalarUDF {
+fn obj_description(by_oid: Lookup) -> datafusion::logical_expr::ScalarUDF {
     use datafusion::logical_expr::{ScalarUDF, SimpleScalarUDF, TypeSignature};
     let signature = Signature::one_of(
         vec![
@@ -225,10 +315,7 @@ fn obj_description(
             let oids = oids.as_primitive::<Int32Type>();
             let texts: StringArray = oids
                 .iter()
-                .map(|oid| {
-                    oid.and_then(|oid| by_oid.get(&oid))
-                        .and_then(|e| e.description.clone())
-                })
+                .map(|oid| oid.and_then(|oid| by_oid.get(oid, |e| e.description.clone()).flatten()))
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(texts) as ArrayRef))
         }),
@@ -302,14 +389,14 @@ fn entries_batch(
                 "proname" => Some(text(|e| e.name.clone())),
                 "pronamespace" => Some(Arc::new(Int32Array::from(vec![namespace; n]))),
                 "prokind" => Some(text(|e| e.kind.to_string())),
-                "provolatile" => Some(text(|_| "i".to_string())),
+                "provolatile" => Some(text(|e| e.volatility.to_string())),
                 "proparallel" => Some(text(|_| "s".to_string())),
-                "prosrc" => Some(text(|e| e.name.clone())),
+                "prosrc" => Some(text(|e| e.source.clone())),
                 "proargtypes" => Some(text(|_| String::new())),
                 "pronargs" => Some(Arc::new(
                     entries.iter().map(|e| e.nargs).collect::<Int16Array>(),
                 )),
-                "prolang" => Some(Arc::new(Int32Array::from(vec![12; n]))),
+                "prolang" => Some(int(|e| e.language)),
                 _ => None,
             };
             match known {
@@ -321,6 +408,43 @@ fn entries_batch(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `pg_proc`: PostgreSQL's and Segmint's functions, and the SQL functions as they are now.
+#[derive(Debug)]
+struct ProcTable {
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    built_in: Vec<RecordBatch>,
+    sql: Arc<SqlFunctions>,
+    namespace: i32,
+}
+
+#[async_trait]
+impl TableProvider for ProcTable {
+    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut batches = self.built_in.clone();
+        let entries = sql_function_entries(&self.sql);
+        if !entries.is_empty() {
+            batches.push(entries_batch(&self.schema, &entries, self.namespace)?);
+        }
+        MemTable::try_new(self.schema.clone(), vec![batches])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
 }
 
 /// A schema that serves some tables from `overrides` and the rest from `inner`.

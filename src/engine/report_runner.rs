@@ -31,6 +31,9 @@ pub enum ReportRunError {
     /// Reports have nowhere to write (`[reports] output_url` is not set).
     #[error("{0}")]
     NotConfigured(String),
+    /// The report needs what the shop's model does not have (`needs events`).
+    #[error("{0}")]
+    Unavailable(String),
     /// The run failed (it is recorded in `reports.report_runs`).
     #[error("{0}")]
     Failed(String),

@@ -14,7 +14,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::str::FromStr;
 
 use chrono_tz::Tz;
@@ -22,62 +21,6 @@ use serde::Deserialize;
 
 use super::period::Period;
 use crate::error::{Result, SegmintError};
-
-/// The reports shipped in `sql/reports/`, compiled in.
-pub const BUILT_IN: &[(&str, &str)] = &[
-    (
-        "goal_attainment.sql",
-        include_str!("../../sql/reports/goal_attainment.sql"),
-    ),
-    (
-        "cohort_retention.sql",
-        include_str!("../../sql/reports/cohort_retention.sql"),
-    ),
-    (
-        "customer_retention.sql",
-        include_str!("../../sql/reports/customer_retention.sql"),
-    ),
-    (
-        "repurchase.sql",
-        include_str!("../../sql/reports/repurchase.sql"),
-    ),
-    (
-        "order_value.sql",
-        include_str!("../../sql/reports/order_value.sql"),
-    ),
-    (
-        "acquisition.sql",
-        include_str!("../../sql/reports/acquisition.sql"),
-    ),
-    (
-        "satisfaction.sql",
-        include_str!("../../sql/reports/satisfaction.sql"),
-    ),
-    (
-        "rfm_migration.sql",
-        include_str!("../../sql/reports/rfm_migration.sql"),
-    ),
-    (
-        "lifecycle_flows.sql",
-        include_str!("../../sql/reports/lifecycle_flows.sql"),
-    ),
-    (
-        "browse_funnel.sql",
-        include_str!("../../sql/reports/browse_funnel.sql"),
-    ),
-    (
-        "browse_sessions.sql",
-        include_str!("../../sql/reports/browse_sessions.sql"),
-    ),
-    (
-        "browse_paths.sql",
-        include_str!("../../sql/reports/browse_paths.sql"),
-    ),
-    (
-        "channel_mix.sql",
-        include_str!("../../sql/reports/channel_mix.sql"),
-    ),
-];
 
 /// The name of the run-history table; no report may take it.
 pub const RUNS_TABLE: &str = "report_runs";
@@ -161,6 +104,8 @@ struct FrontMatter {
     params: BTreeMap<String, toml::Value>,
     #[serde(default, rename = "chart")]
     charts: Vec<ChartSpec>,
+    #[serde(default)]
+    needs: Vec<String>,
 }
 
 fn utc() -> String {
@@ -196,6 +141,9 @@ pub struct ReportDefinition {
     pub sql: String,
     /// Where it was read from (`built-in:goal_attainment.sql` or a path).
     pub source: String,
+    /// What it needs from the customer model (`events`, `orders.channel`): without it the
+    /// report is listed as unavailable and refuses to run (SQLSTATE 55000).
+    pub needs: Vec<String>,
 }
 
 impl ReportDefinition {
@@ -267,6 +215,7 @@ impl ReportDefinition {
             charts: front.charts,
             sql,
             source: source.to_string(),
+            needs: front.needs,
         })
     }
 
@@ -306,28 +255,13 @@ fn param_literal(key: &str, value: &toml::Value) -> std::result::Result<String, 
     }
 }
 
-/// The shipped reports, then the files of `dir` (replacing shipped reports by name), sorted
-/// by name.
-pub fn load_all(dir: Option<&Path>) -> Result<Vec<ReportDefinition>> {
+/// The reports of `assets` (shipped ones replaced by the project's of the same file name),
+/// by name; a later file of the same report name replaces an earlier one.
+pub fn load_all(assets: &[crate::project::Asset]) -> Result<Vec<ReportDefinition>> {
     let mut reports = BTreeMap::new();
-    for (file, text) in BUILT_IN {
-        let report = ReportDefinition::parse(&format!("built-in:{file}"), text)?;
+    for asset in assets {
+        let report = ReportDefinition::parse(&asset.label(), &asset.text)?;
         reports.insert(report.name.clone(), report);
-    }
-    if let Some(dir) = dir {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| SegmintError::io(format!("reading {}", dir.display()), e))?;
-        let mut paths: Vec<_> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| SegmintError::io(format!("reading {}", path.display()), e))?;
-            let report = ReportDefinition::parse(&path.display().to_string(), &text)?;
-            reports.insert(report.name.clone(), report);
-        }
     }
     Ok(reports.into_values().collect())
 }
@@ -338,13 +272,14 @@ mod tests {
 
     #[test]
     fn every_shipped_report_parses_and_is_compiled_in() {
-        let reports = load_all(None).expect("shipped reports");
+        let reports =
+            load_all(&crate::project::Assets::shipped().reports).expect("shipped reports");
         assert_eq!(
             reports.len(),
-            BUILT_IN.len(),
+            crate::project::SHIPPED_REPORTS.len(),
             "two shipped reports share a name"
         );
-        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/reports");
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/reports");
         let mut files: Vec<String> = std::fs::read_dir(folder)
             .expect("sql/reports")
             .filter_map(|e| e.ok())
@@ -352,7 +287,10 @@ mod tests {
             .filter(|f| f.ends_with(".sql"))
             .collect();
         files.sort();
-        let mut listed: Vec<String> = BUILT_IN.iter().map(|(f, _)| f.to_string()).collect();
+        let mut listed: Vec<String> = crate::project::SHIPPED_REPORTS
+            .iter()
+            .map(|(f, _)| f.to_string())
+            .collect();
         listed.sort();
         assert_eq!(files, listed, "a file in sql/reports is not in BUILT_IN");
         for report in &reports {

@@ -11,8 +11,10 @@
 //! `segmint serve` runs them on their schedules ([`scheduler`]).
 
 mod definition;
+pub mod first_run;
 mod history;
 mod html;
+mod listing;
 mod period;
 mod run_session;
 mod runner;
@@ -95,6 +97,12 @@ pub struct RunSummary {
     pub files: Vec<String>,
 }
 
+/// Segment breakdowns and the model column each needs.
+const BREAKDOWN_NEEDS: &[(&str, &str)] = &[
+    ("channel", "orders.channel"),
+    ("region", "customers.region"),
+];
+
 /// The report definitions and where their runs go.
 pub struct Reports {
     engine: Arc<Engine>,
@@ -107,7 +115,8 @@ pub struct Reports {
 impl Reports {
     /// Loads the definitions and serves the outputs of past runs as `reports.*` tables.
     pub async fn open(config: &ReportsConfig, engine: Arc<Engine>) -> Result<Reports> {
-        let definitions = definition::load_all(config.dir.as_deref())?;
+        let definitions = definition::load_all(&engine.assets().reports)?;
+        listing::register(&engine, &definitions)?;
         let output = match &config.output_url {
             Some(url) => Some(with_slash(&resolve_url(url)?)),
             None => None,
@@ -151,6 +160,48 @@ impl Reports {
             })
     }
 
+    /// Drops the rows of segment breakdowns the shop has no data for (`segment_kind =
+    /// 'channel'` without `orders.channel`, `'region'` without `customers.region`), so a
+    /// missing column drops its breakdown instead of reporting one NULL segment.
+    fn without_missing_breakdowns(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        let dropped: Vec<&str> = BREAKDOWN_NEEDS
+            .iter()
+            .filter(|(_, need)| self.engine.unavailable(&[need.to_string()]).is_some())
+            .map(|(kind, _)| *kind)
+            .collect();
+        if dropped.is_empty() {
+            return Ok(batches);
+        }
+        let mut kept = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let Ok(index) = batch.schema().index_of("segment_kind") else {
+                kept.push(batch);
+                continue;
+            };
+            let kinds = datafusion::arrow::compute::cast(batch.column(index), &DataType::Utf8)?;
+            let kinds = kinds
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+                .ok_or_else(|| SegmintError::Report {
+                    report: "segment breakdowns".into(),
+                    message: "segment_kind is not text".into(),
+                })?;
+            let keep: datafusion::arrow::array::BooleanArray = kinds
+                .iter()
+                .map(|k| Some(!k.is_some_and(|k| dropped.contains(&k))))
+                .collect();
+            kept.push(datafusion::arrow::compute::filter_record_batch(
+                &batch, &keep,
+            )?);
+        }
+        Ok(kept)
+    }
+
+    /// Why `report` cannot run on this shop's model (`needs events`), if it cannot.
+    pub fn unavailable(&self, report: &ReportDefinition) -> Option<String> {
+        self.engine.unavailable(&report.needs)
+    }
+
     /// The engine the reports run on.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
@@ -165,6 +216,12 @@ impl Reports {
         progress: &(dyn Fn(&Step) + Sync),
     ) -> Result<RunSummary> {
         let report = self.get(name)?.clone();
+        if let Some(reason) = self.unavailable(&report) {
+            return Err(SegmintError::Unavailable {
+                what: format!("report {name}"),
+                reason,
+            });
+        }
         let Some(output) = self.output.clone() else {
             return Err(SegmintError::Report {
                 report: name.to_string(),
@@ -269,9 +326,12 @@ impl Reports {
         }
         for (table, at) in segments {
             progress(&Step::Segments(at));
-            let rows = query(session.ctx(), &template::segments_query(at))
-                .await
-                .map_err(|e| fail(format!("segments: {}", first_line(&e))))?;
+            let rows = query(
+                session.ctx(),
+                &template::segments_query(&self.engine.assets().segments.text, at),
+            )
+            .await
+            .map_err(|e| fail(format!("segments: {}", first_line(&e))))?;
             session.keep(table, rows)?;
         }
         let sql = context.render(&report.sql).map_err(&fail)?;
@@ -279,6 +339,7 @@ impl Reports {
         let batches = query(session.ctx(), &sql)
             .await
             .map_err(|e| fail(first_line(&e)))?;
+        let batches = self.without_missing_breakdowns(batches)?;
         let batches = with_as_of(&batches, as_of)?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
 

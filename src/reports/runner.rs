@@ -15,8 +15,14 @@ impl ReportRunner for Reports {
         name: &str,
         as_of: Option<NaiveDate>,
     ) -> Result<ReportRun, ReportRunError> {
-        self.get(name)
+        let report = self
+            .get(name)
             .map_err(|e| ReportRunError::NotFound(e.to_string()))?;
+        if let Some(reason) = self.unavailable(report) {
+            return Err(ReportRunError::Unavailable(format!(
+                "report {name} is unavailable on this shop's data: {reason}"
+            )));
+        }
         if self.output.is_none() {
             return Err(ReportRunError::NotConfigured(
                 "[reports] output_url is not set: there is nowhere to write".into(),

@@ -20,17 +20,15 @@ use super::period::{Period, Window};
 use super::run_session::RUN_SCHEMA;
 use crate::catalog::GoalTree;
 
-/// The segment dimensions of every customer as of `{at}` (`sql/segments/customer_segments.sql`).
-const SEGMENTS: &str = include_str!("../../sql/segments/customer_segments.sql");
-
 /// The run-local table `{segments}` stands for.
 pub const SEGMENTS_START: &str = "segments_start";
 /// The run-local table `{segments_at_end}` stands for.
 pub const SEGMENTS_END: &str = "segments_end";
 
-/// The query computing the segments of every customer as of `at`.
-pub fn segments_query(at: chrono::NaiveDate) -> String {
-    SEGMENTS
+/// The query computing the segments of every customer as of `at`, from the segment
+/// dimensions `segments` (`sql/segments/customer_segments.sql` or the project's copy).
+pub fn segments_query(segments: &str, at: chrono::NaiveDate) -> String {
+    segments
         .trim()
         .trim_end_matches(';')
         .replace("{at}", &date(at))
@@ -220,7 +218,10 @@ mod tests {
             segments_used("x {segments_at_end} y", &ctx.window),
             vec![(SEGMENTS_END, ctx.window.end)]
         );
-        assert!(segments_query(ctx.window.start).contains("DATE '2026-10-01'"));
+        assert!(
+            segments_query(crate::project::SHIPPED_SEGMENTS, ctx.window.start)
+                .contains("DATE '2026-10-01'")
+        );
         let actuals = ctx
             .render("SELECT * FROM {metric_actuals} a")
             .expect("actuals");

@@ -1,18 +1,23 @@
 //! DDL over the wire, for administrators (`[catalog] allow_ddl`): `CREATE [OR REPLACE] VIEW`
-//! (saved segments), `CREATE EXTERNAL TABLE`, `CREATE TABLE AS`, `DROP TABLE | VIEW`, and the
-//! admin command `REFRESH DATASET name` / `REFRESH DATASETS`. The catalog does the work; this
+//! (saved segments), `CREATE EXTERNAL TABLE`, `CREATE TABLE AS`, `DROP TABLE | VIEW`,
+//! `CREATE [OR REPLACE] FUNCTION` / `DROP FUNCTION` (SQL functions), and the admin command
+//! `REFRESH DATASET name` / `REFRESH DATASETS`. The catalog does the work; this
 //! module recognises the statements and answers like PostgreSQL.
+
+use std::sync::Arc;
 
 use datafusion::common::TableReference;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfParsedStatement};
+use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use pgwire::api::results::{Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 
 use super::sqlstate::{FEATURE_NOT_SUPPORTED, SYNTAX_ERROR, to_pg_error, user_error};
 use crate::catalog::{Catalog, DdlError, ObjectKind};
+use crate::engine::sql_functions::{self, SqlFunctions};
 
 /// A change to the catalog, planned and waiting to run.
 #[derive(Debug, Clone)]
@@ -55,6 +60,44 @@ pub enum CatalogChange {
     },
     /// `REFRESH DATASET name` (`None`: `REFRESH DATASETS`).
     Refresh(Option<String>),
+    /// `CREATE [OR REPLACE] FUNCTION`, planned when it runs.
+    CreateFunction {
+        /// The engine's SQL functions.
+        functions: Arc<SqlFunctions>,
+        /// The statement.
+        statement: Box<Statement>,
+        /// Its SQL text, which is saved.
+        sql: String,
+    },
+    /// `DROP FUNCTION [IF EXISTS] names`.
+    DropFunction {
+        /// The engine's SQL functions.
+        functions: Arc<SqlFunctions>,
+        /// The functions.
+        names: Vec<String>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
+}
+
+/// The change a `CREATE FUNCTION` or `DROP FUNCTION` statement makes, if it is one.
+pub fn function_change(
+    statement: &Statement,
+    functions: &Arc<SqlFunctions>,
+) -> Option<CatalogChange> {
+    match statement {
+        Statement::CreateFunction(_) => Some(CatalogChange::CreateFunction {
+            functions: functions.clone(),
+            statement: Box::new(statement.clone()),
+            sql: statement.to_string(),
+        }),
+        Statement::DropFunction(drop) => Some(CatalogChange::DropFunction {
+            functions: functions.clone(),
+            names: sql_functions::drop_names(drop),
+            if_exists: drop.if_exists,
+        }),
+        _ => None,
+    }
 }
 
 /// Whether `plan` is a catalog change (rather than a query or a refused write).
@@ -274,6 +317,28 @@ pub async fn run(
                 return Err(pg_error(DdlError::Failed(error)));
             }
             Tag::new("REFRESH").with_rows(statuses.len())
+        }
+        CatalogChange::CreateFunction {
+            functions,
+            statement,
+            sql,
+        } => {
+            catalog
+                .change(functions.create_saved(ctx, statement, sql))
+                .await
+                .map_err(to_pg_error)?;
+            Tag::new("CREATE FUNCTION")
+        }
+        CatalogChange::DropFunction {
+            functions,
+            names,
+            if_exists,
+        } => {
+            catalog
+                .change(async { functions.drop_saved(ctx, names, *if_exists) })
+                .await
+                .map_err(|e| user_error(e.sqlstate(), e.to_string()))?;
+            Tag::new("DROP FUNCTION")
         }
     };
     Ok(Response::Execution(tag))

@@ -206,6 +206,8 @@ impl Session {
     }
 
     async fn plan_statement(&self, statement: &Statement) -> PgWireResult<LogicalPlan> {
+        // Functions created or dropped by other sessions since the last statement.
+        self.engine.sql_functions().sync(self.ctx());
         self.ctx()
             .state()
             .statement_to_plan(DfParsedStatement::Statement(Box::new(statement.clone())))
@@ -252,6 +254,9 @@ impl Session {
                 .plan(Statement::Query(copy.query.clone()), None)
                 .await?;
             return Ok(Prepared::Copy(Box::new(copy), Box::new(planned)));
+        }
+        if let Some(change) = ddl::function_change(&statement, self.engine.sql_functions()) {
+            return Ok(Prepared::Catalog(Box::new(change)));
         }
         match statement {
             Statement::Declare { mut stmts } if stmts.len() == 1 => {
@@ -554,7 +559,13 @@ impl Session {
                         ),
                     ));
                 }
-                ddl::run(change, self.engine.catalog(), self.ctx()).await
+                let refresh = matches!(change.as_ref(), ddl::CatalogChange::Refresh(_));
+                let response = ddl::run(change, self.engine.catalog(), self.ctx()).await?;
+                if refresh {
+                    // The model is checked against its contract again at each REFRESH.
+                    self.engine.refresh_model().await;
+                }
+                Ok(response)
             }
             Prepared::Fetch { name, count } => {
                 let schema = self.cursors.schema(name)?;

@@ -80,7 +80,9 @@ pub async fn run(engine: &Engine, request: &RunReport) -> PgWireResult<Vec<Strin
         .map_err(|error| {
             let code = match &error {
                 ReportRunError::NotFound(_) => UNDEFINED_OBJECT,
-                ReportRunError::NotConfigured(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
+                ReportRunError::NotConfigured(_) | ReportRunError::Unavailable(_) => {
+                    OBJECT_NOT_IN_PREREQUISITE_STATE
+                }
                 ReportRunError::Failed(_) => EXTERNAL_ROUTINE_EXCEPTION,
             };
             user_error(code, error.to_string())

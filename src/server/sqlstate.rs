@@ -7,6 +7,8 @@ use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
 
+use crate::engine::sql_functions::{self, SqlFunctionError};
+
 /// `42601`: the statement does not parse.
 pub const SYNTAX_ERROR: &str = "42601";
 /// `42P01`: no such table or view.
@@ -89,7 +91,12 @@ pub fn sqlstate_of(error: &DataFusionError) -> &'static str {
             Some(inner) => sqlstate_of(inner),
             None => match inner.downcast_ref::<ArrowError>() {
                 Some(arrow_error) => arrow_sqlstate(arrow_error),
-                None => INTERNAL_ERROR,
+                // CREATE FUNCTION refusals carry their own code (syntax error in the body,
+                // unknown function or column, ...).
+                None => match inner.downcast_ref::<SqlFunctionError>() {
+                    Some(error) => error.sqlstate(),
+                    None => INTERNAL_ERROR,
+                },
             },
         },
         _ => INTERNAL_ERROR,
@@ -214,6 +221,9 @@ pub fn to_pg_error(error: DataFusionError) -> PgWireError {
 
 /// The error message without DataFusion's internal wrapping.
 fn client_message(error: &DataFusionError) -> String {
+    if let Some(error) = sql_functions::find_error(error) {
+        return error.to_string();
+    }
     let root = error.find_root();
     let text = match root {
         DataFusionError::Plan(m)
@@ -256,6 +266,28 @@ mod tests {
         );
         assert_eq!(state_for("SELECT nope FROM t").await, UNDEFINED_COLUMN);
         assert_eq!(state_for("SELECT no_such_fn(1)").await, UNDEFINED_FUNCTION);
+    }
+
+    #[tokio::test]
+    async fn sql_function_refusals_keep_their_codes() {
+        let ctx = SessionContext::new();
+        crate::engine::sql_functions::install(&ctx, None);
+        for (body, code) in [
+            ("x +", SYNTAX_ERROR),
+            ("no_such_fn(x)", UNDEFINED_FUNCTION),
+            ("x + y", UNDEFINED_COLUMN),
+        ] {
+            let sql = format!("CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql AS $$ {body} $$");
+            let error = match ctx.sql(&sql).await {
+                Ok(df) => df.collect().await.expect_err(&sql),
+                Err(error) => error,
+            };
+            assert_eq!(sqlstate_of(&error), code, "{sql}");
+            let PgWireError::UserError(info) = to_pg_error(error) else {
+                panic!("a user error");
+            };
+            assert!(info.message.contains("function f"), "{}", info.message);
+        }
     }
 
     #[tokio::test]

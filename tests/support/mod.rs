@@ -1,6 +1,7 @@
 //! Shared fixtures: demo data generated once per test run, and real Segmint servers listening
 //! on `127.0.0.1:0`, each on its own runtime thread so they outlive individual tests.
 
+pub mod olist;
 pub mod pg_text;
 pub mod s3;
 

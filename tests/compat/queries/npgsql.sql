@@ -8,7 +8,8 @@
 --     SupportsEnumTypes (>= 8.3) = true, HasEnumSortOrder (>= 9.1) = true,
 --     LoadTableComposites = false (connection-string default).
 --     NOTE: Npgsql sends these four statements as ONE simple-protocol Query message
---     ("SELECT version();\n<types>;\n<composites>;\n<enums>;") - see the batch test in REPORT.md.
+--     ("SELECT version();\n<types>;\n<composites>;\n<enums>;"); multi-statement simple queries are
+--     covered by tests/pgwire.rs, and the results of this corpus are in docs/compatibility.md.
 --   * Npgsql 4.0.x type loader (Power BI Desktop ships Npgsql 4.0.10/4.0.17):
 --     old src/Npgsql/DatabaseInfo.cs (GenerateTypesQuery) as stored in the index, and the exact
 --     bytes Power BI sends as captured by ravendb (PowerBIConfig.cs) and sqream (PBI_CATALOG_* constants).

@@ -13,8 +13,10 @@
 //! segment. Definitions are checked when the function is built: unknown keys, duplicate or
 //! malformed names, and a feature query without `{as_of}` are errors.
 //!
-//! The result schema is fixed before the feature query is planned, so `customer_id` is
-//! returned as BIGINT: a deployment with text customer ids maps them in its feature query.
+//! `customer_id` is returned as BIGINT by default; [`with_definitions_for`] serves it as the
+//! deployment's own id type (text ids: Olist-style hex strings, e-mail hashes). A tag may say
+//! what it `needs` from the customer model (`needs = ["order_items"]`): the server leaves out
+//! the tags whose inputs the shop does not have.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -44,10 +46,25 @@ pub fn functions() -> Vec<CrmFunction> {
 
 /// `customer_tags` evaluating `definitions` (for a deployment's own tag file).
 pub fn with_definitions(definitions: TagDefinitions) -> CrmFunction {
+    with_definitions_for(definitions, DataType::Int64)
+}
+
+/// `customer_tags` evaluating `definitions`, serving `customer_id` as `customer_id_type`
+/// (BIGINT or text).
+pub fn with_definitions_for(
+    definitions: TagDefinitions,
+    customer_id_type: DataType,
+) -> CrmFunction {
+    let customer_id_type = if customer_id_type.is_integer() {
+        DataType::Int64
+    } else {
+        DataType::Utf8
+    };
     CrmFunction::Table(Box::new(NamedTableFunction {
         name: "customer_tags",
         function: Arc::new(CustomerTags {
             definitions: Arc::new(definitions),
+            customer_id_type,
         }),
         argument_types: &[DataType::Date32],
         documentation: documentation(),
@@ -73,6 +90,10 @@ pub struct TagDefinition {
     /// Disabled tags are kept in the file but not evaluated.
     #[serde(default = "enabled")]
     pub enabled: bool,
+    /// What the tag needs from the customer model (`"order_items"`, `"orders.channel"`);
+    /// a deployment without it leaves the tag out.
+    #[serde(default)]
+    pub needs: Vec<String>,
 }
 
 fn default_priority() -> i32 {
@@ -89,6 +110,9 @@ fn enabled() -> bool {
 pub struct TagDefinitions {
     /// The per-customer feature query; `{as_of}` is replaced by the analysis date.
     pub features: String,
+    /// What every tag needs from the customer model (the feature query's inputs).
+    #[serde(default)]
+    pub needs: Vec<String>,
     /// The tags, in file order.
     #[serde(rename = "tag")]
     pub tags: Vec<TagDefinition>,
@@ -134,8 +158,18 @@ impl TagDefinitions {
         Ok(definitions)
     }
 
-    /// The evaluation query for one analysis date.
+    /// The evaluation query for one analysis date, with BIGINT customer ids.
     pub fn query(&self, as_of: Days) -> String {
+        self.query_for(as_of, &DataType::Int64)
+    }
+
+    /// The evaluation query for one analysis date, with customer ids of `customer_id_type`.
+    pub fn query_for(&self, as_of: Days, customer_id_type: &DataType) -> String {
+        let id_type = if customer_id_type.is_integer() {
+            "BIGINT"
+        } else {
+            "VARCHAR"
+        };
         let as_of = format!("DATE '{}'", args::format_date(as_of));
         let mut groups: BTreeMap<&str, Vec<&TagDefinition>> = BTreeMap::new();
         let mut columns = Vec::new();
@@ -162,7 +196,7 @@ impl TagDefinitions {
             format!("array_compact(make_array({}))", columns.join(",\n  "))
         };
         format!(
-            "WITH features AS (\n{}\n)\nSELECT CAST(customer_id AS BIGINT) AS customer_id,\n  {tags} AS tags\nFROM features",
+            "WITH features AS (\n{}\n)\nSELECT CAST(customer_id AS {id_type}) AS customer_id,\n  {tags} AS tags\nFROM features",
             self.features.replace("{as_of}", &as_of)
         )
     }
@@ -172,6 +206,7 @@ impl TagDefinitions {
 #[derive(Debug)]
 pub struct CustomerTags {
     definitions: Arc<TagDefinitions>,
+    customer_id_type: DataType,
 }
 
 impl TableFunctionImpl for CustomerTags {
@@ -182,7 +217,8 @@ impl TableFunctionImpl for CustomerTags {
         };
         let as_of = args::date("customer_tags", 1, as_of, args.session())?;
         Ok(Arc::new(TagTable {
-            query: self.definitions.query(as_of),
+            query: self.definitions.query_for(as_of, &self.customer_id_type),
+            schema: schema(&self.customer_id_type),
         }))
     }
 }
@@ -191,28 +227,24 @@ impl TableFunctionImpl for CustomerTags {
 #[derive(Debug)]
 struct TagTable {
     query: String,
+    schema: SchemaRef,
 }
 
-fn schema() -> SchemaRef {
-    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
-    SCHEMA
-        .get_or_init(|| {
-            Arc::new(Schema::new(vec![
-                Field::new("customer_id", DataType::Int64, true),
-                Field::new(
-                    "tags",
-                    DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
-                    true,
-                ),
-            ]))
-        })
-        .clone()
+fn schema(customer_id_type: &DataType) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("customer_id", customer_id_type.clone(), true),
+        Field::new(
+            "tags",
+            DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+            true,
+        ),
+    ]))
 }
 
 #[async_trait]
 impl TableProvider for TagTable {
     fn schema(&self) -> SchemaRef {
-        schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
