@@ -133,7 +133,7 @@ impl Engine {
                 .filter_map(|(file, error)| error.map(|e| (format!("sql/functions/{file}"), e)))
                 .collect();
         unrestored.extend(sql_functions.restore_saved(&ctx).await);
-        let shop = build_shop(&ctx, &assets, &as_of).await?;
+        let shop = build_shop(&ctx, &assets, &as_of, &Shop::default()).await?;
         unrestored.extend(catalog.restore(&ctx).await);
         system_tables::register(&ctx, &catalog)?;
         let goal_tree = GoalTree::parse(&assets.goals.text, &assets.targets.text)?;
@@ -295,7 +295,8 @@ impl Engine {
     /// Checks the model against its contract again and rebuilds the model views, the tag
     /// rules and the views on it (after a dataset refresh). A failure keeps what was built.
     pub async fn refresh_model(&self) {
-        match build_shop(&self.prototype, &self.assets, &self.as_of).await {
+        let previous = self.shop();
+        match build_shop(&self.prototype, &self.assets, &self.as_of, &previous).await {
             Ok(shop) => {
                 let mut current = self
                     .shop
@@ -357,7 +358,12 @@ impl Engine {
 
 /// Builds the customer model from the mappings and datasets, then the tag rules and the
 /// views over it.
-async fn build_shop(ctx: &SessionContext, assets: &Assets, as_of: &str) -> Result<Shop> {
+async fn build_shop(
+    ctx: &SessionContext,
+    assets: &Assets,
+    as_of: &str,
+    previous: &Shop,
+) -> Result<Shop> {
     let mut dependents: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let mut depends = |needs: Vec<String>, what: String| {
         for need in needs {
@@ -380,10 +386,10 @@ async fn build_shop(ctx: &SessionContext, assets: &Assets, as_of: &str) -> Resul
             format!("report {}", report.file.trim_end_matches(".sql")),
         );
     }
-    let model = Model::build(ctx, &assets.model_files()?, &dependents).await?;
+    let model = Model::build(ctx, &assets.model_files()?, &dependents, &previous.model).await?;
     crate::model::register_tables(ctx, &model)?;
     let tags = tag_rules::register(ctx, &assets.tags, &model)?;
-    let views = views::create_all(ctx, &assets.views, as_of, &model).await;
+    let views = views::create_all(ctx, &assets.views, as_of, &model, &previous.views).await;
     Ok(Shop { model, views, tags })
 }
 

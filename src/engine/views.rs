@@ -27,20 +27,26 @@ pub struct ViewStatus {
     pub error: Option<String>,
 }
 
-/// Creates `views` in `ctx` as of `as_of` (`YYYY-MM-DD`), skipping those `model` cannot feed.
+/// Creates `views` in `ctx` as of `as_of` (`YYYY-MM-DD`), skipping those `model` cannot feed;
+/// a reason already logged for the `previous` build is not logged again.
 pub async fn create_all(
     ctx: &SessionContext,
     views: &[Asset],
     as_of: &str,
     model: &Model,
+    previous: &[ViewStatus],
 ) -> Vec<ViewStatus> {
     let mut statuses = Vec::with_capacity(views.len());
     let date = format!("DATE '{as_of}'");
     for view in views {
         let needs = crate::project::needs(&view.text);
+        let before = previous.iter().find(|p| p.file == view.file);
+        let known = |error: &str| before.is_some_and(|p| p.error.as_deref() == Some(error));
         let error = match model.unavailable(&needs) {
             Some(reason) => {
-                tracing::warn!(view = %view.file, "view not created: {reason}");
+                if !known(&reason) {
+                    tracing::warn!(view = %view.file, "view not created: {reason}");
+                }
                 Some(reason)
             }
             None => {
@@ -52,7 +58,9 @@ pub async fn create_all(
                     }
                     Err(error) => {
                         let message = crate::catalog::first_line(&error.to_string());
-                        tracing::warn!(view = %view.label(), error = %message, "view not created");
+                        if !known(&message) {
+                            tracing::warn!(view = %view.label(), error = %message, "view not created");
+                        }
                         Some(message)
                     }
                 }

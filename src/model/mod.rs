@@ -96,11 +96,13 @@ pub struct Model {
 impl Model {
     /// Builds (or rebuilds) the `model.<entity>` views in `ctx` from the mappings in `files`
     /// (`(entity, path)`) and the datasets; `dependents` names, per entity, what reads it (for
-    /// the error lines).
+    /// the error lines). An error already reported by the `previous` build is not logged
+    /// again.
     pub async fn build(
         ctx: &SessionContext,
         files: &[(String, PathBuf)],
         dependents: &BTreeMap<String, Vec<String>>,
+        previous: &Model,
     ) -> Result<Model> {
         crate::catalog::new_schema(ctx, SCHEMA)?;
         for (name, path) in files {
@@ -118,7 +120,10 @@ impl Model {
             let status = model
                 .build_entity(ctx, entity, mapping.map(|(_, p)| p))
                 .await;
-            if let Some(error) = &status.error {
+            let unchanged = previous
+                .entity(entity.name)
+                .is_some_and(|p| p.error == status.error);
+            if let Some(error) = status.error.as_ref().filter(|_| !unchanged) {
                 let needed_by = dependents
                     .get(entity.name)
                     .filter(|d| !d.is_empty())

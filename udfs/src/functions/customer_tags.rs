@@ -265,6 +265,16 @@ impl TableProvider for TagTable {
         let plan = state.create_logical_plan(&self.query).await.map_err(|e| {
             e.context("customer_tags: evaluating the tag definitions (sql/tags/tags.toml)")
         })?;
+        // Serve exactly the declared types (`CAST(... AS VARCHAR)` may plan as a view type).
+        let plan = LogicalPlanBuilder::from(plan)
+            .project(self.schema.fields().iter().map(|field| {
+                datafusion::logical_expr::cast(
+                    datafusion::prelude::col(field.name()),
+                    field.data_type().clone(),
+                )
+                .alias(field.name())
+            }))?
+            .build()?;
         let plan = match projection {
             Some(indices) => LogicalPlanBuilder::from(plan)
                 .select(indices.iter().copied())?
