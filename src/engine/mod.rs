@@ -365,7 +365,9 @@ async fn build_shop(
     previous: &Shop,
 ) -> Result<Shop> {
     let mut dependents: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    let mut depends = |needs: Vec<String>, what: String| {
+    let mut depends = |mut needs: Vec<String>, what: String| {
+        // Everything reads orders.
+        needs.push(crate::model::contract::REQUIRED_ENTITY.to_string());
         for need in needs {
             let entity = need.split('.').next().unwrap_or_default().to_string();
             let list = dependents.entry(entity).or_default();

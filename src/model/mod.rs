@@ -150,9 +150,12 @@ impl Model {
 
     /// Why something needing `needs` (`events`, `orders.channel`) cannot run: `needs events`;
     /// `None` when everything it needs is there.
+    /// Everything reads `orders`, so it is an implicit need of every view, tag and report.
     pub fn unavailable(&self, needs: &[String]) -> Option<String> {
         let mut missing = Vec::new();
-        for need in needs {
+        let implicit = contract::REQUIRED_ENTITY.to_string();
+        let required = (!needs.contains(&implicit)).then_some(&implicit);
+        for need in required.into_iter().chain(needs) {
             let (entity, column) = match need.split_once('.') {
                 Some((entity, column)) => (entity, Some(column)),
                 None => (need.as_str(), None),
