@@ -38,6 +38,18 @@ pub async fn fixture_context() -> SessionContext {
             .expect("register fixture");
         }
     }
+    // The shipped tag rules read the server's customer model (`model.<entity>`); here the
+    // fixture tables already have the model's columns.
+    ctx.sql("CREATE SCHEMA model")
+        .await
+        .expect("create schema model");
+    for entity in ["customers", "orders", "order_items"] {
+        ctx.sql(&format!(
+            "CREATE VIEW model.{entity} AS SELECT * FROM public.{entity}"
+        ))
+        .await
+        .expect("model view");
+    }
     ctx
 }
 

@@ -41,7 +41,7 @@ async function check(operation, fn) {
   });
   await check("list columns", async (c) => {
     const { rows } = await c.query(
-      "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position", ["orders"]);
+      "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position", ["orders"]);
     const got = rows.map((r) => `${r.column_name}:${r.data_type}`).join(",");
     expect(got.startsWith("order_id:bigint,customer_id:bigint,order_ts:timestamp with time zone,channel:text,gross_amount:numeric"), got);
     const result = await c.query("SELECT * FROM orders LIMIT 1");

@@ -340,7 +340,7 @@ class Sqlalchemy:
     @check("inspector columns")
     def columns(self):
         inspector = self.sa.inspect(self.engine())
-        cols = inspector.get_columns("orders")
+        cols = inspector.get_columns("orders", schema="public")
         got = [(c["name"], type(c["type"]).__name__) for c in cols]
         expect_eq(got, [("order_id", "BIGINT"), ("customer_id", "BIGINT"),
                         ("order_ts", "TIMESTAMP"), ("channel", "TEXT"), ("gross_amount", "NUMERIC"),
@@ -352,7 +352,7 @@ class Sqlalchemy:
         inspector.get_pk_constraint("orders")
         inspector.get_foreign_keys("orders")
         inspector.get_indexes("orders")
-        view_cols = [c["name"] for c in inspector.get_columns("customer_360")]
+        view_cols = [c["name"] for c in inspector.get_columns("customer_360", schema="public")]
         expect("rfm_segment" in view_cols, f"customer_360 columns {view_cols}")
 
     @check("pandas.read_sql parameterised")
