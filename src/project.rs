@@ -16,7 +16,6 @@
 //! <project>/sql/goals/goals.toml sql/goals/targets.csv sql/reports/*.sql sql/functions/*.sql
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -354,11 +353,6 @@ pub fn needs(text: &str) -> Vec<String> {
     toml::from_str::<Needs>(&lines)
         .map(|n| n.needs)
         .unwrap_or_default()
-}
-
-/// Groups assets by name (for listing), shipped first.
-pub fn by_file(assets: &[Asset]) -> BTreeMap<&str, &Asset> {
-    assets.iter().map(|a| (a.file.as_str(), a)).collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@ use std::process::Command;
 
 use crate::support;
 
-fn segmint(args: &[&str]) -> std::process::Output {
+/// Runs the `segmint` binary with `args` (warnings only in its log).
+pub(crate) fn segmint(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_segmint"))
         .args(args)
         .env("SEGMINT_LOG", "warn")

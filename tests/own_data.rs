@@ -12,13 +12,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use chrono::{Datelike, NaiveDate, TimeDelta};
 use tokio_postgres::Client;
 
 use crate::cdnow::cdnow_csv;
+use crate::cli::segmint;
 use crate::support::{self, ServeProcess, TestServer, olist};
 
 // ---------------------------------------------------------------------------------------------
@@ -142,14 +142,6 @@ async fn entities(client: &Client) -> BTreeMap<String, (String, String, Option<S
             )
         })
         .collect()
-}
-
-fn segmint(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_segmint"))
-        .args(args)
-        .env("SEGMINT_LOG", "warn")
-        .output()
-        .expect("run segmint")
 }
 
 /// stdout and stderr of a run, together.

@@ -24,7 +24,6 @@ pub use saved::{SavedCatalog, SavedObject};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::TableReference;
@@ -489,26 +488,6 @@ impl Catalog {
             }
         }
         Ok(statuses)
-    }
-
-    /// Refreshes every dataset every `every`, until the catalog is dropped.
-    pub fn spawn_refresh(self: &Arc<Self>, ctx: SessionContext, every: Duration) {
-        let catalog = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let Some(catalog) = catalog.upgrade() else {
-                    break;
-                };
-                if let Ok(statuses) = catalog.refresh(&ctx, None).await {
-                    let failed = statuses.iter().filter(|s| s.error.is_some()).count();
-                    tracing::debug!(datasets = statuses.len(), failed, "periodic refresh");
-                }
-            }
-        });
     }
 
     /// `CREATE EXTERNAL TABLE`: registers a dataset at an allowed location and saves it.
