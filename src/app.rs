@@ -109,6 +109,7 @@ pub fn parse_dataset_flag(spec: &str) -> Result<DatasetConfig> {
         url: url.to_string(),
         format,
         partition_columns: None,
+        shared: false,
     })
 }
 
@@ -184,6 +185,18 @@ pub fn passwd(user: &str, role: &str, md5: bool) -> Result<()> {
 /// `segmint serve`: serves until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<()> {
     let engine = build_engine(&config).await?;
+    if let Some(cluster) = engine.cluster() {
+        match crate::engine::distributed::status::get(cluster.endpoint(), "/api/version").await {
+            Ok(_) => {
+                tracing::info!(scheduler = %cluster.scheduler(), "query execution goes to the cluster")
+            }
+            Err(reason) => tracing::error!(
+                scheduler = %cluster.scheduler(),
+                %reason,
+                "the cluster scheduler is not reachable: catalog queries are answered, queries on datasets fail until it is"
+            ),
+        }
+    }
     let server = Server::bind(&config, engine.clone()).await?;
     // Kept for as long as the server runs: `RUN REPORT` reaches the reports through it.
     let _reports = start_background(&config, &engine).await?;
@@ -202,6 +215,28 @@ pub async fn serve(config: Config) -> Result<()> {
         engine.database()
     );
     server.serve(shutdown_signal()).await
+}
+
+/// `segmint scheduler`: Ballista's scheduler with Segmint's functions, settings, object
+/// stores and codecs, until SIGINT or SIGTERM.
+pub async fn scheduler(config: Config, options: crate::cluster::SchedulerOptions) -> Result<()> {
+    eprintln!(
+        "Segmint scheduler on {}: start executors with segmint executor --scheduler df://{}",
+        options.bind, options.bind
+    );
+    tokio::select! {
+        result = crate::cluster::run_scheduler(&config, options) => result,
+        () = shutdown_signal() => Ok(()),
+    }
+}
+
+/// `segmint executor`: Ballista's executor with Segmint's functions, settings, object stores
+/// and codecs, until SIGINT or SIGTERM.
+pub async fn executor(config: Config, options: crate::cluster::ExecutorOptions) -> Result<()> {
+    tokio::select! {
+        result = crate::cluster::run_executor(&config, options) => result,
+        () = shutdown_signal() => Ok(()),
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

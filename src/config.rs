@@ -41,6 +41,21 @@ pub struct Config {
     pub project: ProjectConfig,
     /// Where the customer model's mappings (`<entity>.sql`) are.
     pub model: ModelConfig,
+    /// A Ballista cluster that runs query execution (`segmint serve --cluster`).
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: send query execution to an Apache DataFusion Ballista cluster, whose
+/// scheduler and executors are `segmint scheduler` and `segmint executor` processes started
+/// with the same config file. Planning, the catalog, roles and row filters stay in the server.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The scheduler, `df://HOST:PORT` (`--cluster` overrides it). Unset: run locally.
+    pub scheduler: Option<String>,
+    /// Local folders every executor sees at the same path (a shared mount): datasets under
+    /// them may be read by the cluster. Other local paths are refused for cluster execution.
+    pub shared_paths: Vec<PathBuf>,
 }
 
 /// `[project]`: a folder laid out like Segmint's `sql/` (views, tags, segments, goals,
@@ -99,7 +114,31 @@ impl Config {
         }
         resolve_url(&mut self.reports.output_url);
         resolve_url(&mut self.catalog.tables_url);
+        for path in &mut self.cluster.shared_paths {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
     }
+}
+
+/// The host and port of a Ballista scheduler URL, `df://HOST:PORT` (port 50050 when left
+/// out).
+pub fn parse_scheduler_url(url: &str) -> Result<(String, u16)> {
+    let bad = |why: &str| {
+        invalid(format!(
+            "cluster scheduler '{url}': {why} (expected df://HOST:PORT, e.g. df://10.0.0.5:50050)"
+        ))
+    };
+    let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if parsed.scheme() != "df" {
+        return Err(bad("the scheme must be df://"));
+    }
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("no host"))?;
+    Ok((host.to_string(), parsed.port().unwrap_or(50050)))
 }
 
 /// How clients prove who they are.
@@ -429,6 +468,10 @@ pub struct DatasetConfig {
     /// Hive partition columns (`key=value` folders); found from the folders when absent.
     #[serde(default)]
     pub partition_columns: Option<Vec<String>>,
+    /// A local path that every cluster executor sees at the same place (a shared mount), so
+    /// the cluster may read it. Object-store URLs need no marking.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// Settings for the object store serving one URL prefix (`s3://bucket`, `file://`).
@@ -556,6 +599,9 @@ impl Config {
         }
         if self.demo.customers == 0 {
             return Err(invalid("demo.customers must be at least 1".into()));
+        }
+        if let Some(scheduler) = &self.cluster.scheduler {
+            parse_scheduler_url(scheduler)?;
         }
         Ok(())
     }

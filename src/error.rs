@@ -59,6 +59,9 @@ pub enum SegmintError {
         /// Why (`needs events`).
         reason: String,
     },
+    /// A cluster process (scheduler, executor) could not start or stopped.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The demo-data generator failed.
     #[error("demo data generation failed: {0}")]
     Demo(String),

@@ -3,8 +3,8 @@
 //! A PostgreSQL-compatible SQL engine for e-commerce customer analytics. Modules are listed in
 //! dependency order: configuration → access (users, roles, row filters) → catalog (object
 //! stores and datasets) → engine (DataFusion session with the CRM functions) → observability
-//! (metrics, query log) → reports and protocol server (neither uses the other); the demo-data
-//! generator and the command implementations sit beside them.
+//! (metrics, query log) → reports, protocol server and cluster processes (none uses another);
+//! the demo-data generator and the command implementations sit beside them.
 
 /// Implements `PartialEq`, `Eq` and `Hash` for a function struct by its SQL name: DataFusion
 /// compares functions by these, and instances of one function are interchangeable.
@@ -37,6 +37,8 @@ pub mod model;
 pub mod observe;
 pub mod reports;
 pub mod server;
+
+pub mod cluster;
 
 pub mod demo;
 

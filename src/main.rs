@@ -41,6 +41,46 @@ enum Command {
         /// Address to listen on (overrides server.listen).
         #[arg(long, env = "SEGMINT_LISTEN")]
         listen: Option<String>,
+        /// Send query execution to this Ballista scheduler, df://HOST:PORT (overrides
+        /// cluster.scheduler).
+        #[arg(long, env = "SEGMINT_CLUSTER", value_name = "df://HOST:PORT")]
+        cluster: Option<String>,
+    },
+    /// Run an Apache DataFusion Ballista scheduler with Segmint's functions, settings, object
+    /// stores and plan codecs (give it the server's --config).
+    Scheduler {
+        /// The address executors and servers connect to.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+        /// An executor silent for this long is lost, and its tasks run again elsewhere.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        executor_timeout: std::time::Duration,
+        #[command(flatten)]
+        sources: SourceArgs,
+    },
+    /// Run an Apache DataFusion Ballista executor with Segmint's functions, settings, object
+    /// stores and plan codecs (give it the server's --config).
+    Executor {
+        /// The scheduler, df://HOST:PORT.
+        #[arg(long, value_name = "df://HOST:PORT")]
+        scheduler: String,
+        /// The address results and shuffle data are served on (Arrow Flight).
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// The port the scheduler launches tasks on (default: the --bind port + 1).
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// Tasks run at once (default: the machine's cores).
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
+        /// Where shuffle files are kept (default: a temporary folder).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// How often the executor tells the scheduler it is alive.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        heartbeat: std::time::Duration,
+        #[command(flatten)]
+        sources: SourceArgs,
     },
     /// Run one SQL query and print the result.
     Sql {
@@ -199,15 +239,58 @@ fn run(cli: Cli) -> segmint::Result<()> {
     if let Command::Init { dir } = &cli.command {
         return app::init(dir);
     }
+    // Deep plans (a tag rule set is one CASE per tag) recurse deeply when they are planned and
+    // serialized; Ballista's own binaries give their threads 32 MiB for the same reason.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(32 * 1024 * 1024)
         .build()
         .map_err(|e| segmint::SegmintError::io("starting the async runtime", e))?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve { sources, listen } => {
-                let config = app::load_config(&sources.into(), listen.as_deref())?;
+            Command::Serve {
+                sources,
+                listen,
+                cluster,
+            } => {
+                let mut config = app::load_config(&sources.into(), listen.as_deref())?;
+                if let Some(scheduler) = cluster {
+                    segmint::config::parse_scheduler_url(&scheduler)?;
+                    config.cluster.scheduler = Some(scheduler);
+                }
                 app::serve(config).await
+            }
+            Command::Scheduler {
+                bind,
+                executor_timeout,
+                sources,
+            } => {
+                let config = app::load_config(&sources.into(), None)?;
+                let options = segmint::cluster::SchedulerOptions {
+                    bind,
+                    executor_timeout,
+                };
+                app::scheduler(config, options).await
+            }
+            Command::Executor {
+                scheduler,
+                bind,
+                grpc_port,
+                concurrent_tasks,
+                work_dir,
+                heartbeat,
+                sources,
+            } => {
+                let config = app::load_config(&sources.into(), None)?;
+                let options = segmint::cluster::ExecutorOptions {
+                    scheduler,
+                    bind,
+                    grpc_port,
+                    concurrent_tasks,
+                    work_dir,
+                    heartbeat,
+                };
+                app::executor(config, options).await
             }
             Command::Sql {
                 query,

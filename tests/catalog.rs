@@ -12,6 +12,7 @@ fn dataset(name: &str, url: String) -> DatasetConfig {
         url,
         format: DatasetFormat::Parquet,
         partition_columns: None,
+        shared: false,
     }
 }
 

@@ -67,7 +67,7 @@ pub(crate) fn cdnow_csv() -> &'static Path {
 /// `CDNOW_sample.txt` (the 2,357-customer sample of the BG/NBD paper, calibration and holdout)
 /// as CSV with the sample's customer ids (1..2357), and the published calibration summary
 /// `cdnow_customers_summary_with_transactions.csv` as it ships (`ID,x,t_x,T,zbar`).
-fn cdnow_sample_csvs() -> &'static (PathBuf, PathBuf) {
+pub(crate) fn cdnow_sample_csvs() -> &'static (PathBuf, PathBuf) {
     static FILES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     FILES.get_or_init(|| {
         let text = std::fs::read_to_string(cdnow_dir().join("CDNOW_sample.txt"))
@@ -108,6 +108,7 @@ fn cdnow_server() -> &'static TestServer {
             url: cdnow_csv().to_string_lossy().into_owned(),
             format: segmint::config::DatasetFormat::Csv,
             partition_columns: None,
+            shared: false,
         });
         let (sample, summary) = cdnow_sample_csvs();
         for (name, path) in [("cdnow_sample", sample), ("cdnow_summary", summary)] {
@@ -116,6 +117,7 @@ fn cdnow_server() -> &'static TestServer {
                 url: path.to_string_lossy().into_owned(),
                 format: segmint::config::DatasetFormat::Csv,
                 partition_columns: None,
+                shared: false,
             });
         }
         TestServer::start(config)
@@ -198,6 +200,7 @@ async fn cdnow_kpis_come_out_of_the_shipped_reports() {
                 .into_owned(),
             format: segmint::config::DatasetFormat::Csv,
             partition_columns: None,
+            shared: false,
         });
     }
     let engine = segmint::app::build_engine(&config).await.expect("engine");

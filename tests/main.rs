@@ -6,6 +6,7 @@ mod support;
 mod catalog;
 mod cdnow;
 mod cli;
+mod cluster;
 mod compat;
 mod demo;
 mod functions;

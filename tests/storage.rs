@@ -118,6 +118,7 @@ fn dataset(name: &str, url: &str) -> DatasetConfig {
         url: url.to_string(),
         format: DatasetFormat::Parquet,
         partition_columns: None,
+        shared: false,
     }
 }
 

@@ -450,6 +450,7 @@ pub async fn run_wire(
             url: format!("{}/", folder.display()),
             format: DatasetFormat::Parquet,
             partition_columns: None,
+            shared: false,
         });
     }
 

@@ -19,7 +19,7 @@ pub use counting_store::RequestSnapshot;
 pub use datasets::{DatasetOrigin, DatasetStatus, first_line, resolve_url};
 pub use ddl_error::DdlError;
 pub use goal_tree::{Goal, GoalTree, Metric};
-pub use object_stores::ObjectStores;
+pub use object_stores::{ObjectStores, OnDemandStores};
 pub use saved::{SavedCatalog, SavedObject};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -218,6 +218,7 @@ impl Catalog {
                 url: format!("{base}{name}/"),
                 format: DatasetFormat::Parquet,
                 partition_columns: Some(vec![]),
+                shared: false,
             };
             let error = self
                 .serve(ctx, &dataset, DatasetOrigin::Report, None, None)
@@ -608,6 +609,7 @@ impl Catalog {
             url: location.clone(),
             format: DatasetFormat::Parquet,
             partition_columns: Some(vec![]),
+            shared: false,
         };
         let error = self
             .serve(
@@ -917,6 +919,7 @@ fn dataset_config(
         format,
         partition_columns: (!create.table_partition_cols.is_empty())
             .then(|| create.table_partition_cols.clone()),
+        shared: false,
     })
 }
 

@@ -120,6 +120,65 @@ impl ObjectStores {
     }
 }
 
+/// An object-store registry that builds the store of a bucket the first time a plan reads
+/// it, from the same `[[object_stores]]` entries and environment as the server: what cluster
+/// schedulers and executors use, since the server's plans name buckets they have not seen.
+#[derive(Debug)]
+pub struct OnDemandStores {
+    configs: Vec<(Url, BTreeMap<String, String>)>,
+    built: datafusion::execution::object_store::DefaultObjectStoreRegistry,
+}
+
+impl OnDemandStores {
+    /// A registry for `configs` (checked now: a bad URL is reported at start).
+    pub fn new(configs: &[ObjectStoreConfig]) -> Result<OnDemandStores> {
+        let mut parsed = Vec::with_capacity(configs.len());
+        for config in configs {
+            let url = Url::parse(&config.url).map_err(|e| SegmintError::ObjectStore {
+                url: config.url.clone(),
+                message: e.to_string(),
+            })?;
+            parsed.push((url, config.options.clone()));
+        }
+        Ok(OnDemandStores {
+            configs: parsed,
+            built: Default::default(),
+        })
+    }
+}
+
+impl datafusion::execution::object_store::ObjectStoreRegistry for OnDemandStores {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.built.register_store(url, store)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.built.get_store(url) {
+            return Ok(store);
+        }
+        let key = store_key(url);
+        let options = self
+            .configs
+            .iter()
+            .find(|(configured, _)| store_key(configured) == key)
+            .map(|(_, options)| options.clone())
+            .unwrap_or_default();
+        let store = build_store(url, &options).map_err(|message| {
+            datafusion::error::DataFusionError::External(Box::new(SegmintError::ObjectStore {
+                url: key.to_string(),
+                message,
+            }))
+        })?;
+        tracing::info!(store = %key, "object store ready");
+        self.built.register_store(&key, store.clone());
+        Ok(store)
+    }
+}
+
 /// The scheme and bucket (or host) of `url`: what one store serves.
 fn store_key(url: &Url) -> Url {
     let mut key = url.clone();

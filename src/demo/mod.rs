@@ -94,6 +94,7 @@ pub fn datasets(dir: &Path) -> Vec<DatasetConfig> {
             url: format!("{}/", dir.join(name).display()),
             format: DatasetFormat::Parquet,
             partition_columns: (*name == Order::NAME).then(|| vec!["order_month".to_string()]),
+            shared: false,
         })
         .collect()
 }

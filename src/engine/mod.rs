@@ -31,6 +31,7 @@ use report_runner::ReportRunner;
 
 mod catalog_tables;
 mod distinct_aggregates;
+pub mod distributed;
 pub mod information_schema;
 mod pg_functions;
 mod pg_proc;
@@ -71,6 +72,8 @@ pub struct Engine {
     results: result_cache::ResultCache,
     /// Names of every table function (their scans are never cached).
     table_function_names: std::collections::HashSet<String>,
+    /// The cluster that runs query execution, when `[cluster] scheduler` is set.
+    cluster: Option<distributed::Cluster>,
 }
 
 /// What was built on the shop's data: the model, the views and the tag rules.
@@ -103,10 +106,26 @@ impl Engine {
     /// Builds the engine from a validated config.
     pub async fn build(config: &Config) -> Result<Engine> {
         let database = config.server.database.clone();
+        let cluster = distributed::Cluster::from_config(config)?;
         let session_config = session_config(config)?;
         let runtime = runtime(config)?;
         let catalog = Arc::new(Catalog::new(runtime.clone(), config)?);
-        let ctx = SessionContext::new_with_config_rt(session_config, runtime);
+        let ctx = match &cluster {
+            None => SessionContext::new_with_config_rt(session_config, runtime),
+            // Ballista's settings from the start, so datasets are registered with the types
+            // the executors read them with.
+            Some(cluster) => SessionContext::new_with_state(
+                SessionStateBuilder::new()
+                    .with_config(cluster.session_config(session_config))
+                    .with_runtime_env(runtime)
+                    .with_default_features()
+                    .with_optimizer_rules(
+                        ballista_core::optimizer::ballista_default_optimizer_rules(),
+                    )
+                    .with_query_planner(cluster.planner())
+                    .build(),
+            ),
+        };
 
         ctx.add_analyzer_rule(Arc::new(distinct_aggregates::SingleDistinctAggregates));
         segmint_udfs::register_all(&ctx)?;
@@ -136,6 +155,10 @@ impl Engine {
         let shop = build_shop(&ctx, &assets, &as_of, &Shop::default()).await?;
         unrestored.extend(catalog.restore(&ctx).await);
         system_tables::register(&ctx, &catalog)?;
+        ctx.register_table(
+            "segmint.cluster",
+            Arc::new(distributed::status::ClusterTable::new(cluster.clone())),
+        )?;
         let goal_tree = GoalTree::parse(&assets.goals.text, &assets.targets.text)?;
         goal_tree.register(&ctx)?;
         pg_proc::install(&ctx, &database, sql_functions.clone()).await?;
@@ -176,7 +199,13 @@ impl Engine {
             report_runner: std::sync::OnceLock::new(),
             results: result_cache::ResultCache::default(),
             table_function_names,
+            cluster,
         })
+    }
+
+    /// The cluster query execution is sent to, if one is configured.
+    pub fn cluster(&self) -> Option<&distributed::Cluster> {
+        self.cluster.as_ref()
     }
 
     /// The `CREATE FUNCTION` functions.
@@ -354,6 +383,61 @@ impl Engine {
     pub fn database(&self) -> &str {
         &self.database
     }
+}
+
+/// The session configuration cluster processes (scheduler, executors) start from: the
+/// server's settings (`[engine.options]`, `[functions]` as `segmint.*`) with Ballista's and
+/// Segmint's plan codecs. Each job's own settings (`SET ...`) are laid over it.
+pub fn cluster_session_config(config: &Config) -> Result<SessionConfig> {
+    use ballista_core::extension::SessionConfigExt;
+    Ok(distributed::with_codecs(
+        session_config(config)?.upgrade_for_ballista(),
+    ))
+}
+
+/// A session state with Segmint's functions and no tables, for `session_config` on
+/// `runtime`: what cluster processes decode and run shipped plans with.
+pub fn function_state(
+    session_config: SessionConfig,
+    runtime: Arc<RuntimeEnv>,
+) -> Result<datafusion::execution::SessionState> {
+    let database = session_config.options().catalog.default_catalog.clone();
+    let ctx = SessionContext::new_with_state(
+        SessionStateBuilder::new()
+            .with_config(session_config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
+            .build(),
+    );
+    if ctx.catalog(&database).is_none() {
+        let catalog = datafusion::catalog::MemoryCatalogProvider::new();
+        datafusion::catalog::CatalogProvider::register_schema(
+            &catalog,
+            DEFAULT_SCHEMA,
+            Arc::new(datafusion::catalog::MemorySchemaProvider::new()),
+        )?;
+        ctx.register_catalog(&database, Arc::new(catalog));
+    }
+    segmint_udfs::register_all(&ctx)?;
+    datafusion_pg_catalog::setup_pg_catalog(&ctx, &database, EmptyContextProvider)
+        .map_err(|e| SegmintError::DataFusion(*e))?;
+    ctx.register_udf(version_udf());
+    pg_functions::register(&ctx);
+    Ok(ctx.state())
+}
+
+/// The runtime of cluster processes: `[engine]` memory and spill settings, and object stores
+/// built on first use from `[[object_stores]]` and the environment.
+pub fn cluster_runtime(config: &Config) -> Result<Arc<RuntimeEnv>> {
+    let runtime = runtime(config)?;
+    let stores = Arc::new(crate::catalog::OnDemandStores::new(&config.object_stores)?);
+    Ok(Arc::new(RuntimeEnv {
+        memory_pool: runtime.memory_pool.clone(),
+        disk_manager: runtime.disk_manager.clone(),
+        cache_manager: runtime.cache_manager.clone(),
+        object_store_registry: stores,
+    }))
 }
 
 /// Builds the customer model from the mappings and datasets, then the tag rules and the

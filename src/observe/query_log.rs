@@ -103,16 +103,36 @@ impl Drop for QueryRecord {
             return;
         }
         let sqlstate = self.sqlstate.as_deref().unwrap_or("00000");
-        tracing::info!(
-            target: "segmint::query",
-            user = %self.user,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            rows = self.rows,
-            sqlstate,
-            spilled_bytes,
-            query = %redact(&self.sql),
-            "statement"
-        );
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        let query = redact(&self.sql);
+        // A query that ran on the cluster names its Ballista job.
+        match self
+            .plan
+            .as_ref()
+            .and_then(crate::engine::distributed::job_id)
+        {
+            Some(job_id) => tracing::info!(
+                target: "segmint::query",
+                user = %self.user,
+                duration_ms,
+                rows = self.rows,
+                sqlstate,
+                spilled_bytes,
+                job_id = %job_id,
+                query = %query,
+                "statement"
+            ),
+            None => tracing::info!(
+                target: "segmint::query",
+                user = %self.user,
+                duration_ms,
+                rows = self.rows,
+                sqlstate,
+                spilled_bytes,
+                query = %query,
+                "statement"
+            ),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use datafusion::common::SchemaError;
 use datafusion::error::DataFusionError;
 use pgwire::error::{ErrorInfo, PgWireError};
 
+use crate::engine::distributed::{self, ClusterError};
 use crate::engine::sql_functions::{self, SqlFunctionError};
 
 /// `42601`: the statement does not parse.
@@ -95,7 +96,11 @@ pub fn sqlstate_of(error: &DataFusionError) -> &'static str {
                 // unknown function or column, ...).
                 None => match inner.downcast_ref::<SqlFunctionError>() {
                     Some(error) => error.sqlstate(),
-                    None => INTERNAL_ERROR,
+                    // A lost scheduler or executor, or a local path the cluster cannot read.
+                    None => match inner.downcast_ref::<ClusterError>() {
+                        Some(error) => error.sqlstate(),
+                        None => INTERNAL_ERROR,
+                    },
                 },
             },
         },
@@ -222,6 +227,9 @@ pub fn to_pg_error(error: DataFusionError) -> PgWireError {
 /// The error message without DataFusion's internal wrapping.
 fn client_message(error: &DataFusionError) -> String {
     if let Some(error) = sql_functions::find_error(error) {
+        return error.to_string();
+    }
+    if let Some(error) = distributed::find_error(error) {
         return error.to_string();
     }
     let root = error.find_root();

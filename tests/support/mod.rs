@@ -61,6 +61,7 @@ pub fn fixture_config() -> Config {
             url: path.to_string_lossy().into_owned(),
             format: segmint::config::DatasetFormat::Csv,
             partition_columns: None,
+            shared: false,
         });
     }
     config

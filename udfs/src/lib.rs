@@ -39,7 +39,7 @@ pub mod functions {
     include!(concat!(env!("OUT_DIR"), "/functions.rs"));
 }
 
-pub use options::FunctionOptions;
+pub use options::{FunctionDefaults, FunctionOptions};
 
 /// A table function with the name it is called by and its documentation.
 #[derive(Debug, Clone)]
@@ -53,6 +53,9 @@ pub struct NamedTableFunction {
     pub argument_types: &'static [DataType],
     /// What it does, its arguments and an example (shown by `\df+` and in `FUNCTIONS.md`).
     pub documentation: Documentation,
+    /// How to rebuild its kernel from a [`table::KernelCall`] in another process, for a
+    /// function that returns a [`table::KernelTable`]; `None` for functions served as views.
+    pub kernel: Option<table::KernelBuilder>,
 }
 
 /// One SQL function of the library, of any kind.

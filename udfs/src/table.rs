@@ -1,17 +1,24 @@
 //! Plumbing for table functions whose result needs every input row at once (quantile scores,
 //! population means): the input is an ordinary DataFusion plan (scan, filter, hash
 //! aggregation, all parallel), and a [`TableKernel`] turns its collected rows into the result.
+//!
+//! A kernel can be rebuilt in another process (a cluster executor): its [`KernelCall`] holds the
+//! call's evaluated constant arguments and the `segmint.*` defaults in force, travels as bytes
+//! ([`KernelCall::to_bytes`]), and [`rebuild_kernel`] turns it back into the same kernel with
+//! the function's [`KernelBuilder`], given the schema of the kernel's input plan.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, TableReference, plan_datafusion_err, plan_err};
+use datafusion::config::ExtensionOptions;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::Result;
 use datafusion::execution::memory_pool::MemoryConsumer;
@@ -26,9 +33,124 @@ use datafusion::physical_plan::{
     Partitioning, PlanProperties,
 };
 use futures::{FutureExt, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+
+use crate::FunctionOptions;
+use crate::args::{Days, Options};
+
+/// Everything needed to rebuild a table function's kernel in another process: the function,
+/// its constant arguments as they were evaluated, and the `segmint.*` defaults in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelCall {
+    /// The SQL name of the function (`rfm`, `lifecycle`, `customer_value`).
+    pub function: String,
+    /// The input table as the call named it (shown in the `EXPLAIN` description).
+    pub table: String,
+    /// The analysis date argument (`as_of`), in days since 1970-01-01.
+    pub as_of: Days,
+    /// The column arguments in call order (customer, time, amount...), defaults filled in.
+    pub columns: Vec<String>,
+    /// The raw `'key=value,...'` options string (empty when the call passed none).
+    pub options: String,
+    /// The [`FunctionOptions`] entries in force (`rfm_bins`, `lifecycle_new_days`...), by key
+    /// without the `segmint.` prefix.
+    pub defaults: BTreeMap<String, String>,
+}
+
+impl KernelCall {
+    /// A call of `function`, recording the entries of `defaults`.
+    pub fn new(
+        function: &str,
+        table: &str,
+        as_of: Days,
+        columns: Vec<String>,
+        options: Option<String>,
+        defaults: &FunctionOptions,
+    ) -> KernelCall {
+        let defaults = defaults
+            .entries()
+            .into_iter()
+            .filter_map(|entry| {
+                let key = entry.key.strip_prefix("segmint.").unwrap_or(&entry.key);
+                entry.value.map(|value| (key.to_string(), value))
+            })
+            .collect();
+        KernelCall {
+            function: function.to_string(),
+            table: table.to_string(),
+            as_of,
+            columns,
+            options: options.unwrap_or_default(),
+            defaults,
+        }
+    }
+
+    /// The `segmint.*` defaults of the call, rebuilt from [`KernelCall::defaults`] (keys this
+    /// version does not know are an error, missing keys keep their default).
+    pub fn function_options(&self) -> Result<FunctionOptions> {
+        let mut options = FunctionOptions::default();
+        for (key, value) in &self.defaults {
+            ExtensionOptions::set(&mut options, key, value).map_err(|e| {
+                plan_datafusion_err!("{}: default segmint.{key}: {e}", self.function)
+            })?;
+        }
+        Ok(options)
+    }
+
+    /// The options string parsed against the keys the function knows.
+    pub fn parse_options(&self, known: &[&str]) -> Result<Options> {
+        Options::parse(&self.function, &self.options, known)
+    }
+
+    /// The call as bytes (JSON), for a plan codec.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Strings, integers and a string-keyed map always serialize; were it ever to fail, the
+        // empty result fails to decode (an error on the other side, never a different kernel).
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The call encoded by [`KernelCall::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<KernelCall> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| plan_datafusion_err!("cannot decode a CRM table function call: {e}"))
+    }
+}
+
+/// Builds a function's kernel from its call and the schema of the kernel's input plan (the
+/// rows `KernelExec`'s child produces). Table functions use it at call time and a plan codec
+/// to rebuild the kernel in another process, so both get the same kernel.
+pub type KernelBuilder = fn(&KernelCall, &Schema) -> Result<Arc<dyn TableKernel>>;
+
+/// Rebuilds the kernel of `call` with the builder of the table function it names, over an
+/// input plan with schema `input`.
+pub fn rebuild_kernel(call: &KernelCall, input: &Schema) -> Result<Arc<dyn TableKernel>> {
+    let builder = crate::all_functions()
+        .into_iter()
+        .find_map(|function| match function {
+            crate::CrmFunction::Table(table) if table.name == call.function => table.kernel,
+            _ => None,
+        });
+    match builder {
+        Some(build) => build(call, input),
+        None => plan_err!(
+            "no CRM table function \"{}\" with a kernel to rebuild",
+            call.function
+        ),
+    }
+}
+
+/// The type of the customer id, the first column of a kernel's input.
+pub fn customer_id_type(function: &str, input: &Schema) -> Result<DataType> {
+    match input.fields().first() {
+        Some(field) => Ok(field.data_type().clone()),
+        None => plan_err!("{function}: the kernel input has no customer id column"),
+    }
+}
 
 /// Computes a table function's result from all rows of its input plan.
 pub trait TableKernel: fmt::Debug + Send + Sync {
+    /// The call the kernel was built from (rebuilds it with [`rebuild_kernel`]).
+    fn call(&self) -> &KernelCall;
     /// A short description for `EXPLAIN` (the function and its options).
     fn describe(&self) -> String;
     /// The result schema.
@@ -166,6 +288,24 @@ impl KernelTable {
     pub fn new(input: LogicalPlan, kernel: Arc<dyn TableKernel>) -> KernelTable {
         KernelTable { input, kernel }
     }
+
+    /// The input plan whose rows the kernel reads.
+    pub fn input(&self) -> &LogicalPlan {
+        &self.input
+    }
+
+    /// The kernel.
+    pub fn kernel(&self) -> &Arc<dyn TableKernel> {
+        &self.kernel
+    }
+
+    /// The same kernel over another input plan (for example the input after decoding).
+    pub fn with_input(&self, input: LogicalPlan) -> KernelTable {
+        KernelTable {
+            input,
+            kernel: self.kernel.clone(),
+        }
+    }
 }
 
 #[async_trait]
@@ -186,7 +326,7 @@ impl TableProvider for KernelTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let input = state.create_physical_plan(&self.input).await?;
-        Ok(Arc::new(KernelExec::new(
+        Ok(Arc::new(KernelExec::try_new(
             input,
             self.kernel.clone(),
             projection.cloned(),
@@ -204,7 +344,9 @@ pub struct KernelExec {
 }
 
 impl KernelExec {
-    fn new(
+    /// Runs `kernel` over all rows of `input` (coalesced to one partition when it has more),
+    /// returning the result columns in `projection` (all for `None`).
+    pub fn try_new(
         input: Arc<dyn ExecutionPlan>,
         kernel: Arc<dyn TableKernel>,
         projection: Option<Vec<usize>>,
@@ -230,6 +372,21 @@ impl KernelExec {
             projection,
             properties,
         })
+    }
+
+    /// The kernel.
+    pub fn kernel(&self) -> &Arc<dyn TableKernel> {
+        &self.kernel
+    }
+
+    /// The result columns returned, by position in the kernel's schema (`None`: all).
+    pub fn projection(&self) -> Option<&[usize]> {
+        self.projection.as_deref()
+    }
+
+    /// The input plan (one partition).
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
     }
 }
 
@@ -269,7 +426,7 @@ impl ExecutionPlan for KernelExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match children.pop() {
-            Some(input) if children.is_empty() => Ok(Arc::new(KernelExec::new(
+            Some(input) if children.is_empty() => Ok(Arc::new(KernelExec::try_new(
                 input,
                 self.kernel.clone(),
                 self.projection.clone(),
@@ -319,5 +476,165 @@ impl ExecutionPlan for KernelExec {
             schema,
             stream.boxed(),
         )))
+    }
+}
+
+/// Test helpers: a table function's kernel taken from a real call, rebuilt from its bytes.
+#[cfg(test)]
+pub(crate) mod testing {
+    use datafusion::arrow::compute::{SortOptions, sort_to_indices, take_record_batch};
+    use datafusion::catalog::TableFunctionArgs;
+    use datafusion::logical_expr::lit;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    /// A literal date argument.
+    pub fn date(text: &str) -> Expr {
+        lit(datafusion::common::ScalarValue::Date32(Some(
+            crate::args::parse_date(text).expect("a date"),
+        )))
+    }
+
+    /// Runs `sql` (a `SET segmint.*`) in `ctx`.
+    pub async fn set(ctx: &SessionContext, sql: &str) {
+        ctx.sql(sql).await.expect(sql).collect().await.expect(sql);
+    }
+
+    fn sorted(batch: &RecordBatch) -> RecordBatch {
+        let order = sort_to_indices(batch.column(0), Some(SortOptions::default()), None)
+            .expect("sort by customer");
+        take_record_batch(batch, &order).expect("take")
+    }
+
+    /// Calls the table function `name` with `args` in `ctx`, round-trips its kernel's call
+    /// through bytes, rebuilds the kernel from the call and the input's schema, and checks the
+    /// rebuilt kernel describes, types and computes exactly what the original does (directly on
+    /// one input batch, and as a `KernelExec` with a projection). Returns the call and the
+    /// result.
+    pub async fn assert_rebuilds(
+        ctx: &SessionContext,
+        name: &str,
+        args: &[Expr],
+    ) -> (KernelCall, RecordBatch) {
+        let function = crate::table_functions()
+            .into_iter()
+            .find(|f| f.name == name)
+            .expect("registered");
+        assert!(function.kernel.is_some(), "{name} has a kernel builder");
+        let state = ctx.state();
+        let provider = function
+            .function
+            .call_with_args(TableFunctionArgs::new(args, &state))
+            .expect("call");
+        let table = provider
+            .downcast_ref::<KernelTable>()
+            .expect("a kernel table");
+        let original = table.kernel().clone();
+        assert_eq!(original.call().function, name);
+
+        let physical = state
+            .create_physical_plan(table.input())
+            .await
+            .expect("input plan");
+        let input_schema = physical.schema();
+        let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx())
+            .await
+            .expect("input rows");
+        let input = concat_batches(&input_schema, &batches).expect("one batch");
+
+        let bytes = original.call().to_bytes();
+        let call = KernelCall::from_bytes(&bytes).expect("decode");
+        assert_eq!(&call, original.call());
+        let rebuilt = rebuild_kernel(&call, &input_schema).expect("rebuild");
+        assert_eq!(rebuilt.call(), original.call());
+        assert_eq!(rebuilt.describe(), original.describe());
+        assert_eq!(rebuilt.schema(), original.schema());
+        let expected = original.compute(input.clone()).expect("original");
+        let actual = rebuilt.compute(input).expect("rebuilt");
+        assert!(actual.num_rows() > 0, "{name}: the test input gives rows");
+        assert_eq!(actual, expected);
+
+        // The rebuilt kernel over the same input, as the executor runs it (a fresh physical
+        // plan: a repartitioning plan runs only once).
+        let physical = state
+            .create_physical_plan(table.input())
+            .await
+            .expect("input plan");
+        let projection = vec![0, 1];
+        let exec =
+            KernelExec::try_new(physical, rebuilt.clone(), Some(projection.clone())).expect("exec");
+        assert_eq!(exec.projection(), Some(projection.as_slice()));
+        assert_eq!(exec.kernel().describe(), original.describe());
+        assert_eq!(exec.input().output_partitioning().partition_count(), 1);
+        let exec: Arc<dyn ExecutionPlan> = Arc::new(exec);
+        let output = datafusion::physical_plan::collect(exec.clone(), ctx.task_ctx())
+            .await
+            .expect("run");
+        let output = concat_batches(&exec.schema(), &output).expect("one batch");
+        assert_eq!(
+            sorted(&output),
+            sorted(&expected.project(&projection).expect("project"))
+        );
+
+        // Same kernel, new input.
+        let again = table.with_input(table.input().clone());
+        assert!(Arc::ptr_eq(again.kernel(), table.kernel()));
+        (call, actual)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_round_trip_through_bytes() {
+        let mut defaults = FunctionOptions::default();
+        defaults.rfm_bins = 4;
+        defaults.as_of = "2026-01-01".to_string();
+        let call = KernelCall::new(
+            "rfm",
+            "public.orders",
+            20_454,
+            vec!["customer_id".into(), "order_ts".into(), "net_amount".into()],
+            Some("scheme=ntile".into()),
+            &defaults,
+        );
+        assert_eq!(call.defaults.get("rfm_bins").map(String::as_str), Some("4"));
+        let decoded = KernelCall::from_bytes(&call.to_bytes()).unwrap();
+        assert_eq!(decoded, call);
+        let options = decoded.function_options().unwrap();
+        assert_eq!(options.rfm_bins, 4);
+        assert_eq!(options.as_of, "2026-01-01");
+        assert_eq!(options.lifecycle_new_days, 30);
+    }
+
+    #[test]
+    fn bad_calls_are_errors() {
+        assert!(KernelCall::from_bytes(b"not json").is_err());
+        let mut call = KernelCall::new("no_such_fn", "t", 0, vec![], None, &Default::default());
+        let schema = Schema::empty();
+        let err = rebuild_kernel(&call, &schema).unwrap_err().to_string();
+        assert!(err.contains("no_such_fn"), "{err}");
+        // A view has no kernel to rebuild.
+        call.function = "btyd_summary".into();
+        assert!(rebuild_kernel(&call, &schema).is_err());
+        // An unknown default is refused, not ignored.
+        call.function = "rfm".into();
+        call.defaults.insert("no_such_option".into(), "1".into());
+        assert!(call.function_options().is_err());
+    }
+
+    #[test]
+    fn kernel_functions_have_builders_and_views_do_not() {
+        let builders: Vec<(&str, bool)> = crate::table_functions()
+            .iter()
+            .map(|f| (f.name, f.kernel.is_some()))
+            .collect();
+        for (name, has) in builders {
+            let expected = matches!(name, "rfm" | "lifecycle" | "customer_value");
+            assert_eq!(has, expected, "{name}");
+        }
     }
 }

@@ -81,6 +81,8 @@ pub struct Source {
     pub amount_col: String,
     /// The `'key=value,...'` options.
     pub options: Options,
+    /// The options argument as written (`None` when the call passed none).
+    pub options_text: Option<String>,
 }
 
 impl Source {
@@ -105,32 +107,45 @@ impl Source {
                 None => Ok(default.to_string()),
             }
         };
+        let table = args::text(function, 1, &exprs[0], session)?;
+        let date = args::date(function, 2, &exprs[1], session)?;
+        let customer_col = column(2, "customer_id")?;
+        let time_col = column(3, "order_ts")?;
+        let amount_col = column(4, "net_amount")?;
+        let options_text = match exprs.get(5) {
+            Some(e) => Some(args::text(function, 6, e, session)?),
+            None => None,
+        };
+        let options = match &options_text {
+            Some(text) => Options::parse(function, text, known)?,
+            None => Options::default(),
+        };
         Ok(Source {
-            table: args::text(function, 1, &exprs[0], session)?,
-            date: args::date(function, 2, &exprs[1], session)?,
-            customer_col: column(2, "customer_id")?,
-            time_col: column(3, "order_ts")?,
-            amount_col: column(4, "net_amount")?,
-            options: match exprs.get(5) {
-                Some(e) => Options::parse(function, &args::text(function, 6, e, session)?, known)?,
-                None => Options::default(),
-            },
+            table,
+            date,
+            customer_col,
+            time_col,
+            amount_col,
+            options,
+            options_text,
         })
     }
 
     /// The time unit option (`weeks` by default).
     pub fn time_unit(&self) -> Result<TimeUnit> {
-        Ok(
-            match self
-                .options
-                .choice("time_unit", &["weeks", "days", "months"])?
-            {
-                "days" => TimeUnit::Days,
-                "months" => TimeUnit::Months,
-                _ => TimeUnit::Weeks,
-            },
-        )
+        time_unit(&self.options)
     }
+}
+
+/// The `time_unit` option of `options` (`weeks` by default).
+pub fn time_unit(options: &Options) -> Result<TimeUnit> {
+    Ok(
+        match options.choice("time_unit", &["weeks", "days", "months"])? {
+            "days" => TimeUnit::Days,
+            "months" => TimeUnit::Months,
+            _ => TimeUnit::Weeks,
+        },
+    )
 }
 
 /// The summary plan: `customer_id, x (BIGINT), t_x, T, m_x (DOUBLE)` from the transactions of

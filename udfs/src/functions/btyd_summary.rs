@@ -31,6 +31,8 @@ pub fn functions() -> Vec<CrmFunction> {
         function: Arc::new(BtydSummary),
         argument_types: ARGUMENT_TYPES,
         documentation: documentation(),
+        // A view: planned at call time, no kernel to rebuild.
+        kernel: None,
     }))]
 }
 

@@ -21,14 +21,14 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{internal_datafusion_err, plan_err};
+use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{internal_datafusion_err, plan_datafusion_err, plan_err};
 use datafusion::error::Result;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Documentation, Expr, LogicalPlanBuilder, TableType};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::logical_expr::{Documentation, LogicalPlan, LogicalPlanBuilder};
+use futures::FutureExt;
 use serde::Deserialize;
 
 use crate::args::{self, Days};
@@ -68,6 +68,8 @@ pub fn with_definitions_for(
         }),
         argument_types: &[DataType::Date32],
         documentation: documentation(),
+        // A view: planned at call time, no kernel to rebuild.
+        kernel: None,
     }))
 }
 
@@ -210,26 +212,56 @@ pub struct CustomerTags {
 }
 
 impl TableFunctionImpl for CustomerTags {
+    /// Plans the evaluation query now, in the calling session, and serves it as a view: the
+    /// planner inlines the plan, so nothing is planned when (or where) it is executed.
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let exprs = args.exprs();
         let [as_of] = exprs else {
             return plan_err!("customer_tags takes (as_of), got {} arguments", exprs.len());
         };
         let as_of = args::date("customer_tags", 1, as_of, args.session())?;
-        Ok(Arc::new(TagTable {
-            query: self.definitions.query_for(as_of, &self.customer_id_type),
-            schema: schema(&self.customer_id_type),
-        }))
+        let query = self.definitions.query_for(as_of, &self.customer_id_type);
+        let state = args
+            .session()
+            .as_any()
+            .downcast_ref::<SessionState>()
+            .ok_or_else(|| internal_datafusion_err!("customer_tags needs a DataFusion session"))?;
+        // Registered tables and views resolve without waiting; a query that would need I/O
+        // to find its tables cannot be planned inside the planning of the calling query.
+        let plan = state
+            .create_logical_plan(&query)
+            .now_or_never()
+            .ok_or_else(|| {
+                plan_datafusion_err!(
+                    "customer_tags cannot be planned here: the tables of its feature query do \
+                     not resolve without waiting"
+                )
+            })?
+            .map_err(|e| {
+                e.context("customer_tags: evaluating the tag definitions (sql/tags/tags.toml)")
+            })?;
+        let plan = declared_types(plan, &self.customer_id_type)?;
+        Ok(Arc::new(ViewTable::new(plan, Some(query))))
     }
 }
 
-/// The tags of one analysis date: planned from the evaluation query when scanned.
-#[derive(Debug)]
-struct TagTable {
-    query: String,
-    schema: SchemaRef,
+/// The evaluation plan projected to exactly the declared column types (`CAST(... AS VARCHAR)`
+/// may plan as a view type); the nullability stays the plan's, so the view's schema is the
+/// plan's schema.
+fn declared_types(plan: LogicalPlan, customer_id_type: &DataType) -> Result<LogicalPlan> {
+    let declared = schema(customer_id_type);
+    LogicalPlanBuilder::from(plan)
+        .project(declared.fields().iter().map(|field| {
+            datafusion::logical_expr::cast(
+                datafusion::prelude::col(field.name()),
+                field.data_type().clone(),
+            )
+            .alias(field.name())
+        }))?
+        .build()
 }
 
+/// The declared columns: `customer_id` of the served id type and `tags` as a text list.
 fn schema(customer_id_type: &DataType) -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("customer_id", customer_id_type.clone(), true),
@@ -239,50 +271,6 @@ fn schema(customer_id_type: &DataType) -> SchemaRef {
             true,
         ),
     ]))
-}
-
-#[async_trait]
-impl TableProvider for TagTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let state = state
-            .as_any()
-            .downcast_ref::<SessionState>()
-            .ok_or_else(|| internal_datafusion_err!("customer_tags needs a DataFusion session"))?;
-        let plan = state.create_logical_plan(&self.query).await.map_err(|e| {
-            e.context("customer_tags: evaluating the tag definitions (sql/tags/tags.toml)")
-        })?;
-        // Serve exactly the declared types (`CAST(... AS VARCHAR)` may plan as a view type).
-        let plan = LogicalPlanBuilder::from(plan)
-            .project(self.schema.fields().iter().map(|field| {
-                datafusion::logical_expr::cast(
-                    datafusion::prelude::col(field.name()),
-                    field.data_type().clone(),
-                )
-                .alias(field.name())
-            }))?
-            .build()?;
-        let plan = match projection {
-            Some(indices) => LogicalPlanBuilder::from(plan)
-                .select(indices.iter().copied())?
-                .build()?,
-            None => plan,
-        };
-        state.create_physical_plan(&plan).await
-    }
 }
 
 fn documentation() -> Documentation {
@@ -310,6 +298,7 @@ fn documentation() -> Documentation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::prelude::SessionContext;
 
     #[test]
     fn shipped_definitions_parse() {
@@ -337,5 +326,64 @@ mod tests {
         );
         assert!(TagDefinitions::parse("features = \"SELECT 1\"\n").is_err());
         assert!(TagDefinitions::parse(&format!("{ok}colour = 1\n")).is_err());
+    }
+
+    #[tokio::test]
+    async fn is_served_as_a_view_planned_at_call_time() {
+        let ctx = crate::slt_runner::fixture_context().await;
+        let state = ctx.state();
+        let as_of = [crate::table::testing::date("2026-01-01")];
+        for id_type in [DataType::Int64, DataType::Utf8] {
+            let definitions = TagDefinitions::parse(DEFAULT_DEFINITIONS).unwrap();
+            let CrmFunction::Table(function) = with_definitions_for(definitions, id_type.clone())
+            else {
+                panic!("a table function");
+            };
+            assert!(function.kernel.is_none());
+            let provider = function
+                .function
+                .call_with_args(TableFunctionArgs::new(&as_of, &state))
+                .unwrap();
+            assert_eq!(
+                provider.table_type(),
+                datafusion::logical_expr::TableType::View
+            );
+            let plan = provider.get_logical_plan().expect("a view");
+            assert_eq!(provider.schema().as_ref(), plan.schema().as_arrow());
+            let declared = schema(&id_type);
+            let types = |s: &Schema| -> Vec<DataType> {
+                s.fields().iter().map(|f| f.data_type().clone()).collect()
+            };
+            assert_eq!(types(provider.schema().as_ref()), types(declared.as_ref()));
+        }
+        // Through SQL the view is inlined and runs.
+        let rows: usize = ctx
+            .sql("SELECT * FROM customer_tags(DATE '2026-01-01')")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, 7);
+    }
+
+    #[tokio::test]
+    async fn a_missing_table_is_an_error_at_call_time() {
+        let ctx = SessionContext::new_with_config(crate::with_function_options(
+            datafusion::prelude::SessionConfig::new(),
+        ));
+        crate::register_all(&ctx).unwrap();
+        let err = ctx
+            .sql("SELECT * FROM customer_tags(DATE '2026-01-01')")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("customer_tags: evaluating the tag definitions"),
+            "{err}"
+        );
     }
 }

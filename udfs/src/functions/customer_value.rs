@@ -33,7 +33,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Documentation;
 
 use crate::args;
-use crate::btyd::summary::{ARGUMENT_TYPES, Source, TimeUnit, plan};
+use crate::btyd::summary::{ARGUMENT_TYPES, Source, TimeUnit, plan, time_unit};
 use crate::kernels::btyd::bgnbd::{self, BgNbd};
 use crate::kernels::btyd::clv::discounted_value;
 use crate::kernels::btyd::gamma_gamma::{self, GammaGamma};
@@ -41,7 +41,7 @@ use crate::kernels::btyd::observations::Observations;
 use crate::kernels::btyd::pareto_nbd::{self, ParetoNbd};
 use crate::kernels::btyd::{History, clv};
 use crate::kernels::scoring::ntile_scores;
-use crate::table::{KernelTable, TableKernel};
+use crate::table::{KernelCall, KernelTable, TableKernel, customer_id_type};
 use crate::{CrmFunction, FunctionOptions, NamedTableFunction};
 
 const NAME: &str = "customer_value";
@@ -67,6 +67,7 @@ pub fn functions() -> Vec<CrmFunction> {
         function: Arc::new(CustomerValue),
         argument_types: ARGUMENT_TYPES,
         documentation: documentation(),
+        kernel: Some(kernel),
     }))]
 }
 
@@ -95,72 +96,101 @@ struct Settings {
 impl TableFunctionImpl for CustomerValue {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let source = Source::parse(NAME, &args, OPTIONS)?;
-        let options = &source.options;
         let defaults = FunctionOptions::from_config(args.session().config_options());
-        let settings = Settings {
-            model: match options.choice("model", &["bgnbd", "pareto_nbd"])? {
-                "pareto_nbd" => Model::ParetoNbd,
-                _ => Model::BgNbd,
-            },
-            unit: source.time_unit()?,
-            months: options.integer("months", 12, 0, 1200)?,
-            monthly_discount: options.number("monthly_discount", 0.01)?,
-            new_days: options.integer(
-                "new_days",
-                i64::try_from(defaults.lifecycle_new_days).unwrap_or(i64::MAX),
-                0,
-                36_500,
-            )?,
-            churned_below: options.number("churned_below", 0.5)?,
-            dormant_below: options.number("dormant_below", 0.8)?,
-        };
-        if !(0.0..=settings.dormant_below).contains(&settings.churned_below)
-            || settings.dormant_below > 1.0
-        {
-            return plan_err!(
-                "{NAME}: need 0 <= churned_below <= dormant_below <= 1, got {} and {}",
-                settings.churned_below,
-                settings.dormant_below
-            );
-        }
-        if settings.monthly_discount <= -1.0 {
-            return plan_err!("{NAME}: monthly_discount must be above -1");
-        }
+        let call = KernelCall::new(
+            NAME,
+            &source.table,
+            source.date,
+            vec![
+                source.customer_col.clone(),
+                source.time_col.clone(),
+                source.amount_col.clone(),
+            ],
+            source.options_text.clone(),
+            &defaults,
+        );
+        // Bad options are refused before the input is planned.
+        settings(&call)?;
         let calibration_end = source.date - 1;
         let input = plan(NAME, args.session(), &source, calibration_end)?;
-        let id_type = input.schema().field(0).data_type().clone();
-        let number = |name: &str| Field::new(name, DataType::Float64, false);
-        let kernel = ValueKernel {
-            settings,
-            description: format!(
-                "{NAME}({}, {}, model={})",
-                source.table,
-                args::format_date(source.date),
-                match settings.model {
-                    Model::BgNbd => "bgnbd",
-                    Model::ParetoNbd => "pareto_nbd",
-                }
-            ),
-            schema: Arc::new(Schema::new(vec![
-                Field::new("customer_id", id_type, false),
-                number("p_alive"),
-                number("expected_purchases_90d"),
-                number("expected_spend"),
-                number("clv"),
-                Field::new("stage", DataType::Utf8, false),
-                Field::new("clv_decile", DataType::Int32, false),
-                Field::new("x", DataType::Int64, false),
-                number("t_x"),
-                number("T"),
-                number("m_x"),
-            ])),
-        };
-        Ok(Arc::new(KernelTable::new(input, Arc::new(kernel))))
+        let kernel = kernel(&call, input.schema().as_arrow())?;
+        Ok(Arc::new(KernelTable::new(input, kernel)))
     }
+}
+
+/// The model settings of a `customer_value` call (with the call's
+/// `segmint.lifecycle_new_days`).
+fn settings(call: &KernelCall) -> Result<Settings> {
+    let options = call.parse_options(OPTIONS)?;
+    let defaults = call.function_options()?;
+    let settings = Settings {
+        model: match options.choice("model", &["bgnbd", "pareto_nbd"])? {
+            "pareto_nbd" => Model::ParetoNbd,
+            _ => Model::BgNbd,
+        },
+        unit: time_unit(&options)?,
+        months: options.integer("months", 12, 0, 1200)?,
+        monthly_discount: options.number("monthly_discount", 0.01)?,
+        new_days: options.integer(
+            "new_days",
+            i64::try_from(defaults.lifecycle_new_days).unwrap_or(i64::MAX),
+            0,
+            36_500,
+        )?,
+        churned_below: options.number("churned_below", 0.5)?,
+        dormant_below: options.number("dormant_below", 0.8)?,
+    };
+    if !(0.0..=settings.dormant_below).contains(&settings.churned_below)
+        || settings.dormant_below > 1.0
+    {
+        return plan_err!(
+            "{NAME}: need 0 <= churned_below <= dormant_below <= 1, got {} and {}",
+            settings.churned_below,
+            settings.dormant_below
+        );
+    }
+    if settings.monthly_discount <= -1.0 {
+        return plan_err!("{NAME}: monthly_discount must be above -1");
+    }
+    Ok(settings)
+}
+
+/// Builds the `customer_value` kernel of `call` over an input with schema `input` (the BTYD
+/// summary): at call time and when a plan codec rebuilds it.
+fn kernel(call: &KernelCall, input: &Schema) -> Result<Arc<dyn TableKernel>> {
+    let settings = settings(call)?;
+    let number = |name: &str| Field::new(name, DataType::Float64, false);
+    Ok(Arc::new(ValueKernel {
+        settings,
+        description: format!(
+            "{NAME}({}, {}, model={})",
+            call.table,
+            args::format_date(call.as_of),
+            match settings.model {
+                Model::BgNbd => "bgnbd",
+                Model::ParetoNbd => "pareto_nbd",
+            }
+        ),
+        schema: Arc::new(Schema::new(vec![
+            Field::new("customer_id", customer_id_type(NAME, input)?, false),
+            number("p_alive"),
+            number("expected_purchases_90d"),
+            number("expected_spend"),
+            number("clv"),
+            Field::new("stage", DataType::Utf8, false),
+            Field::new("clv_decile", DataType::Int32, false),
+            Field::new("x", DataType::Int64, false),
+            number("t_x"),
+            number("T"),
+            number("m_x"),
+        ])),
+        call: call.clone(),
+    }))
 }
 
 #[derive(Debug)]
 struct ValueKernel {
+    call: KernelCall,
     settings: Settings,
     description: String,
     schema: SchemaRef,
@@ -275,6 +305,10 @@ impl ValueKernel {
 }
 
 impl TableKernel for ValueKernel {
+    fn call(&self) -> &KernelCall {
+        &self.call
+    }
+
     fn describe(&self) -> String {
         self.description.clone()
     }
@@ -402,6 +436,7 @@ mod tests {
 
     fn kernel(new_days: i64) -> ValueKernel {
         ValueKernel {
+            call: KernelCall::new(NAME, "test", 0, vec![], None, &FunctionOptions::default()),
             settings: Settings {
                 model: Model::BgNbd,
                 unit: TimeUnit::Weeks,
@@ -445,5 +480,29 @@ mod tests {
         assert!((p.clv - 36.289211).abs() < 1e-6);
         assert!((p.p_alive - 0.726579).abs() < 1e-6);
         assert!((p.spend - 24.663714).abs() < 1e-6);
+    }
+
+    #[tokio::test]
+    async fn kernels_rebuild_from_their_call() {
+        use crate::table::testing::{assert_rebuilds, date, set};
+        use datafusion::logical_expr::lit;
+
+        let ctx = crate::slt_runner::fixture_context().await;
+        set(&ctx, "SET segmint.lifecycle_new_days = 45").await;
+        let args = [
+            lit("btyd_orders"),
+            date("2026-01-01"),
+            lit("customer_id"),
+            lit("order_ts"),
+            lit("net_amount"),
+            lit("time_unit=days,months=6,churned_below=0.4"),
+        ];
+        let (call, out) = assert_rebuilds(&ctx, NAME, &args).await;
+        assert_eq!(
+            call.defaults.get("lifecycle_new_days").map(String::as_str),
+            Some("45")
+        );
+        assert_eq!(call.options, "time_unit=days,months=6,churned_below=0.4");
+        assert_eq!(out.num_rows(), 400);
     }
 }

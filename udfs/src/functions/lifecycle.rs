@@ -31,7 +31,9 @@ use datafusion::logical_expr::{Documentation, cast as cast_expr, lit};
 
 use crate::args::{self, Days, Options};
 use crate::kernels::lifecycle::{History, NewRule, Thresholds, cadence_stage, gaps, median, stage};
-use crate::table::{InputTable, KernelTable, TableKernel, is_key, is_temporal};
+use crate::table::{
+    InputTable, KernelCall, KernelTable, TableKernel, customer_id_type, is_key, is_temporal,
+};
 use crate::{CrmFunction, FunctionOptions, NamedTableFunction};
 
 /// Registers `lifecycle`.
@@ -47,6 +49,7 @@ pub fn functions() -> Vec<CrmFunction> {
             DataType::Utf8,
         ],
         documentation: documentation(),
+        kernel: Some(kernel),
     }))]
 }
 
@@ -104,41 +107,19 @@ impl TableFunctionImpl for Lifecycle {
         let customer_col = column(2, "customer_id")?;
         let time_col = column(3, "order_ts")?;
         let options = match exprs.get(4) {
-            Some(e) => Options::parse(
-                "lifecycle",
-                &args::text("lifecycle", 5, e, session)?,
-                OPTIONS,
-            )?,
-            None => Options::default(),
+            Some(e) => Some(args::text("lifecycle", 5, e, session)?),
+            None => None,
         };
         let defaults = FunctionOptions::from_config(session.config_options());
-        let day_option = |key: &str, default: u64| options.integer(key, default as i64, 0, 36_500);
-        let thresholds = Thresholds {
-            new_days: day_option("new_days", defaults.lifecycle_new_days)?,
-            active_days: day_option("active_days", defaults.lifecycle_active_days)?,
-            churn_days: day_option("churn_days", defaults.lifecycle_churn_days)?,
-        };
-        if let Err(message) = thresholds.validate() {
-            return plan_err!("lifecycle: {message}");
-        }
-        let settings = Settings {
-            thresholds,
-            new_rule: match options.choice("new_rule", &["first_order", "second_purchase"])? {
-                "second_purchase" => NewRule::SecondPurchase,
-                _ => NewRule::FirstOrder,
-            },
-            reactivated: options.flag("reactivated", false)?,
-            cadence: options.choice("variant", &["recency", "cadence"])? == "cadence",
-            k1: options.number("k1", 1.5)?,
-            k2: options.number("k2", 3.0)?,
-        };
-        if settings.k1 <= 0.0 || settings.k2 < settings.k1 {
-            return plan_err!(
-                "lifecycle: need 0 < k1 <= k2, got k1={} k2={}",
-                settings.k1,
-                settings.k2
-            );
-        }
+        let call = KernelCall::new(
+            "lifecycle",
+            &table,
+            as_of,
+            vec![customer_col.clone(), time_col.clone()],
+            options,
+            &defaults,
+        );
+        let (options, settings) = settings(&call)?;
 
         let input = InputTable::resolve("lifecycle", session, &table)?;
         let (customer, _) =
@@ -167,25 +148,72 @@ impl TableFunctionImpl for Lifecycle {
             )?
             .aggregate(vec![customer.alias("customer_id")], aggregates)?
             .build()?;
-        let id_type = plan.schema().field(0).data_type().clone();
-        let kernel = LifecycleKernel {
-            as_of,
-            settings,
-            description: format!("lifecycle({table}, {})", args::format_date(as_of)),
-            schema: Arc::new(Schema::new(vec![
-                Field::new("customer_id", id_type, false),
-                Field::new("first_order", DataType::Date32, false),
-                Field::new("last_order", DataType::Date32, false),
-                Field::new("n_orders", DataType::Int64, false),
-                Field::new("stage", DataType::Utf8, true),
-            ])),
-        };
-        Ok(Arc::new(KernelTable::new(plan, Arc::new(kernel))))
+        let kernel = kernel(&call, plan.schema().as_arrow())?;
+        Ok(Arc::new(KernelTable::new(plan, kernel)))
     }
+}
+
+/// The parsed options of a `lifecycle` call and the stage rules they give (with the call's
+/// `segmint.lifecycle_*` defaults).
+fn settings(call: &KernelCall) -> Result<(Options, Settings)> {
+    let options = call.parse_options(OPTIONS)?;
+    let defaults = call.function_options()?;
+    let day_option = |key: &str, default: u64| options.integer(key, default as i64, 0, 36_500);
+    let thresholds = Thresholds {
+        new_days: day_option("new_days", defaults.lifecycle_new_days)?,
+        active_days: day_option("active_days", defaults.lifecycle_active_days)?,
+        churn_days: day_option("churn_days", defaults.lifecycle_churn_days)?,
+    };
+    if let Err(message) = thresholds.validate() {
+        return plan_err!("lifecycle: {message}");
+    }
+    let settings = Settings {
+        thresholds,
+        new_rule: match options.choice("new_rule", &["first_order", "second_purchase"])? {
+            "second_purchase" => NewRule::SecondPurchase,
+            _ => NewRule::FirstOrder,
+        },
+        reactivated: options.flag("reactivated", false)?,
+        cadence: options.choice("variant", &["recency", "cadence"])? == "cadence",
+        k1: options.number("k1", 1.5)?,
+        k2: options.number("k2", 3.0)?,
+    };
+    if settings.k1 <= 0.0 || settings.k2 < settings.k1 {
+        return plan_err!(
+            "lifecycle: need 0 < k1 <= k2, got k1={} k2={}",
+            settings.k1,
+            settings.k2
+        );
+    }
+    Ok((options, settings))
+}
+
+/// Builds the `lifecycle` kernel of `call` over an input with schema `input` (the
+/// per-customer aggregation): at call time and when a plan codec rebuilds it.
+fn kernel(call: &KernelCall, input: &Schema) -> Result<Arc<dyn TableKernel>> {
+    let (_, settings) = settings(call)?;
+    Ok(Arc::new(LifecycleKernel {
+        as_of: call.as_of,
+        settings,
+        description: format!(
+            "lifecycle({}, {})",
+            call.table,
+            args::format_date(call.as_of)
+        ),
+        schema: Arc::new(Schema::new(vec![
+            Field::new("customer_id", customer_id_type("lifecycle", input)?, false),
+            Field::new("first_order", DataType::Date32, false),
+            Field::new("last_order", DataType::Date32, false),
+            Field::new("n_orders", DataType::Int64, false),
+            Field::new("stage", DataType::Utf8, true),
+        ])),
+        call: call.clone(),
+    }))
 }
 
 #[derive(Debug)]
 struct LifecycleKernel {
+    call: KernelCall,
     as_of: Days,
     settings: Settings,
     description: String,
@@ -214,6 +242,10 @@ fn order_days(input: &RecordBatch) -> Vec<Vec<Days>> {
 }
 
 impl TableKernel for LifecycleKernel {
+    fn call(&self) -> &KernelCall {
+        &self.call
+    }
+
     fn describe(&self) -> String {
         self.description.clone()
     }
@@ -322,4 +354,38 @@ fn documentation() -> Documentation {
         .build()
     })
     .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::lit;
+
+    use crate::table::testing::{assert_rebuilds, date, set};
+
+    #[tokio::test]
+    async fn kernels_rebuild_from_their_call() {
+        let ctx = crate::slt_runner::fixture_context().await;
+        set(&ctx, "SET segmint.lifecycle_active_days = 60").await;
+        let args = [
+            lit("orders"),
+            date("2026-01-01"),
+            lit("customer_id"),
+            lit("order_ts"),
+            lit("new_days=10,reactivated=true,variant=cadence,k1=2"),
+        ];
+        let (call, out) = assert_rebuilds(&ctx, "lifecycle", &args).await;
+        assert_eq!(
+            call.defaults
+                .get("lifecycle_active_days")
+                .map(String::as_str),
+            Some("60")
+        );
+        assert_eq!(call.columns, ["customer_id", "order_ts"]);
+        // The cadence variant reads the order days: the input carries them.
+        assert_eq!(out.num_columns(), 5);
+
+        let (call, _) =
+            assert_rebuilds(&ctx, "lifecycle", &[lit("orders"), date("2025-06-01")]).await;
+        assert_eq!(call.options, "");
+    }
 }

@@ -47,7 +47,10 @@ use crate::kernels::scoring::{
     PackageBins, ntile_scores, quantile_edges, threshold_score, value_quantile_scores,
 };
 use crate::kernels::segments::{class8, segment};
-use crate::table::{InputTable, KernelTable, TableKernel, is_key, is_numeric, is_temporal};
+use crate::table::{
+    InputTable, KernelCall, KernelTable, TableKernel, customer_id_type, is_key, is_numeric,
+    is_temporal,
+};
 use crate::{CrmFunction, FunctionOptions, NamedTableFunction};
 
 /// Registers `rfm`.
@@ -64,6 +67,7 @@ pub fn functions() -> Vec<CrmFunction> {
             DataType::Utf8,
         ],
         documentation: documentation(),
+        kernel: Some(kernel),
     }))]
 }
 
@@ -115,11 +119,19 @@ impl TableFunctionImpl for Rfm {
         let time_col = column(3, "order_ts")?;
         let amount_col = column(4, "net_amount")?;
         let options = match exprs.get(5) {
-            Some(e) => Options::parse("rfm", &args::text("rfm", 6, e, session)?, OPTIONS)?,
-            None => Options::default(),
+            Some(e) => Some(args::text("rfm", 6, e, session)?),
+            None => None,
         };
         let defaults = FunctionOptions::from_config(session.config_options());
-        let settings = Settings::from_options(&options, defaults.rfm_bins)?;
+        let call = KernelCall::new(
+            "rfm",
+            &table,
+            as_of,
+            vec![customer_col.clone(), time_col.clone(), amount_col.clone()],
+            options,
+            &defaults,
+        );
+        let (options, settings) = settings(&call)?;
 
         let input = InputTable::resolve("rfm", session, &table)?;
         let (customer, _) =
@@ -168,15 +180,31 @@ impl TableFunctionImpl for Rfm {
             None => per_customer(scan, customer, day, amount)?,
         }
         .build()?;
-        let id_type = plan.schema().field(0).data_type().clone();
-        let kernel = RfmKernel {
-            as_of,
-            settings,
-            description: format!("rfm({table}, {})", args::format_date(as_of)),
-            schema: output_schema(id_type),
-        };
-        Ok(Arc::new(KernelTable::new(plan, Arc::new(kernel))))
+        let kernel = kernel(&call, plan.schema().as_arrow())?;
+        Ok(Arc::new(KernelTable::new(plan, kernel)))
     }
+}
+
+/// The parsed options of an `rfm` call and the scoring settings they give (with the call's
+/// `segmint.rfm_bins`).
+fn settings(call: &KernelCall) -> Result<(Options, Settings)> {
+    let options = call.parse_options(OPTIONS)?;
+    let defaults = call.function_options()?;
+    let settings = Settings::from_options(&options, defaults.rfm_bins)?;
+    Ok((options, settings))
+}
+
+/// Builds the `rfm` kernel of `call` over an input with schema `input` (the per-customer
+/// aggregation): at call time and when a plan codec rebuilds it.
+fn kernel(call: &KernelCall, input: &Schema) -> Result<Arc<dyn TableKernel>> {
+    let (_, settings) = settings(call)?;
+    Ok(Arc::new(RfmKernel {
+        as_of: call.as_of,
+        settings,
+        description: format!("rfm({}, {})", call.table, args::format_date(call.as_of)),
+        schema: output_schema(customer_id_type("rfm", input)?),
+        call: call.clone(),
+    }))
 }
 
 /// Positions of the text columns in [`output_schema`].
@@ -264,6 +292,7 @@ impl Settings {
 
 #[derive(Debug)]
 struct RfmKernel {
+    call: KernelCall,
     as_of: Days,
     settings: Settings,
     description: String,
@@ -327,6 +356,10 @@ fn comparison(values: &[f64], median: bool) -> f64 {
 }
 
 impl TableKernel for RfmKernel {
+    fn call(&self) -> &KernelCall {
+        &self.call
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} scheme={} preset={}",
@@ -548,6 +581,14 @@ mod tests {
     fn kernel(scheme: &str) -> RfmKernel {
         let options = Options::parse("rfm", &format!("scheme={scheme}"), OPTIONS).unwrap();
         RfmKernel {
+            call: KernelCall::new(
+                "rfm",
+                "test",
+                100,
+                vec![],
+                Some(format!("scheme={scheme}")),
+                &FunctionOptions::default(),
+            ),
             as_of: 100,
             settings: Settings::from_options(&options, 5).unwrap(),
             description: "test".into(),
@@ -613,5 +654,53 @@ mod tests {
     fn empty_input_gives_no_rows() {
         let batch = input().slice(0, 0);
         assert_eq!(kernel("ntile").compute(batch).unwrap().num_rows(), 0);
+    }
+
+    #[tokio::test]
+    async fn kernels_rebuild_from_their_call() {
+        use crate::table::testing::{assert_rebuilds, date, set};
+        use datafusion::logical_expr::lit;
+
+        let ctx = crate::slt_runner::fixture_context().await;
+        let with_options = [
+            lit("orders"),
+            date("2026-01-01"),
+            lit("customer_id"),
+            lit("order_ts"),
+            lit("net_amount"),
+            lit("scheme=ntile,bins=4"),
+        ];
+        let (call, out) = assert_rebuilds(&ctx, "rfm", &with_options).await;
+        assert_eq!(call.options, "scheme=ntile,bins=4");
+        let r = out
+            .column(4)
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+        assert_eq!(r.iter().flatten().max(), Some(4));
+
+        // A session default travels with the call.
+        set(&ctx, "SET segmint.rfm_bins = 3").await;
+        let (call, out) = assert_rebuilds(&ctx, "rfm", &[lit("orders"), date("2026-01-01")]).await;
+        assert_eq!(call.defaults.get("rfm_bins").map(String::as_str), Some("3"));
+        let r = out
+            .column(4)
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+        assert_eq!(r.iter().flatten().max(), Some(3));
+        // Without it the rebuilt kernel would score differently.
+        let mut plain = call.clone();
+        plain.defaults.clear();
+        let plain = crate::table::rebuild_kernel(&plain, &input().schema()).unwrap();
+        assert_eq!(
+            plain.describe(),
+            "rfm(orders, 2026-01-01) scheme=qcut preset=rf_grid"
+        );
+        let bins = plain
+            .compute(input())
+            .unwrap()
+            .column(4)
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+            .iter()
+            .flatten()
+            .max();
+        assert_eq!(bins, Some(5));
     }
 }
