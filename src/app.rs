@@ -186,7 +186,11 @@ pub fn passwd(user: &str, role: &str, md5: bool) -> Result<()> {
 pub async fn serve(config: Config) -> Result<()> {
     let engine = build_engine(&config).await?;
     if let Some(cluster) = engine.cluster() {
-        match crate::engine::distributed::status::get(cluster.endpoint(), "/api/version").await {
+        let probe = crate::engine::distributed::status::get(cluster.endpoint(), "/api/version");
+        let answer = tokio::time::timeout(crate::engine::distributed::status::TIMEOUT, probe)
+            .await
+            .unwrap_or_else(|_| Err("no answer within 5 s".to_string()));
+        match answer {
             Ok(_) => {
                 tracing::info!(scheduler = %cluster.scheduler(), "query execution goes to the cluster")
             }

@@ -70,6 +70,9 @@ enum Command {
         /// The port the scheduler launches tasks on (default: the --bind port + 1).
         #[arg(long)]
         grpc_port: Option<u16>,
+        /// The address advertised to the scheduler and other executors (default: --bind's).
+        #[arg(long)]
+        external_host: Option<String>,
         /// Tasks run at once (default: the machine's cores).
         #[arg(long)]
         concurrent_tasks: Option<usize>,
@@ -276,6 +279,7 @@ fn run(cli: Cli) -> segmint::Result<()> {
                 scheduler,
                 bind,
                 grpc_port,
+                external_host,
                 concurrent_tasks,
                 work_dir,
                 heartbeat,
@@ -285,6 +289,7 @@ fn run(cli: Cli) -> segmint::Result<()> {
                 let options = segmint::cluster::ExecutorOptions {
                     scheduler,
                     bind,
+                    external_host,
                     grpc_port,
                     concurrent_tasks,
                     work_dir,

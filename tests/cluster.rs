@@ -250,6 +250,21 @@ async fn count(client: &Client, sql: &str) -> i64 {
         .expect("an integer")
 }
 
+/// The jobs the scheduler has seen, from Ballista's REST API (`/api/jobs`).
+fn scheduler_jobs(cluster: &LocalCluster) -> usize {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", cluster.scheduler_port)).expect("scheduler");
+    write!(
+        stream,
+        "GET /api/jobs HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("response");
+    body.matches("\"job_id\"").count()
+}
+
 /// Waits until the scheduler knows `n` live executors, through `segmint.cluster`.
 async fn wait_for_executors(client: &Client, n: i64, cluster: &LocalCluster) {
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -340,6 +355,10 @@ async fn crm_sql_runs_on_a_ballista_cluster_like_on_one_machine() {
             std::panic::resume_unwind(panic);
         }
     }
+
+    // They ran there: the dataset queries of the files became Ballista jobs.
+    let jobs = scheduler_jobs(&cluster);
+    assert!(jobs >= 50, "only {jobs} jobs reached the scheduler");
 
     // EXPLAIN shows Ballista's stages: the CRM kernel needs all rows in one partition.
     let explain = rows(
@@ -466,7 +485,8 @@ async fn crm_sql_runs_on_a_ballista_cluster_like_on_one_machine() {
             assert!(missing.is_err(), "no half-written table");
         }
     }
-    // The next query runs on the executor that is left.
+    // The scheduler drops the lost executor, and the next query runs on the one left.
+    wait_for_executors(&root, 1, &cluster).await;
     assert_eq!(
         count(&root, "SELECT count(*) FROM cdnow").await,
         69_659,

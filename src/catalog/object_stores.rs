@@ -49,17 +49,9 @@ impl ObjectStores {
     /// Checks the configured stores and registers them (a missing `${VAR}` or an unknown
     /// option is reported now, not at the first query).
     pub fn new(runtime: Arc<RuntimeEnv>, configs: &[ObjectStoreConfig]) -> Result<ObjectStores> {
-        let mut parsed = Vec::with_capacity(configs.len());
-        for config in configs {
-            let url = Url::parse(&config.url).map_err(|e| SegmintError::ObjectStore {
-                url: config.url.clone(),
-                message: e.to_string(),
-            })?;
-            parsed.push((url, config.options.clone()));
-        }
         let stores = ObjectStores {
             runtime,
-            configs: parsed,
+            configs: parse_configs(configs)?,
             counts: Mutex::new(BTreeMap::new()),
         };
         for (url, _) in &stores.configs {
@@ -88,12 +80,7 @@ impl ObjectStores {
 
     fn register(&self, url: &Url) -> Result<()> {
         let key = store_key(url);
-        let options = self
-            .configs
-            .iter()
-            .find(|(configured, _)| store_key(configured) == key)
-            .map(|(_, options)| options.clone())
-            .unwrap_or_default();
+        let options = options_for(&self.configs, &key);
         let store = build_store(url, &options).map_err(|message| SegmintError::ObjectStore {
             url: key.to_string(),
             message,
@@ -130,20 +117,23 @@ pub struct OnDemandStores {
 }
 
 impl OnDemandStores {
-    /// A registry for `configs` (checked now: a bad URL is reported at start).
+    /// A registry for `configs`, whose stores are built now (a bad URL, option or `${VAR}` is
+    /// reported at start).
     pub fn new(configs: &[ObjectStoreConfig]) -> Result<OnDemandStores> {
-        let mut parsed = Vec::with_capacity(configs.len());
-        for config in configs {
-            let url = Url::parse(&config.url).map_err(|e| SegmintError::ObjectStore {
-                url: config.url.clone(),
-                message: e.to_string(),
-            })?;
-            parsed.push((url, config.options.clone()));
-        }
-        Ok(OnDemandStores {
-            configs: parsed,
+        let stores = OnDemandStores {
+            configs: parse_configs(configs)?,
             built: Default::default(),
-        })
+        };
+        // Configured stores are built now: a missing ${VAR} or a misspelled option is
+        // reported when the process starts, not at its first task.
+        for (url, _) in &stores.configs {
+            datafusion::execution::object_store::ObjectStoreRegistry::get_store(&stores, url)
+                .map_err(|e| SegmintError::ObjectStore {
+                    url: store_key(url).to_string(),
+                    message: first_line(&e.to_string()),
+                })?;
+        }
+        Ok(stores)
     }
 }
 
@@ -161,12 +151,7 @@ impl datafusion::execution::object_store::ObjectStoreRegistry for OnDemandStores
             return Ok(store);
         }
         let key = store_key(url);
-        let options = self
-            .configs
-            .iter()
-            .find(|(configured, _)| store_key(configured) == key)
-            .map(|(_, options)| options.clone())
-            .unwrap_or_default();
+        let options = options_for(&self.configs, &key);
         let store = build_store(url, &options).map_err(|message| {
             datafusion::error::DataFusionError::External(Box::new(SegmintError::ObjectStore {
                 url: key.to_string(),
@@ -177,6 +162,29 @@ impl datafusion::execution::object_store::ObjectStoreRegistry for OnDemandStores
         self.built.register_store(&key, store.clone());
         Ok(store)
     }
+}
+
+/// The `[[object_stores]]` entries with their URLs parsed (a bad URL is an error now).
+fn parse_configs(configs: &[ObjectStoreConfig]) -> Result<Vec<(Url, BTreeMap<String, String>)>> {
+    configs
+        .iter()
+        .map(|config| {
+            let url = Url::parse(&config.url).map_err(|e| SegmintError::ObjectStore {
+                url: config.url.clone(),
+                message: e.to_string(),
+            })?;
+            Ok((url, config.options.clone()))
+        })
+        .collect()
+}
+
+/// The options of the entry for the store `key` (none when no entry names it).
+fn options_for(configs: &[(Url, BTreeMap<String, String>)], key: &Url) -> BTreeMap<String, String> {
+    configs
+        .iter()
+        .find(|(configured, _)| store_key(configured) == *key)
+        .map(|(_, options)| options.clone())
+        .unwrap_or_default()
 }
 
 /// The scheme and bucket (or host) of `url`: what one store serves.

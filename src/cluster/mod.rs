@@ -43,6 +43,9 @@ pub struct ExecutorOptions {
     pub scheduler: String,
     /// The Arrow Flight address other executors and servers fetch results from.
     pub bind: SocketAddr,
+    /// The host name or address advertised to the scheduler (default: the --bind address),
+    /// for an executor bound to 0.0.0.0 or behind a container network.
+    pub external_host: Option<String>,
     /// The gRPC port the scheduler launches tasks on (default: the Flight port + 1).
     pub grpc_port: Option<u16>,
     /// Tasks run at once (Ballista's vcores); default: the machine's cores.
@@ -112,7 +115,12 @@ pub async fn run_executor(config: &Config, options: ExecutorOptions) -> Result<(
     };
     let mut executor = ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
-        external_host: Some(options.bind.ip().to_string()),
+        external_host: Some(
+            options
+                .external_host
+                .clone()
+                .unwrap_or_else(|| options.bind.ip().to_string()),
+        ),
         port,
         grpc_port,
         scheduler_host,

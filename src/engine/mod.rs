@@ -106,25 +106,49 @@ impl Engine {
     /// Builds the engine from a validated config.
     pub async fn build(config: &Config) -> Result<Engine> {
         let database = config.server.database.clone();
-        let cluster = distributed::Cluster::from_config(config)?;
         let session_config = session_config(config)?;
+        let cluster = match distributed::Cluster::from_config(config)? {
+            Some(cluster) => {
+                // What the executors can call: a query calling anything else runs here.
+                let functions = function_state(
+                    cluster.session_config(session_config.clone()),
+                    Arc::new(RuntimeEnv::default()),
+                )?;
+                let names = functions
+                    .scalar_functions()
+                    .keys()
+                    .chain(functions.aggregate_functions().keys())
+                    .chain(functions.window_functions().keys())
+                    .cloned()
+                    .collect();
+                Some(cluster.with_functions(names))
+            }
+            None => None,
+        };
         let runtime = runtime(config)?;
         let catalog = Arc::new(Catalog::new(runtime.clone(), config)?);
         let ctx = match &cluster {
             None => SessionContext::new_with_config_rt(session_config, runtime),
             // Ballista's settings from the start, so datasets are registered with the types
             // the executors read them with.
-            Some(cluster) => SessionContext::new_with_state(
-                SessionStateBuilder::new()
-                    .with_config(cluster.session_config(session_config))
-                    .with_runtime_env(runtime)
-                    .with_default_features()
-                    .with_optimizer_rules(
-                        ballista_core::optimizer::ballista_default_optimizer_rules(),
-                    )
-                    .with_query_planner(cluster.planner())
-                    .build(),
-            ),
+            Some(cluster) => {
+                let session_config = cluster.session_config(session_config);
+                let ballista = {
+                    use ballista_core::extension::SessionConfigExt;
+                    session_config.ballista_config()
+                };
+                SessionContext::new_with_state(
+                    SessionStateBuilder::new()
+                        .with_config(session_config)
+                        .with_runtime_env(runtime)
+                        .with_default_features()
+                        .with_optimizer_rules(
+                            ballista_core::optimizer::ballista_default_optimizer_rules(),
+                        )
+                        .with_query_planner(cluster.planner(ballista))
+                        .build(),
+                )
+            }
         };
 
         ctx.add_analyzer_rule(Arc::new(distinct_aggregates::SingleDistinctAggregates));
@@ -430,7 +454,19 @@ pub fn function_state(
 /// The runtime of cluster processes: `[engine]` memory and spill settings, and object stores
 /// built on first use from `[[object_stores]]` and the environment.
 pub fn cluster_runtime(config: &Config) -> Result<Arc<RuntimeEnv>> {
-    let runtime = runtime(config)?;
+    // No listing cache: the server's REFRESH does not reach cluster processes, so they list
+    // a dataset's files for every job (new files are seen at once).
+    let mut builder = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
+    if let Some(limit) = &config.engine.memory_limit {
+        builder = builder.with_memory_limit(parse_byte_size(limit)?, 1.0);
+    }
+    if let Some(dir) = &config.engine.spill_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SegmintError::io(format!("creating spill dir {}", dir.display()), e))?;
+        builder = builder.with_temp_file_path(dir);
+    }
+    let runtime = builder.build_arc()?;
     let stores = Arc::new(crate::catalog::OnDemandStores::new(&config.object_stores)?);
     Ok(Arc::new(RuntimeEnv {
         memory_pool: runtime.memory_pool.clone(),

@@ -105,34 +105,22 @@ impl Drop for QueryRecord {
         let sqlstate = self.sqlstate.as_deref().unwrap_or("00000");
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         let query = redact(&self.sql);
-        // A query that ran on the cluster names its Ballista job.
-        match self
+        // A query that ran on the cluster names its Ballista job (absent otherwise).
+        let job_id = self
             .plan
             .as_ref()
-            .and_then(crate::engine::distributed::job_id)
-        {
-            Some(job_id) => tracing::info!(
-                target: "segmint::query",
-                user = %self.user,
-                duration_ms,
-                rows = self.rows,
-                sqlstate,
-                spilled_bytes,
-                job_id = %job_id,
-                query = %query,
-                "statement"
-            ),
-            None => tracing::info!(
-                target: "segmint::query",
-                user = %self.user,
-                duration_ms,
-                rows = self.rows,
-                sqlstate,
-                spilled_bytes,
-                query = %query,
-                "statement"
-            ),
-        }
+            .and_then(crate::engine::distributed::job_id);
+        tracing::info!(
+            target: "segmint::query",
+            user = %self.user,
+            duration_ms,
+            rows = self.rows,
+            sqlstate,
+            spilled_bytes,
+            job_id = job_id.as_deref(),
+            query = %query,
+            "statement"
+        );
     }
 }
 

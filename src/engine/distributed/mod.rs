@@ -17,8 +17,9 @@
 pub mod codec;
 pub mod status;
 
+use std::collections::HashSet;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -29,7 +30,7 @@ use ballista_core::planner::BallistaQueryPlanner;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::error::{DataFusionError, Result};
@@ -102,6 +103,11 @@ pub struct Cluster {
     endpoint: String,
     /// Local folders every executor sees at the same path.
     shared: Vec<PathBuf>,
+    /// Local folders only the server writes and reads (a local `[catalog] tables_url` or
+    /// `[reports] output_url`): queries on them run here instead of being refused.
+    server_owned: Vec<PathBuf>,
+    /// The functions cluster processes know; a query calling another one runs here.
+    functions: Arc<HashSet<String>>,
 }
 
 impl Cluster {
@@ -121,11 +127,34 @@ impl Cluster {
                 shared.push(path);
             }
         }
+        let local_path = |url: &str| {
+            crate::catalog::resolve_url(url)
+                .ok()
+                .and_then(|url| url::Url::parse(&url).ok())
+                .and_then(|url| url.to_file_path().ok())
+        };
+        let server_owned = [
+            config.catalog.tables_url.as_deref(),
+            config.reports.output_url.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(local_path)
+        .chain(config.catalog.dir.clone())
+        .collect();
         Ok(Some(Cluster {
             scheduler: scheduler.clone(),
             endpoint: format!("http://{host}:{port}"),
             shared,
+            server_owned,
+            functions: Arc::default(),
         }))
+    }
+
+    /// The cluster, knowing that its processes have the functions `names`.
+    pub fn with_functions(mut self, names: HashSet<String>) -> Cluster {
+        self.functions = Arc::new(names);
+        self
     }
 
     /// The scheduler as configured (`df://HOST:PORT`).
@@ -143,13 +172,14 @@ impl Cluster {
         with_codecs(config.upgrade_for_ballista())
     }
 
-    /// The query planner of sessions on this cluster.
-    pub fn planner(&self) -> Arc<ClusterPlanner> {
+    /// The query planner of sessions on this cluster (`ballista_config`: the `ballista.*`
+    /// settings jobs are submitted with).
+    pub fn planner(&self, ballista_config: BallistaConfig) -> Arc<ClusterPlanner> {
         Arc::new(ClusterPlanner {
             cluster: self.clone(),
             remote: BallistaQueryPlanner::with_extension(
                 self.endpoint.clone(),
-                BallistaConfig::default(),
+                ballista_config,
                 Arc::new(codec::SegmintLogicalCodec::default()),
             ),
             local: DefaultPhysicalPlanner::default(),
@@ -198,42 +228,36 @@ impl QueryPlanner for ClusterPlanner {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // A write (`CREATE TABLE AS`, `COPY ... TO`): its rows come from the cluster, the
         // server writes them, so a failed job leaves nothing behind (the writer cleans up).
-        if let LogicalPlan::Copy(copy) = plan
-            && placement(&copy.input, &self.cluster.shared)? == Placement::Cluster
-        {
-            let rows = self.remote_plan(&copy.input, session).await?;
-            let input = LogicalPlanBuilder::scan(
-                "cluster_rows",
-                provider_as_source(Arc::new(ShippedRows::new(rows))),
-                None,
-            )?
-            .build()?;
-            let copy = LogicalPlan::Copy(CopyTo {
-                input: Arc::new(input),
-                ..copy.clone()
-            });
-            return self.local.create_physical_plan(&copy, session).await;
+        let (query, copy) = match plan {
+            LogicalPlan::Copy(copy) => (copy.input.as_ref().clone(), Some(copy)),
+            other => (other.clone(), None),
+        };
+        // Placement is decided on what would be shipped: the CRM functions' inputs with the
+        // role's row filters in them (which may read more tables).
+        let prepared = prepare_kernel_inputs(query, session)?;
+        if self.placement(&prepared)? == Placement::Local {
+            return self.local.create_physical_plan(plan, session).await;
         }
-        match placement(plan, &self.cluster.shared)? {
-            Placement::Local => self.local.create_physical_plan(plan, session).await,
-            Placement::Cluster => self.remote_plan(plan, session).await,
-        }
-    }
-}
-
-impl ClusterPlanner {
-    /// `plan` as a cluster job.
-    async fn remote_plan(
-        &self,
-        plan: &LogicalPlan,
-        session: &dyn Session,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let plan = prepare_kernel_inputs(plan.clone(), session)?;
-        let remote = self.remote.create_physical_plan(&plan, session).await?;
-        Ok(Arc::new(ClusterJobExec::new(
-            remote,
-            self.cluster.scheduler.clone(),
-        )))
+        // Planned here first, so a statement the server cannot plan fails as it does on one
+        // machine (and the server's subquery rewrites see the error), not on the scheduler.
+        self.local.create_physical_plan(&prepared, session).await?;
+        let remote = self.remote.create_physical_plan(&prepared, session).await?;
+        let job: Arc<dyn ExecutionPlan> =
+            Arc::new(ClusterJobExec::new(remote, self.cluster.scheduler.clone()));
+        let Some(copy) = copy else {
+            return Ok(job);
+        };
+        let input = LogicalPlanBuilder::scan(
+            "cluster_rows",
+            provider_as_source(Arc::new(ShippedRows::new(job))),
+            None,
+        )?
+        .build()?;
+        let copy = LogicalPlan::Copy(CopyTo {
+            input: Arc::new(input),
+            ..copy.clone()
+        });
+        self.local.create_physical_plan(&copy, session).await
     }
 }
 
@@ -291,57 +315,91 @@ impl TableProvider for ShippedRows {
     }
 }
 
-/// Whether `plan` can run on the cluster, and an error for a local path that is not shared.
-fn placement(plan: &LogicalPlan, shared: &[PathBuf]) -> Result<Placement> {
-    let mut scans = 0usize;
-    let mut local_only = false;
-    let mut unshared: Option<ClusterError> = None;
-    visit_scans(plan, &mut |scan: &TableScan| {
-        scans += 1;
-        let Ok(provider) = source_as_provider(&scan.source) else {
-            local_only = true;
-            return;
-        };
-        if let Some(listing) = provider.downcast_ref::<ListingTable>() {
-            for path in listing.table_paths() {
-                let url: &url::Url = path.as_ref();
-                if url.scheme() != "file" {
-                    continue;
+impl ClusterPlanner {
+    /// Whether `plan` can run on the cluster, or an error for a local path that is not shared.
+    fn placement(&self, plan: &LogicalPlan) -> Result<Placement> {
+        let cluster = &self.cluster;
+        let mut scans = 0usize;
+        let mut local_only = false;
+        let mut server_function = false;
+        let mut unshared: Option<ClusterError> = None;
+        let under = |path: &Path, folders: &[PathBuf]| folders.iter().any(|f| path.starts_with(f));
+        visit(
+            plan,
+            &mut |scan: &TableScan| {
+                scans += 1;
+                let Ok(provider) = source_as_provider(&scan.source) else {
+                    local_only = true;
+                    return;
+                };
+                if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+                    for path in listing.table_paths() {
+                        let url: &url::Url = path.as_ref();
+                        if url.scheme() != "file" {
+                            continue;
+                        }
+                        let Ok(local) = url.to_file_path() else {
+                            local_only = true;
+                            continue;
+                        };
+                        if under(&local, &cluster.shared) {
+                            continue;
+                        }
+                        if under(&local, &cluster.server_owned) {
+                            // What the server wrote for itself: it reads it here.
+                            local_only = true;
+                            continue;
+                        }
+                        unshared.get_or_insert(ClusterError::LocalPath {
+                            table: scan.table_name.to_string(),
+                            path: local.display().to_string(),
+                        });
+                    }
+                } else if provider.downcast_ref::<KernelTable>().is_none() {
+                    local_only = true;
                 }
-                let local = url.path();
-                if !shared
-                    .iter()
-                    .any(|s| std::path::Path::new(local).starts_with(s))
-                {
-                    unshared.get_or_insert(ClusterError::LocalPath {
-                        table: scan.table_name.to_string(),
-                        path: local.to_string(),
-                    });
+            },
+            &mut |name: &str| {
+                if !cluster.functions.contains(name) {
+                    server_function = true;
                 }
-            }
-        } else if provider.downcast_ref::<KernelTable>().is_none() {
-            local_only = true;
+            },
+        )?;
+        if scans == 0 || local_only || server_function {
+            return Ok(Placement::Local);
         }
-    })?;
-    if scans == 0 || local_only {
-        return Ok(Placement::Local);
-    }
-    match unshared {
-        Some(error) => Err(DataFusionError::External(Box::new(error))),
-        None => Ok(Placement::Cluster),
+        match unshared {
+            Some(error) => Err(DataFusionError::External(Box::new(error))),
+            None => Ok(Placement::Cluster),
+        }
     }
 }
 
-/// Calls `visit` on every table scan of `plan`, its subqueries and the inputs of the CRM
-/// table functions it reads.
-fn visit_scans(plan: &LogicalPlan, visit: &mut dyn FnMut(&TableScan)) -> Result<()> {
+/// Calls `on_scan` on every table scan and `on_function` with the name of every function
+/// called in `plan`, its subqueries and the inputs of the CRM table functions it reads.
+fn visit(
+    plan: &LogicalPlan,
+    on_scan: &mut dyn FnMut(&TableScan),
+    on_function: &mut dyn FnMut(&str),
+) -> Result<()> {
     plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                match e {
+                    Expr::ScalarFunction(f) => on_function(f.func.name()),
+                    Expr::AggregateFunction(f) => on_function(f.func.name()),
+                    Expr::WindowFunction(w) => on_function(w.fun.name()),
+                    _ => {}
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })?;
         if let LogicalPlan::TableScan(scan) = node {
-            visit(scan);
+            on_scan(scan);
             if let Ok(provider) = source_as_provider(&scan.source)
                 && let Some(kernel) = provider.downcast_ref::<KernelTable>()
             {
-                visit_scans(kernel.input(), visit)?;
+                visit(kernel.input(), on_scan, on_function)?;
             }
         }
         Ok(TreeNodeRecursion::Continue)
@@ -480,11 +538,13 @@ fn job_of(inner: &Arc<dyn ExecutionPlan>) -> Option<String> {
 fn typed_error(error: DataFusionError, scheduler: &str, job: Option<String>) -> DataFusionError {
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
-    // Before the scheduler accepted a job, a transport failure is the scheduler's.
-    let unreachable = job.is_none()
-        && (lower.contains("transport")
-            || lower.contains("connection refused")
-            || lower.contains("connecterror"));
+    let transport = lower.contains("transport")
+        || lower.contains("connection refused")
+        || lower.contains("connecterror")
+        || lower.contains("unavailable");
+    // Before the scheduler accepted a job, a transport failure is the scheduler's; after,
+    // it is the scheduler's unless it names an executor.
+    let unreachable = transport && (job.is_none() || !lower.contains("executor"));
     if unreachable {
         return DataFusionError::External(Box::new(ClusterError::SchedulerUnreachable {
             scheduler: scheduler.to_string(),
@@ -499,7 +559,7 @@ fn typed_error(error: DataFusionError, scheduler: &str, job: Option<String>) -> 
             || lower.contains("fetch"));
     if lost {
         return DataFusionError::External(Box::new(ClusterError::JobLost {
-            job: job.unwrap_or_else(|| "(not started)".to_string()),
+            job: job.unwrap_or_else(|| "(not yet accepted)".to_string()),
             reason: crate::catalog::first_line(&text),
         }));
     }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::{Cluster, ClusterError};
 
 /// How long the scheduler has to answer.
-const TIMEOUT: Duration = Duration::from_secs(5);
+pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// An executor whose last heartbeat is older than this is shown as `silent`.
 const SILENT_AFTER_SECONDS: i64 = 30;
 
