@@ -3,26 +3,51 @@
 # transfers, pgbench small queries), in one run; writes docs/performance.md.
 #
 #   scripts/bench.sh [--scales S1,S10[,S50]] [--runs N] [--pgbench-seconds S]
+#   scripts/bench.sh --cluster [--scales S10] [--runs N]
 #
 # Installs what it needs: DuckDB, pyarrow and psycopg in a virtual environment
 # ($SEGMINT_BENCH_VENV, default <target dir>/bench-venv), and starts a throw-away
 # PostgreSQL 15 on loopback. Demo data is generated once into target/bench-data/.
+#
+# --cluster: the CRM suite (default S10 only) through pgwire on a single-node `segmint serve`
+# and on the same server with `--cluster` in front of a local Ballista cluster (one
+# `segmint scheduler`, 1 and then 2 `segmint executor` processes with cores / executors task
+# slots each), all on this machine and interleaved; also the fixed cost of a trivial query and
+# the stages of each query. Needs neither DuckDB nor PostgreSQL. Writes only the
+# "On a Ballista cluster" section of docs/performance.md (between its cluster markers).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-scales="S1,S10"
+scales=""
 runs=5
 pgbench_seconds=10
+cluster=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --scales) scales="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --pgbench-seconds) pgbench_seconds="$2"; shift 2 ;;
+        --cluster) cluster=1; shift ;;
         *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
     esac
 done
 target="${CARGO_TARGET_DIR:-$root/target}"
 log() { echo "bench: $*" >&2; }
+
+if [ "$cluster" = 1 ]; then
+    scales="${scales:-S10}"
+    # Building the benchmark builds the release `segmint` too (see below).
+    log "building segmint and the benchmark (release)"
+    cargo bench --locked --manifest-path "$root/Cargo.toml" --bench suite --no-run
+    log "running the suite on one machine and on a local Ballista cluster (scales $scales, $runs runs each)"
+    SEGMINT_BIN="$target/release/segmint" \
+    SEGMINT_BENCH_CLUSTER=1 \
+    SEGMINT_BENCH_SCALES="$scales" \
+    SEGMINT_BENCH_RUNS="$runs" \
+        cargo bench --locked --manifest-path "$root/Cargo.toml" --bench suite
+    exit 0
+fi
+scales="${scales:-S1,S10}"
 
 # PostgreSQL 15 (server, psql, pgbench) and Python's venv module.
 need_apt=()

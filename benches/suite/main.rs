@@ -10,7 +10,13 @@
 //! `SEGMINT_BENCH_ENGINE_OPTIONS` (`key=value;...` engine options for Segmint, to measure a
 //! setting on and off), `SEGMINT_BENCH_SERVER_OPTIONS` (`key=value;...` TOML lines added to the
 //! server's `[server]` table, such as `cache_results=false`).
+//!
+//! `SEGMINT_BENCH_CLUSTER=1` (`scripts/bench.sh --cluster`) runs the cluster comparison instead
+//! ([`cluster`]): the suite through pgwire on a single-node server and on the same server in
+//! front of a local Ballista cluster of 1 and of 2 executors, at `SEGMINT_BENCH_SCALES` (`S10`
+//! there); no DuckDB, PostgreSQL or Python. It writes only the cluster section of the report.
 
+mod cluster;
 mod markdown;
 mod processes;
 mod queries;
@@ -74,6 +80,8 @@ pub struct Settings {
     pub engine_options: Vec<(String, String)>,
     /// Extra `[server]` settings (TOML values) for the Segmint server.
     pub server_options: Vec<(String, String)>,
+    /// The cluster comparison instead of the side-by-side suite.
+    pub cluster: bool,
 }
 
 fn pairs(name: &str) -> BenchResult<Vec<(String, String)>> {
@@ -92,10 +100,17 @@ fn settings() -> BenchResult<Settings> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let scales = env_or("SEGMINT_BENCH_SCALES", "S1,S10")
-        .split(',')
-        .map(scale)
-        .collect::<BenchResult<Vec<_>>>()?;
+    let cluster = matches!(
+        env_or("SEGMINT_BENCH_CLUSTER", "").trim(),
+        "1" | "true" | "yes"
+    );
+    let scales = env_or(
+        "SEGMINT_BENCH_SCALES",
+        if cluster { "S10" } else { "S1,S10" },
+    )
+    .split(',')
+    .map(scale)
+    .collect::<BenchResult<Vec<_>>>()?;
     let runs = env_or("SEGMINT_BENCH_RUNS", "5").parse::<usize>()?.max(1);
     let work = target.join("bench-suite");
     let _ = std::fs::remove_dir_all(&work);
@@ -120,11 +135,15 @@ fn settings() -> BenchResult<Settings> {
         )),
         engine_options: pairs("SEGMINT_BENCH_ENGINE_OPTIONS")?,
         server_options: pairs("SEGMINT_BENCH_SERVER_OPTIONS")?,
+        cluster,
     })
 }
 
 fn main() -> BenchResult<()> {
     let settings = settings()?;
+    if settings.cluster {
+        return run_cluster(&settings);
+    }
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/suite/worker.py");
     let mut worker = Worker::start(&settings.python, &script)?;
     let runtime = tokio::runtime::Runtime::new()?;
@@ -154,5 +173,17 @@ fn main() -> BenchResult<()> {
     }
     report.write(&settings.doc)?;
     println!("\nwrote {}", settings.doc.display());
+    Ok(())
+}
+
+/// The cluster comparison (`SEGMINT_BENCH_CLUSTER`): writes the cluster section of the report.
+fn run_cluster(settings: &Settings) -> BenchResult<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let mut scales = Vec::new();
+    for scale in &settings.scales {
+        scales.push(runtime.block_on(cluster::run_scale(settings, scale))?);
+    }
+    markdown::write_cluster(&settings.doc, &scales, settings.runs)?;
+    println!("\nwrote the cluster section of {}", settings.doc.display());
     Ok(())
 }

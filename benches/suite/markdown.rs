@@ -5,11 +5,22 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::Settings;
+use crate::cluster::{ClusterQuery, ClusterScale, TRIVIAL_SQL};
 use crate::processes::BenchResult;
 use crate::suite::{QueryResult, ScaleResult, WireResult};
 
 const BEGIN: &str = "<!-- results:begin (written by scripts/bench.sh) -->";
 const END: &str = "<!-- results:end -->";
+const CLUSTER_BEGIN: &str = "<!-- cluster:begin (written by scripts/bench.sh --cluster) -->";
+const CLUSTER_END: &str = "<!-- cluster:end -->";
+/// What a new cluster section starts with (when `docs/performance.md` has none yet).
+const CLUSTER_INTRO: &str = "## On a Ballista cluster
+
+`scripts/bench.sh --cluster` runs the CRM suite through pgwire on a single-node `segmint serve`
+and on the same server with `--cluster` in front of a local Ballista cluster (one
+`segmint scheduler`, and 1 or 2 `segmint executor` processes), all on this machine,
+interleaved query by query. Every figure is a ratio to the single-node time of the same run.
+";
 
 /// Everything one run measured.
 pub struct Report {
@@ -46,7 +57,9 @@ impl Report {
                 &existing[..begin],
                 &existing[end + END.len()..]
             ),
-            _ => format!("# Performance\n\n{results}\n"),
+            // No results section yet: add one, keeping what the file holds (the cluster section).
+            _ if existing.trim().is_empty() => format!("# Performance\n\n{results}\n"),
+            _ => format!("{}\n\n## Results\n\n{results}\n", existing.trim_end()),
         };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
@@ -221,6 +234,190 @@ impl Report {
         }
         let _ = writeln!(out);
     }
+}
+
+/// Replaces the cluster section of `path` (between its markers; the rest of the file stays as
+/// it is), creating it after the results section when the file has none.
+pub fn write_cluster(path: &Path, scales: &[ClusterScale], runs: usize) -> BenchResult<()> {
+    let section = render_cluster(scales, runs);
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let text = match (existing.find(CLUSTER_BEGIN), existing.find(CLUSTER_END)) {
+        (Some(begin), Some(end)) if begin < end => format!(
+            "{}{section}{}",
+            &existing[..begin],
+            &existing[end + CLUSTER_END.len()..]
+        ),
+        _ => {
+            let new = format!("{CLUSTER_INTRO}\n{section}\n");
+            match existing.find(END) {
+                Some(end) => {
+                    let (head, rest) = existing.split_at(end + END.len());
+                    format!("{head}\n\n{new}\n{}", rest.trim_start_matches('\n'))
+                }
+                None if existing.trim().is_empty() => format!("# Performance\n\n{new}"),
+                None => format!("{}\n\n{new}", existing.trim_end()),
+            }
+        }
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+fn render_cluster(scales: &[ClusterScale], runs: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{CLUSTER_BEGIN}");
+    let slots = |n: usize| {
+        if n == 1 {
+            "1 task slot".to_string()
+        } else {
+            format!("{n} task slots")
+        }
+    };
+    let task_slots = scales.first().map_or([0, 0], |s| s.task_slots);
+    let _ = writeln!(
+        out,
+        "\nMeasured on {} ({} cores, {} GiB memory), Segmint at commit `{}`; {runs} measured runs \
+         per query after one warm-up, medians shown. Single-node: one `segmint serve`. Cluster: \
+         the same server with `--cluster`, on one `segmint scheduler` and 1 executor ({}) or 2 \
+         executors ({} each), every process on this machine. The three setups ran interleaved, \
+         query by query, on the same data, through pgwire (every row fetched; `report_run` is \
+         `RUN REPORT`). Stages are the `stage_id=` entries of `EXPLAIN`'s `distributed_plan`; \
+         extra ms per stage is the cluster time minus the single-node time, divided by the \
+         stages.\n",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        memory_gib(),
+        commit(),
+        slots(task_slots[0]),
+        slots(task_slots[1]),
+    );
+    for scale in scales {
+        render_cluster_scale(&mut out, scale);
+    }
+    let _ = write!(out, "{CLUSTER_END}");
+    out
+}
+
+fn stages_cell(q: &ClusterQuery) -> String {
+    match q.stages {
+        [Some(a), Some(b)] if a == b => a.to_string(),
+        [a, b] => format!(
+            "{} / {}",
+            a.map_or("-".to_string(), |n| n.to_string()),
+            b.map_or("-".to_string(), |n| n.to_string())
+        ),
+    }
+}
+
+fn per_stage_cell(q: &ClusterQuery) -> String {
+    let cell = |c: usize| {
+        q.extra_per_stage(c)
+            .map_or("-".to_string(), |ms| format!("{ms:.0}"))
+    };
+    format!("{} / {}", cell(0), cell(1))
+}
+
+fn render_cluster_scale(out: &mut String, scale: &ClusterScale) {
+    let _ = writeln!(
+        out,
+        "### {}: {} orders, {} customers\n",
+        scale.label,
+        thousands(scale.orders),
+        thousands(scale.customers)
+    );
+    let _ = writeln!(
+        out,
+        "| query | rows | stages | single-node ms | 1 executor ms | 1 executor / single-node | 2 executors ms | 2 executors / single-node | extra ms per stage, 1 / 2 executors |"
+    );
+    let _ = writeln!(out, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let row = |out: &mut String, label: String, q: &ClusterQuery| {
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {:.1} | {:.1} | {:.2}× | {:.1} | {:.2}× | {} |",
+            thousands(q.rows),
+            stages_cell(q),
+            q.ms[0],
+            q.ms[1],
+            q.ratio(1),
+            q.ms[2],
+            q.ratio(2),
+            per_stage_cell(q)
+        );
+    };
+    for q in &scale.queries {
+        row(out, format!("`{}`", q.name), q);
+    }
+    let totals: [f64; 3] = [0, 1, 2].map(|s| scale.queries.iter().map(|q| q.ms[s]).sum());
+    let _ = writeln!(
+        out,
+        "| suite total | | | {:.1} | {:.1} | {:.2}× | {:.1} | {:.2}× | |",
+        totals[0],
+        totals[1],
+        totals[1] / totals[0],
+        totals[2],
+        totals[2] / totals[0]
+    );
+    row(out, format!("fixed cost: `{TRIVIAL_SQL}`"), &scale.trivial);
+    let _ = writeln!(out);
+
+    // What the table says, in figures.
+    let range = |values: Vec<f64>| {
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    };
+    let ratios = |s: usize| range(scale.queries.iter().map(|q| q.ratio(s)).collect());
+    let per_stage = |c: usize| {
+        range(
+            scale
+                .queries
+                .iter()
+                .filter_map(|q| q.extra_per_stage(c))
+                .collect(),
+        )
+    };
+    let (lo1, hi1) = ratios(1);
+    let (lo2, hi2) = ratios(2);
+    let t = &scale.trivial;
+    let fixed = [t.ms[1] - t.ms[0], t.ms[2] - t.ms[0]];
+    let _ = write!(
+        out,
+        "At {}, the suite's queries took {lo1:.2}× to {hi1:.2}× their single-node time on 1 \
+         executor ({:.2}× in total) and {lo2:.2}× to {hi2:.2}× on 2 executors ({:.2}× in total; \
+         2 executors took {:.2}× the time of 1). The query that matches no row took {:.1} ms \
+         single-node and {:.1} ms / {:.1} ms on 1 / 2 executors: a fixed cost of {:.0} ms / {:.0} \
+         ms per cluster query",
+        scale.label,
+        totals[1] / totals[0],
+        totals[2] / totals[0],
+        totals[2] / totals[1],
+        t.ms[0],
+        t.ms[1],
+        t.ms[2],
+        fixed[0],
+        fixed[1],
+    );
+    if let Some(n) = t.stages[0].filter(|n| *n > 0) {
+        let _ = write!(
+            out,
+            " ({:.0} ms / {:.0} ms for each of its {n} stages)",
+            fixed[0] / n as f64,
+            fixed[1] / n as f64
+        );
+    }
+    let (s1_lo, s1_hi) = per_stage(0);
+    let (s2_lo, s2_hi) = per_stage(1);
+    if s1_lo.is_finite() && s2_lo.is_finite() {
+        let _ = write!(
+            out,
+            ". Over the suite's queries the extra time per stage was {s1_lo:.0} to {s1_hi:.0} ms on \
+             1 executor and {s2_lo:.0} to {s2_hi:.0} ms on 2"
+        );
+    }
+    let _ = writeln!(out, ".\n");
 }
 
 fn render_scale(out: &mut String, scale: &ScaleResult) {

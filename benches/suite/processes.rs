@@ -120,10 +120,21 @@ pub struct Server {
 impl Server {
     /// Starts `bin serve --config config` and waits for its "listening" line.
     pub fn start(bin: &Path, config: &Path, log: &Path) -> BenchResult<Server> {
+        Server::start_with(bin, config, log, &[])
+    }
+
+    /// Starts `bin serve --config config ARGS...` and waits for its "listening" line.
+    pub fn start_with(
+        bin: &Path,
+        config: &Path,
+        log: &Path,
+        args: &[String],
+    ) -> BenchResult<Server> {
         let log_file = std::fs::File::create(log)?;
         let mut child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(config)
+            .args(args)
             .env("SEGMINT_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -81,7 +81,9 @@ pub struct WireResult {
     pub postgres_version: String,
 }
 
-fn server_config(
+/// Writes the `segmint.toml` of a benchmark server: `datasets`, the reports folder and where
+/// report outputs go (`reports`), the memory limit and spill folder.
+pub fn server_config(
     settings: &Settings,
     path: &Path,
     datasets: &[DatasetConfig],
@@ -145,6 +147,36 @@ async fn count(engine: &Engine, sql: &str) -> BenchResult<i64> {
         .unwrap_or(0))
 }
 
+/// Runs one suite entry through pgwire on `client` (a query: every row fetched; a report:
+/// `RUN REPORT`); returns the milliseconds and the rows.
+pub async fn pgwire_query(
+    client: &tokio_postgres::Client,
+    query: &SuiteQuery,
+) -> BenchResult<(f64, u64)> {
+    let started = Instant::now();
+    let rows = match query.kind {
+        Kind::Query => client.query(query.segmint.as_str(), &[]).await?.len() as u64,
+        Kind::Report => {
+            let sql = format!(
+                "RUN REPORT {} AS OF '{}'",
+                query.segmint,
+                queries::REPORT_AS_OF
+            );
+            let messages = client.simple_query(&sql).await?;
+            messages
+                .iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => {
+                        row.get("rows").and_then(|r| r.parse().ok())
+                    }
+                    _ => None,
+                })
+                .unwrap_or(0)
+        }
+    };
+    Ok((started.elapsed().as_secs_f64() * 1e3, rows))
+}
+
 /// The three engines of one scale.
 struct Engines<'a> {
     engine: Arc<Engine>,
@@ -183,28 +215,7 @@ impl Engines<'_> {
     }
 
     async fn pgwire(&self, query: &SuiteQuery) -> BenchResult<(f64, u64)> {
-        let started = Instant::now();
-        let rows = match query.kind {
-            Kind::Query => self.client.query(query.segmint.as_str(), &[]).await?.len() as u64,
-            Kind::Report => {
-                let sql = format!(
-                    "RUN REPORT {} AS OF '{}'",
-                    query.segmint,
-                    queries::REPORT_AS_OF
-                );
-                let messages = self.client.simple_query(&sql).await?;
-                messages
-                    .iter()
-                    .find_map(|m| match m {
-                        tokio_postgres::SimpleQueryMessage::Row(row) => {
-                            row.get("rows").and_then(|r| r.parse().ok())
-                        }
-                        _ => None,
-                    })
-                    .unwrap_or(0)
-            }
-        };
-        Ok((started.elapsed().as_secs_f64() * 1e3, rows))
+        pgwire_query(&self.client, query).await
     }
 
     fn duckdb(&mut self, sql: &str) -> BenchResult<(f64, u64)> {
