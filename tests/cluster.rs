@@ -2,8 +2,9 @@
 //! `segmint executor` processes of this build (free ports, separate work folders, one task
 //! slot each), the datasets as Parquet on the moto S3 server, and a Segmint server with
 //! `[cluster] scheduler` set. The CRM function `.slt` files and the CDNOW oracles must give
-//! through it exactly what they give on one machine; then an executor and the scheduler are
-//! killed in turn.
+//! through it exactly what they give on one machine, and so must a report run by a
+//! `segmint serve --cluster` process over the CDNOW log mapped as a shop's own orders; then an
+//! executor and the scheduler are killed in turn.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use datafusion::prelude::{CsvReadOptions, SessionContext};
+use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
 use parquet::arrow::ArrowWriter;
@@ -242,6 +244,20 @@ async fn rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
+/// Runs `sql`, which must fail with `code`; returns the server's message.
+async fn refused(client: &Client, sql: &str, code: &str) -> String {
+    let error = client
+        .simple_query(sql)
+        .await
+        .expect_err("the statement must fail");
+    let message = error
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_else(|| error.to_string());
+    assert_eq!(sqlstate(&error), code, "{sql}: {message}");
+    message
+}
+
 async fn count(client: &Client, sql: &str) -> i64 {
     rows(client, sql).await[0][0]
         .as_deref()
@@ -292,6 +308,132 @@ async fn wait_for_executors(client: &Client, n: i64, cluster: &LocalCluster) {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A process killed when the test ends, even by a failed assertion.
+struct KilledOnDrop(Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The CDNOW log as a shop's only table, mapped onto the customer model.
+const CDNOW_ORDERS_SQL: &str = "SELECT customer_id, CAST(order_date AS TIMESTAMP) AS order_ts, amount AS net_amount FROM cdnow\n";
+
+/// A config over the CDNOW dataset on the bucket, mapped by `project/model/orders.sql`, with
+/// report outputs under `output`.
+fn cdnow_shop_toml(moto: &Moto, project: &Path, output: &str) -> String {
+    std::fs::create_dir_all(project.join("model")).expect("mkdir model");
+    std::fs::write(project.join("model/orders.sql"), CDNOW_ORDERS_SQL).expect("orders.sql");
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[project]\ndir = \"{}\"\n\n[reports]\noutput_url = \"{output}\"\nscheduler = false\n\n[[datasets]]\nname = \"cdnow\"\nurl = \"s3://{BUCKET}/cdnow/\"\n\n{}",
+        project.display(),
+        stores_toml(moto)
+    )
+}
+
+/// `reports.order_value` of 1997-03-31, floats rounded (sums may add in another order).
+async fn order_value_rows(client: &Client) -> Vec<Vec<Option<String>>> {
+    rows(
+        client,
+        "SELECT segment_kind, segment, orders, customers, round(revenue, 4), round(aov, 6), \
+         round(purchase_frequency, 6), round(revenue_per_customer, 6) \
+         FROM reports.order_value WHERE as_of = DATE '1997-03-31' ORDER BY segment_kind, segment",
+    )
+    .await
+}
+
+/// A report run through a `segmint serve --cluster` process gives what one machine gives, its
+/// queries ran as scheduler jobs (the run's segments are scratch Parquet on the bucket, which
+/// is removed afterwards), and the query log names the job of a cluster query.
+/// Returns the config of that server.
+async fn reports_and_the_query_log_on_the_cluster(
+    moto: &Moto,
+    cluster: &LocalCluster,
+    dir: &Path,
+) -> PathBuf {
+    let local_output = format!("{}/", dir.join("reports").display());
+    let one_machine = TestServer::start(
+        segmint::Config::from_toml(&cdnow_shop_toml(moto, &dir.join("project"), &local_output))
+            .expect("config"),
+    );
+    let local = connect_to(&one_machine.conn_str("analyst")).await;
+    local
+        .simple_query("RUN REPORT order_value AS OF DATE '1997-03-31'")
+        .await
+        .expect("RUN REPORT on one machine");
+    let expected = order_value_rows(&local).await;
+    assert!(expected.len() > 3, "{expected:?}");
+    one_machine.stop();
+
+    let toml = dir.join("cluster-shop.toml");
+    let mut text = cdnow_shop_toml(
+        moto,
+        &dir.join("project"),
+        &format!("s3://{BUCKET}/reports/"),
+    );
+    text.push_str(&format!("\n[cluster]\nscheduler = \"{}\"\n", cluster.url()));
+    std::fs::write(&toml, text).expect("write the config");
+    let serve = crate::support::ServeProcess::start(
+        &[
+            "--log-format",
+            "json",
+            "serve",
+            "--config",
+            toml.to_str().expect("a UTF-8 path"),
+        ],
+        "warn,segmint::query=info",
+    );
+    let conn = serve.conn_str("analyst");
+    let crate::support::ServeProcess { child, lines, .. } = serve;
+    let mut child = KilledOnDrop(child);
+    let logged = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let client = connect_to(&conn).await;
+    let jobs_before = scheduler_jobs(cluster);
+    client
+        .simple_query("RUN REPORT order_value AS OF DATE '1997-03-31'")
+        .await
+        .unwrap_or_else(|e| panic!("RUN REPORT on the cluster: {e:?}\n{}", cluster.logs()));
+    let report_jobs = scheduler_jobs(cluster) - jobs_before;
+    eprintln!("RUN REPORT order_value on the cluster: {report_jobs} scheduler jobs");
+    // The segments query and the report query, which joins the segments.
+    assert!(
+        report_jobs >= 2,
+        "only {report_jobs} report queries reached the scheduler"
+    );
+    assert_eq!(
+        order_value_rows(&client).await,
+        expected,
+        "as on one machine"
+    );
+    let scratch = moto
+        .client(BUCKET)
+        .list(Some(&StorePath::from("reports.run")))
+        .collect::<Vec<_>>()
+        .await;
+    assert!(scratch.is_empty(), "scratch files left: {scratch:?}");
+
+    assert_eq!(count(&client, "SELECT count(*) FROM cdnow").await, 69_659);
+    drop(client);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let _ = child.0.wait();
+    let logged = logged.join().expect("the log reader");
+    let line = logged
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|entry| {
+            entry["target"] == "segmint::query"
+                && entry["fields"]["query"] == "SELECT count(*) FROM cdnow"
+        })
+        .unwrap_or_else(|| panic!("no query log line for the count in {logged:?}"));
+    let job = line["fields"]["job_id"].as_str().unwrap_or_default();
+    assert!(!job.is_empty(), "the log line names the job: {line}");
+    toml
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,8 +490,13 @@ async fn crm_sql_runs_on_a_ballista_cluster_like_on_one_machine() {
     wait_for_executors(&root, 2, &cluster).await;
 
     // The CRM functions and the CDNOW oracles: exactly the single-node answers.
-    for folder in ["udfs/slt", "tests/slt_cdnow"] {
-        let run = std::panic::AssertUnwindSafe(run_all(Protocol::Simple, folder, &server));
+    // The CRM files also through the extended protocol (bound parameters, typed results).
+    for (protocol, folder) in [
+        (Protocol::Simple, "udfs/slt"),
+        (Protocol::Simple, "tests/slt_cdnow"),
+        (Protocol::Extended, "udfs/slt"),
+    ] {
+        let run = std::panic::AssertUnwindSafe(run_all(protocol, folder, &server));
         if let Err(panic) = futures::FutureExt::catch_unwind(run).await {
             eprintln!("cluster logs:\n{}", cluster.logs());
             std::panic::resume_unwind(panic);
@@ -411,6 +558,10 @@ async fn crm_sql_runs_on_a_ballista_cluster_like_on_one_machine() {
     .await;
     assert_eq!(max_id[0][0].as_deref(), Some("3"));
 
+    // Reports run there too, and the query log names the job.
+    let shop = tempfile::tempdir().expect("temp dir");
+    let shop_toml = reports_and_the_query_log_on_the_cluster(&moto, &cluster, shop.path()).await;
+
     // The executors the scheduler knows.
     let executors = rows(
         &root,
@@ -432,15 +583,8 @@ async fn crm_sql_runs_on_a_ballista_cluster_like_on_one_machine() {
     ))
     .await
     .expect("an external table on a local path");
-    let error = root
-        .simple_query("SELECT sum(amount) FROM local_orders")
-        .await
-        .expect_err("a local path the executors may not see");
-    assert_eq!(sqlstate(&error), "0A000", "{error}");
-    let message = error
-        .as_db_error()
-        .map(|e| e.message().to_string())
-        .unwrap_or_default();
+    // A local path the executors may not see.
+    let message = refused(&root, "SELECT sum(amount) FROM local_orders", "0A000").await;
     assert!(message.contains("shared_paths"), "{message}");
 
     // An executor killed in the middle of CREATE TABLE AS: the statement finishes through
@@ -497,26 +641,39 @@ async fn crm_sql_runs_on_a_ballista_cluster_like_on_one_machine() {
     // The scheduler goes down: queries on datasets fail clearly, catalog queries still work.
     cluster.kill_scheduler();
     let started = Instant::now();
-    let error = root
-        .simple_query("SELECT count(*) FROM cdnow")
-        .await
-        .expect_err("no scheduler");
+    let message = refused(&root, "SELECT count(*) FROM cdnow", "58000").await;
     assert!(started.elapsed() < Duration::from_secs(60), "bounded");
-    assert_eq!(sqlstate(&error), "58000", "{error}");
-    let message = error
-        .as_db_error()
-        .map(|e| e.message().to_string())
-        .unwrap_or_default();
     assert!(message.contains(&cluster.url()), "{message}");
     assert!(count(&root, "SELECT count(*) FROM pg_catalog.pg_class").await > 0);
     assert_eq!(
         rows(&root, "SELECT 1 + 1").await[0][0].as_deref(),
         Some("2")
     );
-    let status = root
-        .simple_query("SELECT * FROM segmint.cluster")
-        .await
-        .expect_err("no scheduler");
-    assert_eq!(sqlstate(&status), "58000");
+    refused(&root, "SELECT * FROM segmint.cluster", "58000").await;
     server.stop();
+
+    // A server started while the scheduler is down says so at start, serves, answers catalog
+    // queries and refuses dataset queries with the scheduler's address.
+    let serve = crate::support::ServeProcess::start(
+        &[
+            "serve",
+            "--config",
+            shop_toml.to_str().expect("a UTF-8 path"),
+        ],
+        "error",
+    );
+    assert!(
+        serve
+            .before
+            .iter()
+            .any(|line| line.contains("scheduler is not reachable")),
+        "{:?}",
+        serve.before
+    );
+    let conn = serve.conn_str("analyst");
+    let _serve = KilledOnDrop(serve.child);
+    let client = connect_to(&conn).await;
+    assert!(count(&client, "SELECT count(*) FROM information_schema.tables").await > 0);
+    let message = refused(&client, "SELECT count(*) FROM cdnow", "58000").await;
+    assert!(message.contains(&cluster.url()), "{message}");
 }

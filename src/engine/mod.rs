@@ -456,17 +456,11 @@ pub fn function_state(
 pub fn cluster_runtime(config: &Config) -> Result<Arc<RuntimeEnv>> {
     // No listing cache: the server's REFRESH does not reach cluster processes, so they list
     // a dataset's files for every job (new files are seen at once).
-    let mut builder = RuntimeEnvBuilder::new()
-        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
-    if let Some(limit) = &config.engine.memory_limit {
-        builder = builder.with_memory_limit(parse_byte_size(limit)?, 1.0);
-    }
-    if let Some(dir) = &config.engine.spill_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| SegmintError::io(format!("creating spill dir {}", dir.display()), e))?;
-        builder = builder.with_temp_file_path(dir);
-    }
-    let runtime = builder.build_arc()?;
+    let runtime = runtime_builder(
+        config,
+        CacheManagerConfig::default().with_list_files_cache_limit(0),
+    )?
+    .build_arc()?;
     let stores = Arc::new(crate::catalog::OnDemandStores::new(&config.object_stores)?);
     Ok(Arc::new(RuntimeEnv {
         memory_pool: runtime.memory_pool.clone(),
@@ -568,11 +562,18 @@ fn session_config(config: &Config) -> Result<SessionConfig> {
 
 fn runtime(config: &Config) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
     let list_cache = parse_byte_size(&config.catalog.list_cache_size)?;
-    let mut builder = RuntimeEnvBuilder::new().with_cache_manager(
+    Ok(runtime_builder(
+        config,
         CacheManagerConfig::default()
             .with_list_files_cache_limit(list_cache)
             .with_list_files_cache_ttl(None),
-    );
+    )?
+    .build_arc()?)
+}
+
+/// A runtime builder with `[engine]` memory and spill settings and the given caches.
+fn runtime_builder(config: &Config, caches: CacheManagerConfig) -> Result<RuntimeEnvBuilder> {
+    let mut builder = RuntimeEnvBuilder::new().with_cache_manager(caches);
     if let Some(limit) = &config.engine.memory_limit {
         builder = builder.with_memory_limit(parse_byte_size(limit)?, 1.0);
     }
@@ -581,7 +582,7 @@ fn runtime(config: &Config) -> Result<Arc<datafusion::execution::runtime_env::Ru
             .map_err(|e| SegmintError::io(format!("creating spill dir {}", dir.display()), e))?;
         builder = builder.with_temp_file_path(dir);
     }
-    Ok(builder.build_arc()?)
+    Ok(builder)
 }
 
 /// `version()` in the form drivers parse (`PostgreSQL 15.0 ...`), naming Segmint.

@@ -284,6 +284,7 @@ impl Reports {
     }
 
     /// Runs the query and the charts, encodes every output, then writes them: Parquet last.
+    /// The run's scratch files, if any, are removed whatever the outcome.
     async fn produce(
         &self,
         report: &ReportDefinition,
@@ -292,17 +293,42 @@ impl Reports {
         period: Period,
         progress: &(dyn Fn(&Step) + Sync),
     ) -> Result<(u64, Vec<String>)> {
-        let fail = |message: String| SegmintError::Report {
-            report: report.name.clone(),
-            message,
-        };
         let context = template::Context {
             window: period.window(as_of),
             period,
             params: &report.params,
             goals: self.engine.goal_tree(),
         };
-        let session = RunSession::new(&self.engine.session());
+        // On a cluster that reads the output location, the run's tables go there too, so the
+        // queries joining them run on the cluster.
+        let scratch = self
+            .engine
+            .cluster()
+            .filter(|cluster| cluster.executors_read(output))
+            .map(|_| run_session::Scratch::under(self.engine.clone(), output));
+        let session = RunSession::new(&self.engine.session(), scratch);
+        let produced = self
+            .produce_in(&session, report, output, as_of, context, progress)
+            .await;
+        session.clean_up().await;
+        produced
+    }
+
+    /// [`Reports::produce`] in the run's session.
+    async fn produce_in(
+        &self,
+        session: &RunSession,
+        report: &ReportDefinition,
+        output: &str,
+        as_of: NaiveDate,
+        context: template::Context<'_>,
+        progress: &(dyn Fn(&Step) + Sync),
+    ) -> Result<(u64, Vec<String>)> {
+        let fail = |message: String| SegmintError::Report {
+            report: report.name.clone(),
+            message,
+        };
+        let period = context.period;
         let mut templates: Vec<&str> = vec![&report.sql];
         if report.writes(OutputKind::Html) {
             templates.extend(report.charts.iter().filter_map(|c| c.sql.as_deref()));
@@ -332,7 +358,7 @@ impl Reports {
             )
             .await
             .map_err(|e| fail(format!("segments: {}", first_line(&e))))?;
-            session.keep(table, rows)?;
+            session.keep(table, rows).await?;
         }
         let sql = context.render(&report.sql).map_err(&fail)?;
         progress(&Step::Query);

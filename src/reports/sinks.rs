@@ -101,15 +101,16 @@ async fn rename(stores: &ObjectStores, from: &str, to: &str) -> Result<()> {
         })
 }
 
-/// Best-effort cleanup of staged files (a failure leaves a `.tmp` file no table reads).
-async fn remove_all(stores: &ObjectStores, urls: impl Iterator<Item = &str>) {
+/// Best-effort removal of staged or scratch files (a failure leaves a file no table reads,
+/// and is logged).
+pub async fn remove_all(stores: &ObjectStores, urls: impl Iterator<Item = &str>) {
     for url in urls {
         let removed = match locate(stores, url) {
             Ok((store, path)) => store.delete(&path).await.map_err(|e| e.to_string()),
             Err(error) => Err(error.to_string()),
         };
         if let Err(error) = removed {
-            tracing::warn!(%url, %error, "could not remove a staged report file");
+            tracing::warn!(%url, %error, "could not remove a staged report file or scratch file");
         }
     }
 }

@@ -188,6 +188,8 @@ pub struct ServeProcess {
     pub host: String,
     /// The port it listens on.
     pub port: String,
+    /// What it wrote to stderr before the address line.
+    pub before: Vec<String>,
     /// What it writes to stderr after the address line.
     pub lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
 }
@@ -204,20 +206,23 @@ impl ServeProcess {
             .expect("start segmint serve");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = std::io::BufReader::new(stderr).lines();
+        let mut before = Vec::new();
         let addr = loop {
             let line = lines
                 .next()
-                .expect("server printed its address")
+                .unwrap_or_else(|| panic!("server printed its address; it printed {before:?}"))
                 .expect("read stderr");
             if let Some(rest) = line.strip_prefix("Segmint listening on ") {
                 break rest.split(':').take(2).collect::<Vec<_>>().join(":");
             }
+            before.push(line);
         };
         let (host, port) = addr.split_once(':').expect("host:port");
         ServeProcess {
             host: host.to_string(),
             port: port.to_string(),
             child,
+            before,
             lines,
         }
     }

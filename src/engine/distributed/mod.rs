@@ -167,6 +167,19 @@ impl Cluster {
         &self.endpoint
     }
 
+    /// Whether the executors can read `url` (a resolved URL): object storage, or a local
+    /// path under a shared folder.
+    pub fn executors_read(&self, url: &str) -> bool {
+        let Ok(url) = url::Url::parse(url) else {
+            return false;
+        };
+        if url.scheme() != "file" {
+            return true;
+        }
+        url.to_file_path()
+            .is_ok_and(|path| self.shared.iter().any(|folder| path.starts_with(folder)))
+    }
+
     /// `config` with Ballista's settings and Segmint's plan codecs.
     pub fn session_config(&self, config: SessionConfig) -> SessionConfig {
         with_codecs(config.upgrade_for_ballista())
