@@ -252,6 +252,103 @@ async fn transaction_statements_are_accepted() {
     client.query_one("SELECT 1", &[]).await.expect("usable");
 }
 
+/// After an error inside `BEGIN`, PostgreSQL refuses every statement with 25P02 until the
+/// block ends or rolls back to a savepoint set before the error; both protocols, and a
+/// prepared statement parsed before the error.
+#[tokio::test]
+async fn a_failed_transaction_block_refuses_statements_until_it_ends() {
+    let client = connect().await;
+    let one = "SELECT 1::BIGINT";
+    let prepared = client.prepare(one).await.expect("prepare before the block");
+    for end in ["ROLLBACK", "COMMIT", "END", "ABORT"] {
+        client.batch_execute("BEGIN").await.expect("begin");
+        client
+            .query_one(one, &[])
+            .await
+            .expect("fine before the error");
+        let error = client
+            .simple_query("SELECT * FROM missing")
+            .await
+            .expect_err("missing table");
+        assert_eq!(sqlstate(&error), "42P01");
+        let simple = client.simple_query(one).await.expect_err("aborted block");
+        assert_eq!(sqlstate(&simple), "25P02", "{simple:?}");
+        let extended = client.query(one, &[]).await.expect_err("aborted block");
+        assert_eq!(sqlstate(&extended), "25P02", "{extended:?}");
+        let bound = client
+            .query(&prepared, &[])
+            .await
+            .expect_err("aborted block");
+        assert_eq!(sqlstate(&bound), "25P02", "{bound:?}");
+        let savepoint = client
+            .simple_query("SAVEPOINT late")
+            .await
+            .expect_err("aborted");
+        assert_eq!(sqlstate(&savepoint), "25P02");
+        client.simple_query(end).await.expect(end);
+        let n: i64 = client.query_one(&prepared, &[]).await.expect(end).get(0);
+        assert_eq!(n, 1, "usable after {end}");
+    }
+    // An error in the extended protocol fails the block too.
+    client.batch_execute("BEGIN").await.expect("begin");
+    assert_eq!(
+        sqlstate(&client.query("SELECT 1 / 0", &[]).await.expect_err("error")),
+        "22012"
+    );
+    assert_eq!(
+        sqlstate(&client.simple_query(one).await.expect_err("aborted")),
+        "25P02"
+    );
+    client.batch_execute("ROLLBACK").await.expect("rollback");
+    // Outside a block an error changes nothing.
+    assert!(client.simple_query("SELECT * FROM missing").await.is_err());
+    client.query_one(one, &[]).await.expect("autocommit");
+}
+
+/// `ROLLBACK TO SAVEPOINT` recovers a failed block when the savepoint came before the error;
+/// savepoint statements outside a block, or naming no savepoint, fail as in PostgreSQL.
+#[tokio::test]
+async fn rollback_to_a_savepoint_recovers_a_failed_block() {
+    let client = connect().await;
+    let one = "SELECT 1::BIGINT";
+    for protocol in ["simple", "extended"] {
+        client
+            .batch_execute("BEGIN; SAVEPOINT a")
+            .await
+            .expect("savepoint");
+        assert!(client.simple_query("SELECT * FROM missing").await.is_err());
+        match protocol {
+            "simple" => client
+                .simple_query("ROLLBACK TO SAVEPOINT a")
+                .await
+                .map(|_| ()),
+            _ => client.execute("ROLLBACK TO a", &[]).await.map(|_| ()),
+        }
+        .expect("rollback to a");
+        client.query_one(one, &[]).await.expect(protocol);
+        let error = client
+            .simple_query("ROLLBACK TO nowhere")
+            .await
+            .expect_err("no such savepoint");
+        assert_eq!(sqlstate(&error), "3B001");
+        // That error failed the block again; the savepoint still recovers it.
+        assert_eq!(
+            sqlstate(&client.query(one, &[]).await.expect_err("aborted")),
+            "25P02"
+        );
+        client.simple_query("ROLLBACK TO a").await.expect("again");
+        client
+            .batch_execute("RELEASE a; COMMIT")
+            .await
+            .expect("commit");
+    }
+    for outside in ["SAVEPOINT a", "RELEASE a", "ROLLBACK TO a"] {
+        let error = client.simple_query(outside).await.expect_err(outside);
+        assert_eq!(sqlstate(&error), "25P01", "{outside}");
+    }
+    client.query_one(one, &[]).await.expect("usable");
+}
+
 #[tokio::test]
 async fn writes_are_rejected_as_read_only() {
     let client = connect().await;

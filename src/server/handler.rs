@@ -33,12 +33,16 @@ use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::extendedquery::Execute;
+use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use tokio::time::Instant;
 
 use super::auth::{Login, LoginPolicy};
+use super::block_status::BlockStatusClient;
 use super::cancel::{CancelHandler, CancelRegistry, QueryCancel};
 use super::copy::{self, CopyOut};
 use super::cursors::{Cursors, FetchCount};
@@ -51,6 +55,7 @@ use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_PARAMETER_VALUE, QUERY_CANCELED,
     READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, error_sqlstate, to_pg_error, user_error,
 };
+use super::transaction::{Block, TransactionError};
 use super::{naming, rewrite, table_args};
 use crate::access::Role;
 use crate::engine::result_cache::{self, CachedResult, ResultKey};
@@ -69,6 +74,8 @@ pub struct Session {
     metrics: Arc<Metrics>,
     user: OnceLock<Arc<str>>,
     plans: PlanCache,
+    /// The transaction block: `BEGIN`, savepoints, and the failed state after an error.
+    block: Mutex<Block>,
     /// Set once the session changes an engine setting with `SET datafusion.*`: its results
     /// are then neither taken from nor given to the server's result cache.
     customized: AtomicBool,
@@ -92,6 +99,7 @@ impl Session {
             cursors: Cursors::default(),
             cancel: Arc::new(QueryCancel::default()),
             plans: PlanCache::default(),
+            block: Mutex::default(),
             customized: AtomicBool::new(false),
         }
     }
@@ -99,6 +107,21 @@ impl Session {
     /// The session's DataFusion context (created for the login user at startup).
     fn ctx(&self) -> &SessionContext {
         self.ctx.get_or_init(|| self.engine.session())
+    }
+
+    fn block(&self) -> MutexGuard<'_, Block> {
+        // As for the variables: a panic elsewhere leaves a valid state machine.
+        self.block
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Refuses a statement inside a failed transaction block (25P02) unless it ends the
+    /// block, after taking in an error the protocol layer answered itself (`status`).
+    fn admit(&self, sql: &str, status: TransactionStatus) -> PgWireResult<()> {
+        let mut block = self.block();
+        block.observe(status);
+        block.admit(sql).map_err(transaction_error)
     }
 
     fn variables(&self) -> MutexGuard<'_, SessionVariables> {
@@ -800,14 +823,30 @@ impl Session {
                     .collect();
                 Response::Query(text_rows(&["name", "setting", "description"], rows)?)
             }
-            SessionCommand::Begin => Response::TransactionStart(Tag::new("BEGIN")),
+            SessionCommand::Begin => {
+                self.block().begin();
+                Response::TransactionStart(Tag::new("BEGIN"))
+            }
             SessionCommand::Commit => {
                 self.cursors.end_transaction();
-                Response::TransactionEnd(Tag::new("COMMIT"))
+                Response::TransactionEnd(Tag::new(self.block().commit()))
             }
             SessionCommand::Rollback => {
                 self.cursors.end_transaction();
+                self.block().rollback();
                 Response::TransactionEnd(Tag::new("ROLLBACK"))
+            }
+            SessionCommand::Savepoint(name) => {
+                self.block().savepoint(name).map_err(transaction_error)?;
+                Response::Execution(Tag::new("SAVEPOINT"))
+            }
+            SessionCommand::Release(name) => {
+                self.block().release(name).map_err(transaction_error)?;
+                Response::Execution(Tag::new("RELEASE"))
+            }
+            SessionCommand::RollbackTo(name) => {
+                self.block().rollback_to(name).map_err(transaction_error)?;
+                Response::Execution(Tag::new("ROLLBACK"))
             }
             SessionCommand::Acknowledge(tag) => Response::Execution(Tag::new(tag)),
             SessionCommand::Deallocate(_) => Response::Execution(Tag::new("DEALLOCATE")),
@@ -1018,6 +1057,11 @@ fn typed_cast_placeholders(plan: LogicalPlan) -> PgWireResult<LogicalPlan> {
 }
 
 /// A small all-text result (for `SHOW`).
+/// A refused transaction statement as the client sees it.
+fn transaction_error(error: TransactionError) -> PgWireError {
+    user_error(error.sqlstate(), error.to_string())
+}
+
 fn text_rows(columns: &[&str], rows: Vec<Vec<String>>) -> PgWireResult<QueryResponse> {
     let fields: Arc<Vec<FieldInfo>> = Arc::new(
         columns
@@ -1212,14 +1256,18 @@ impl QueryParser for StatementParser {
 
     async fn parse_sql<C>(
         &self,
-        _client: &C,
+        client: &C,
         sql: &str,
         _types: &[Option<Type>],
     ) -> PgWireResult<Option<ParsedStatement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let prepared = match self.prepare(sql).await {
+        let prepared = match self.session.admit(sql, client.transaction_status()) {
+            Ok(()) => self.prepare(sql).await,
+            Err(refused) => Err(refused),
+        };
+        let prepared = match prepared {
             Ok(prepared) => prepared,
             Err(error) => {
                 // A statement that fails to parse or plan is logged and counted too.
@@ -1335,6 +1383,20 @@ pub struct QueryHandler {
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
+    /// Answers the query string through a client whose `ReadyForQuery` reports the session's
+    /// transaction block.
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.session.block().observe(client.transaction_status());
+        let mut client = BlockStatusClient::new(client, &self.session.block);
+        self._on_query(&mut client, query).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -1342,6 +1404,10 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Err(error) = self.session.admit(query, client.transaction_status()) {
+            finish_record(Some(self.session.record(query)), &Err::<(), _>(&error));
+            return Ok(vec![Response::Error(Box::new(ErrorInfo::from(error)))]);
+        }
         let special = match run_report::parse(query) {
             Ok(Some(request)) => Ok(Some(Prepared::RunReport(request))),
             Ok(None) => ddl::parse_special(self.session.ctx(), query)
@@ -1433,6 +1499,20 @@ impl ExtendedQueryHandler for QueryHandler {
         self.parser.clone()
     }
 
+    /// Runs the portal, then reports the session's transaction block as the connection's
+    /// status (pgwire alone cannot leave a failed block by `ROLLBACK TO SAVEPOINT`).
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let result = self._on_execute(client, message).await;
+        client.set_transaction_status(self.session.block().status());
+        result
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -1445,7 +1525,21 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.session.run(client, portal).await
+        if let Err(error) = self
+            .session
+            .admit(&portal.statement.statement.sql, client.transaction_status())
+        {
+            finish_record(
+                Some(self.session.record(portal.statement.statement.sql.clone())),
+                &Err::<(), _>(&error),
+            );
+            return Err(error);
+        }
+        let result = self.session.run(client, portal).await;
+        if result.is_err() {
+            self.session.block().fail();
+        }
+        result
     }
 }
 

@@ -3,6 +3,7 @@
 //! handler set with its own session.
 
 pub mod auth;
+mod block_status;
 mod cancel;
 pub mod connection;
 mod copy;
@@ -20,6 +21,7 @@ pub mod session;
 pub mod sqlstate;
 mod table_args;
 pub mod tls;
+mod transaction;
 
 use std::future::Future;
 use std::net::SocketAddr;

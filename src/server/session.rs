@@ -2,14 +2,15 @@
 //! of session variables, transaction control, `DISCARD` and `DEALLOCATE`.
 //!
 //! Segmint serves read-only analytics, so transaction statements are accepted and reported
-//! with the tags and transaction status drivers expect, without any write to roll back.
+//! with the tags and transaction status drivers expect, without any write to roll back (the
+//! block's states live in `transaction`).
 //! Settings of the engine itself (`datafusion.*`) and of the CRM functions (`segmint.*`) are
 //! not handled here: they go to DataFusion, which keeps them per session.
 
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, ObjectName, Reset, ResetStatement, Set, Statement, Value, ValueWithSpan,
+    Expr, Ident, ObjectName, Reset, ResetStatement, Set, Statement, Value, ValueWithSpan,
 };
 
 /// One PostgreSQL session variable: its canonical name, default and whether the server
@@ -471,7 +472,13 @@ pub enum SessionCommand {
     Commit,
     /// `ROLLBACK` / `ABORT`.
     Rollback,
-    /// Accepted and acknowledged with a tag: `SAVEPOINT`, `RELEASE`, `SET TRANSACTION`...
+    /// `SAVEPOINT name`.
+    Savepoint(Ident),
+    /// `RELEASE [SAVEPOINT] name`.
+    Release(Ident),
+    /// `ROLLBACK TO [SAVEPOINT] name`.
+    RollbackTo(Ident),
+    /// Accepted and acknowledged with a tag: `SET TRANSACTION`, `SET SESSION ...`.
     Acknowledge(&'static str),
     /// `DEALLOCATE [PREPARE] name | ALL`.
     Deallocate(String),
@@ -518,10 +525,11 @@ pub fn classify(statement: &Statement) -> Option<SessionCommand> {
             savepoint: None, ..
         } => Some(SessionCommand::Rollback),
         Statement::Rollback {
-            savepoint: Some(_), ..
-        } => Some(SessionCommand::Acknowledge("ROLLBACK")),
-        Statement::Savepoint { .. } => Some(SessionCommand::Acknowledge("SAVEPOINT")),
-        Statement::ReleaseSavepoint { .. } => Some(SessionCommand::Acknowledge("RELEASE")),
+            savepoint: Some(name),
+            ..
+        } => Some(SessionCommand::RollbackTo(name.clone())),
+        Statement::Savepoint { name } => Some(SessionCommand::Savepoint(name.clone())),
+        Statement::ReleaseSavepoint { name } => Some(SessionCommand::Release(name.clone())),
         Statement::Deallocate { name, .. } => Some(SessionCommand::Deallocate(name.value.clone())),
         _ => None,
     }
@@ -616,6 +624,18 @@ mod tests {
         assert_eq!(command("BEGIN"), Some(SessionCommand::Begin));
         assert_eq!(command("COMMIT"), Some(SessionCommand::Commit));
         assert_eq!(command("ROLLBACK"), Some(SessionCommand::Rollback));
+        assert_eq!(
+            command("ROLLBACK TO SAVEPOINT s1"),
+            Some(SessionCommand::RollbackTo(Ident::new("s1")))
+        );
+        assert_eq!(
+            command("SAVEPOINT s1"),
+            Some(SessionCommand::Savepoint(Ident::new("s1")))
+        );
+        assert_eq!(
+            command("RELEASE s1"),
+            Some(SessionCommand::Release(Ident::new("s1")))
+        );
         assert_eq!(command("SELECT 1"), None);
         assert_eq!(command("SET datafusion.execution.batch_size = 100"), None);
         assert_eq!(command("SHOW datafusion.execution.batch_size"), None);

@@ -40,6 +40,12 @@ pub const DATA_EXCEPTION: &str = "22000";
 pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 /// `25006`: a write or DDL statement on this read-only endpoint.
 pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+/// `25P02`: a statement inside a transaction block that an earlier error failed.
+pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+/// `25P01`: a savepoint statement outside a transaction block.
+pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
+/// `3B001`: `RELEASE` or `ROLLBACK TO` of a savepoint that was not set.
+pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
 /// insufficient_privilege
 pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
 /// invalid_name

@@ -181,6 +181,37 @@ public class Compat {
             }
         });
 
+        check("failed transaction (autocommit off, savepoints)", c -> {
+            c.setAutoCommit(false);
+            try (Statement s = c.createStatement()) {
+                try {
+                    s.executeQuery("SELECT * FROM no_such_table");
+                    throw new AssertionError("no error");
+                } catch (SQLException e) {
+                    expect("42P01".equals(e.getSQLState()), e.getSQLState());
+                }
+                try {
+                    s.executeQuery("SELECT 1");
+                    throw new AssertionError("a statement ran in a failed transaction");
+                } catch (SQLException e) {
+                    expect("25P02".equals(e.getSQLState()), e.getSQLState());
+                }
+                c.rollback();
+                java.sql.Savepoint before = c.setSavepoint("before");
+                try {
+                    s.executeQuery("SELECT * FROM no_such_table");
+                    throw new AssertionError("no error");
+                } catch (SQLException e) {
+                    expect("42P01".equals(e.getSQLState()), e.getSQLState());
+                }
+                c.rollback(before);
+                try (ResultSet rs = s.executeQuery("SELECT 2")) {
+                    expect(rs.next() && rs.getInt(1) == 2, "recovered by the savepoint");
+                }
+                c.commit();
+            }
+        });
+
         System.exit(failed ? 1 : 0);
     }
 }

@@ -166,6 +166,40 @@ class Psycopg:
                     conn.execute("SELECT 1")
             conn.execute("SET TRANSACTION READ ONLY")
             conn.rollback()
+        # With autocommit off an error fails the transaction, as on PostgreSQL: the next
+        # statement is refused (25P02) until rollback; a savepoint block recovers it.
+        TS = self.psycopg.pq.TransactionStatus
+        with self.connect() as conn:
+            try:
+                conn.execute("SELECT * FROM no_such_table")
+                raise AssertionError("no error")
+            except self.psycopg.errors.UndefinedTable:
+                pass
+            expect_eq(conn.info.transaction_status, TS.INERROR, "status after an error")
+            try:
+                conn.execute("SELECT 1")
+                raise AssertionError("a statement ran in a failed transaction")
+            except self.psycopg.errors.InFailedSqlTransaction:
+                pass
+            conn.rollback()
+            expect_eq(conn.execute("SELECT 1").fetchone()[0], 1, "usable after rollback")
+            with conn.transaction():
+                try:
+                    with conn.transaction():  # SAVEPOINT ... ROLLBACK TO SAVEPOINT
+                        conn.execute("SELECT * FROM no_such_table")
+                except self.psycopg.errors.UndefinedTable:
+                    pass
+                expect_eq(conn.info.transaction_status, TS.INTRANS, "status after ROLLBACK TO")
+                expect_eq(conn.execute("SELECT 2").fetchone()[0], 2, "recovered by the savepoint")
+            conn.rollback()
+            cur = conn.execute("SELECT 1")
+            try:
+                conn.execute("SELECT * FROM no_such_table")
+            except self.psycopg.errors.UndefinedTable:
+                pass
+            cur.execute("COMMIT")
+            expect_eq(cur.statusmessage, "ROLLBACK", "COMMIT of a failed transaction")
+            expect_eq(conn.info.transaction_status, TS.IDLE, "status after COMMIT")
 
     @check("server-side cursor")
     def named_cursor(self):
