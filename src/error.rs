@@ -93,3 +93,8 @@ impl SegmintError {
 
 /// Result alias for application code.
 pub type Result<T, E = SegmintError> = std::result::Result<T, E>;
+
+/// The first line of an error message (object store errors carry response bodies).
+pub fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or(text).to_string()
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod catalog;
 mod cdnow;
 mod cli;

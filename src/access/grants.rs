@@ -12,7 +12,7 @@ use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 
 use super::Role;
-use crate::engine::DEFAULT_SCHEMA;
+use crate::catalog::DEFAULT_SCHEMA;
 
 /// The message (and, through it, SQLSTATE 42501) of a refused table or schema.
 pub fn permission_denied(what: &str, name: &str) -> DataFusionError {

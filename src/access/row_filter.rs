@@ -23,7 +23,7 @@ use futures::FutureExt;
 
 use super::Role;
 use super::grants::permission_denied;
-use crate::engine::DEFAULT_SCHEMA;
+use crate::catalog::DEFAULT_SCHEMA;
 
 /// Applies a role's row filters to every scan.
 pub struct RowFilterRule {

@@ -30,7 +30,7 @@ use url::Url;
 
 use super::object_stores::ObjectStores;
 use crate::config::{DatasetConfig, DatasetFormat};
-use crate::error::{Result, SegmintError};
+use crate::error::{Result, SegmintError, first_line};
 
 /// Where a served table came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,11 +381,6 @@ fn with_nullable(schema: &SchemaRef, nullable: impl Fn(&str) -> bool) -> SchemaR
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-/// The first line of an error message (object store errors carry response bodies).
-pub fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or(text).to_string()
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ mod saved;
 pub mod system_tables;
 
 pub use counting_store::RequestSnapshot;
-pub use datasets::{DatasetOrigin, DatasetStatus, first_line, resolve_url};
+pub use datasets::{DatasetOrigin, DatasetStatus, resolve_url};
 pub use ddl_error::DdlError;
 pub use goal_tree::{Goal, GoalTree, Metric};
 pub use object_stores::{ObjectStores, OnDemandStores};
@@ -37,8 +37,8 @@ use crate::config::{Config, DatasetConfig, DatasetFormat};
 use crate::error::{Result, SegmintError};
 use datasets::{ServedDataset, register_dataset};
 
-/// The schema every user table lives in.
-const PUBLIC: &str = "public";
+/// The schema every user table (dataset, view, materialised table) lives in.
+pub const DEFAULT_SCHEMA: &str = "public";
 
 /// The schema report outputs are served in.
 pub const REPORTS: &str = "reports";
@@ -926,10 +926,10 @@ fn dataset_config(
 /// The name of an object in schema public, checked to be a plain identifier.
 fn public_name(reference: &TableReference) -> std::result::Result<String, DdlError> {
     if let Some(schema) = reference.schema()
-        && schema != PUBLIC
+        && schema != DEFAULT_SCHEMA
     {
         return Err(DdlError::Denied(format!(
-            "objects are created in schema {PUBLIC}, not {schema}"
+            "objects are created in schema {DEFAULT_SCHEMA}, not {schema}"
         )));
     }
     let name = reference.table();

@@ -28,8 +28,8 @@ use object_store::{ClientConfigKey, RetryConfig};
 use url::Url;
 
 use super::counting_store::{CountingStore, RequestCounts, RequestSnapshot};
-use super::datasets::first_line;
 use crate::config::{ObjectStoreConfig, expand_env};
+use crate::error::first_line;
 use crate::error::{Result, SegmintError};
 
 /// Default number of retries of a failed request.

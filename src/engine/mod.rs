@@ -45,8 +45,7 @@ pub mod views;
 /// The PostgreSQL version Segmint reports to clients, which they parse to pick features.
 pub const PG_COMPAT_VERSION: &str = "15.0";
 
-/// The schema user datasets live in.
-pub const DEFAULT_SCHEMA: &str = "public";
+pub use crate::catalog::DEFAULT_SCHEMA;
 
 /// Shared engine state: the prototype session every connection is cloned from.
 pub struct Engine {

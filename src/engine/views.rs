@@ -57,7 +57,7 @@ pub async fn create_all(
                         None
                     }
                     Err(error) => {
-                        let message = crate::catalog::first_line(&error.to_string());
+                        let message = crate::error::first_line(&error.to_string());
                         if !known(&message) {
                             tracing::warn!(view = %view.label(), error = %message, "view not created");
                         }

@@ -194,14 +194,14 @@ impl Model {
                 ),
             },
             None if ctx
-                .table_exist(format!("{}.{}", crate::engine::DEFAULT_SCHEMA, entity.name).as_str())
+                .table_exist(format!("{}.{}", crate::catalog::DEFAULT_SCHEMA, entity.name).as_str())
                 .unwrap_or(false) =>
             {
                 (
                     Source::Dataset,
                     Ok(format!(
                         "SELECT * FROM {}.{}",
-                        crate::engine::DEFAULT_SCHEMA,
+                        crate::catalog::DEFAULT_SCHEMA,
                         entity.name
                     )),
                 )
@@ -251,7 +251,7 @@ impl Model {
                 status.error.get_or_insert_with(|| {
                     format!(
                         "cannot be served: {}",
-                        crate::catalog::first_line(&error.to_string())
+                        crate::error::first_line(&error.to_string())
                     )
                 });
             }
@@ -275,7 +275,7 @@ impl Model {
             format!(
                 "{} does not plan: {}",
                 status.source,
-                crate::catalog::first_line(&e.to_string())
+                crate::error::first_line(&e.to_string())
             )
         })?;
         let schema = frame.schema().as_arrow().clone();

@@ -36,9 +36,10 @@ use datafusion::prelude::SessionContext;
 use run_session::RunSession;
 use url::Url;
 
-use crate::catalog::{REPORTS, first_line, resolve_url, with_slash};
+use crate::catalog::{REPORTS, resolve_url, with_slash};
 use crate::config::ReportsConfig;
 use crate::engine::Engine;
+use crate::error::first_line;
 use crate::error::{Result, SegmintError};
 
 /// How a run was started.

@@ -97,7 +97,7 @@ async fn rename(stores: &ObjectStores, from: &str, to: &str) -> Result<()> {
         .await
         .map_err(|e| SegmintError::ObjectStore {
             url: to.to_string(),
-            message: crate::catalog::first_line(&e.to_string()),
+            message: crate::error::first_line(&e.to_string()),
         })
 }
 
@@ -141,7 +141,7 @@ pub async fn put(stores: &ObjectStores, url: &str, data: Bytes) -> Result<()> {
         .await
         .map_err(|e| SegmintError::ObjectStore {
             url: url.to_string(),
-            message: crate::catalog::first_line(&e.to_string()),
+            message: crate::error::first_line(&e.to_string()),
         })?;
     Ok(())
 }

@@ -41,15 +41,16 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use tokio::time::Instant;
 
-use super::auth::{Login, LoginPolicy};
+use super::auth::{LoggedIn, Login, LoginPolicy, SessionStart};
 use super::block_status::BlockStatusClient;
 use super::cancel::{CancelHandler, CancelRegistry, QueryCancel};
-use super::copy::{self, CopyOut};
+use super::copy;
 use super::cursors::{Cursors, FetchCount};
-use super::ddl::{self, CatalogChange};
+use super::ddl;
 use super::encode::{pg_fields, streaming_response};
 use super::plan_cache::PlanCache;
-use super::run_report::{self, RunReport};
+use super::prepared::{DeferredQuery, Planned, Prepared, parameter_types};
+use super::run_report;
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_PARAMETER_VALUE, QUERY_CANCELED,
@@ -1096,75 +1097,6 @@ where
     Ok(())
 }
 
-/// A statement planned and ready for the planner's output to be bound and run.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    /// The logical plan; parameters are still placeholders.
-    pub plan: LogicalPlan,
-    /// The result column names the client sees, when they differ from the plan's.
-    pub columns: Option<Vec<String>>,
-}
-
-/// A statement whose table-function arguments are parameters: planned again at each Execute.
-#[derive(Debug, Clone)]
-pub struct DeferredQuery {
-    statement: Statement,
-    original: Option<Statement>,
-    table_params: BTreeMap<usize, DataType>,
-    probe: Planned,
-}
-
-impl DeferredQuery {
-    /// The types of all parameters: table-function arguments take the function's argument
-    /// types, the others what DataFusion inferred from the probe plan.
-    fn parameter_types(&self) -> PgWireResult<Vec<Option<DataType>>> {
-        let mut types = parameter_types(&self.probe.plan)?;
-        let count = self.table_params.keys().max().copied().unwrap_or(0);
-        if types.len() < count {
-            types.resize(count, None);
-        }
-        for (number, data_type) in &self.table_params {
-            types[number - 1] = Some(data_type.clone());
-        }
-        Ok(types)
-    }
-}
-
-/// A statement prepared for either protocol.
-#[derive(Debug, Clone)]
-pub enum Prepared {
-    /// `RUN REPORT`: administrators only.
-    RunReport(RunReport),
-    /// A session command, answered without the engine.
-    Command(SessionCommand),
-    /// A planned query or statement.
-    Query(Box<Planned>),
-    /// A query with parameters in table-function arguments.
-    Deferred(Box<DeferredQuery>),
-    /// `COPY ... TO STDOUT`.
-    Copy(Box<CopyOut>, Box<Planned>),
-    /// `DECLARE name CURSOR FOR query`.
-    Declare {
-        /// The cursor name.
-        name: String,
-        /// Whether it outlives the transaction (`WITH HOLD`).
-        hold: bool,
-        /// The cursor's query.
-        query: Box<Planned>,
-    },
-    /// `FETCH n FROM name`.
-    Fetch {
-        /// The cursor name.
-        name: String,
-        /// How many rows.
-        count: FetchCount,
-    },
-    /// `CLOSE name` (`None`: `CLOSE ALL`).
-    Close(Option<String>),
-    /// DDL and `REFRESH DATASET`, run by the catalog.
-    Catalog(Box<CatalogChange>),
-}
-
 /// Binds a portal's parameter values into a planned statement.
 fn bind(planned: &Planned, portal: Option<&Portal<ParsedStatement>>) -> PgWireResult<Planned> {
     let Some(portal) = portal else {
@@ -1352,29 +1284,6 @@ fn planned_fields(
     }
 }
 
-/// Parameter types by position (`$1` first), as far as DataFusion could infer them.
-fn parameter_types(plan: &LogicalPlan) -> PgWireResult<Vec<Option<DataType>>> {
-    let types = plan.get_parameter_types().map_err(to_pg_error)?;
-    let mut ordered: Vec<(usize, Option<DataType>)> = types
-        .into_iter()
-        .filter_map(|(id, t)| {
-            id.trim_start_matches('$')
-                .parse::<usize>()
-                .ok()
-                .map(|n| (n, t))
-        })
-        .collect();
-    ordered.sort_by_key(|(n, _)| *n);
-    let count = ordered.last().map_or(0, |(n, _)| *n);
-    let mut result = vec![None; count];
-    for (n, t) in ordered {
-        if n >= 1 {
-            result[n - 1] = t;
-        }
-    }
-    Ok(result)
-}
-
 /// Simple and extended query handling for one connection.
 pub struct QueryHandler {
     session: Arc<Session>,
@@ -1543,32 +1452,35 @@ impl ExtendedQueryHandler for QueryHandler {
     }
 }
 
-impl Session {
-    /// Starts the session after login: the user's context (with the role's grants and row
-    /// filters), cancellation, and the variables clients expect, including startup options
-    /// such as `-c TimeZone=...` or `application_name`, which behave like `SET`.
-    pub async fn begin<C>(
-        &self,
-        client: &mut C,
-        user: &str,
-        role: Role,
-        cancels: &CancelRegistry,
-    ) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let ctx = self.engine.session_for(user, &role);
-        super::functions::register(&ctx, self.variables.clone());
-        let _ = self.ctx.set(ctx);
+/// Starts a connection's [`Session`] when its user has logged in.
+pub struct SessionStarter {
+    session: Arc<Session>,
+    cancels: Arc<CancelRegistry>,
+}
+
+impl SessionStart for SessionStarter {
+    /// The user's context (with the role's grants and row filters), cancellation, and the
+    /// variables clients expect, including startup options such as `-c TimeZone=...` or
+    /// `application_name`, which behave like `SET`.
+    fn start(&self, login: LoggedIn<'_>) -> PgWireResult<Vec<ParameterChange>> {
+        let session = &self.session;
+        let LoggedIn {
+            user,
+            role,
+            peer,
+            pid,
+            secret,
+            startup,
+        } = login;
+        let ctx = session.engine.session_for(user, &role);
+        super::functions::register(&ctx, session.variables.clone());
+        let _ = session.ctx.set(ctx);
         let is_admin = role.admin;
-        let _ = self.user.set(Arc::from(user));
-        tracing::info!(%user, role = %role.name, peer = %client.socket_addr(), "session started");
-        let _ = self.role.set(Arc::new(role));
-        let (pid, secret) = client.pid_and_secret_key();
-        super::functions::register_backend_pid(self.ctx(), pid);
-        cancels.register(pid, &secret, &self.cancel);
+        let _ = session.user.set(Arc::from(user));
+        tracing::info!(%user, role = %role.name, %peer, "session started");
+        let _ = session.role.set(Arc::new(role));
+        super::functions::register_backend_pid(session.ctx(), pid);
+        self.cancels.register(pid, secret, &session.cancel);
         let version = format!(
             "{PG_COMPAT_VERSION} (Segmint {})",
             env!("CARGO_PKG_VERSION")
@@ -1591,27 +1503,29 @@ impl Session {
                 value: if is_admin { "on" } else { "off" }.into(),
             },
         ];
-        if let Some(timeout) = &self.engine.limits().statement_timeout {
-            let mut variables = self.variables();
+        if let Some(timeout) = &session.engine.limits().statement_timeout {
+            let mut variables = session.variables();
             let _ = variables.set("statement_timeout", &format!("{}ms", timeout.as_millis()));
         }
-        for (name, value) in client.metadata().clone() {
+        for (name, value) in startup {
             if matches!(
                 name.as_str(),
                 "user" | "database" | "options" | "replication"
             ) {
                 continue;
             }
-            let mut variables = self.variables();
-            if let Ok(Some(change)) = variables.set(&name, &value) {
+            let mut variables = session.variables();
+            if let Ok(Some(change)) = variables.set(name, value) {
                 drop(variables);
-                self.apply_engine_setting(&change.name, &change.value)?;
+                session.apply_engine_setting(&change.name, &change.value)?;
                 changes.push(change);
             }
         }
-        report_changes(client, changes).await
+        Ok(changes)
     }
+}
 
+impl Session {
     /// The session's role (the built-in `admin` before login).
     pub fn role(&self) -> Arc<Role> {
         self.role
@@ -1682,9 +1596,11 @@ impl ConnectionHandlers {
             }),
             startup: Arc::new(Login::new(
                 login,
-                session,
+                Arc::new(SessionStarter {
+                    session,
+                    cancels: cancels.clone(),
+                }),
                 connections.clone(),
-                cancels.clone(),
             )),
             cancel: Arc::new(CancelHandler::new(connections, cancels)),
         }

@@ -14,6 +14,7 @@ mod functions;
 mod handler;
 mod naming;
 mod plan_cache;
+mod prepared;
 mod rewrite;
 mod row_encode;
 mod run_report;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use datafusion::logical_expr::LogicalPlan;
 
-use super::handler::Prepared;
+use super::prepared::Prepared;
 
 /// Statements kept per session.
 const CAPACITY: usize = 256;

@@ -561,7 +561,7 @@ fn typed_error(error: DataFusionError, scheduler: &str, job: Option<String>) -> 
     if unreachable {
         return DataFusionError::External(Box::new(ClusterError::SchedulerUnreachable {
             scheduler: scheduler.to_string(),
-            reason: crate::catalog::first_line(&text),
+            reason: crate::error::first_line(&text),
         }));
     }
     let lost = lower.contains("executor")
@@ -573,7 +573,7 @@ fn typed_error(error: DataFusionError, scheduler: &str, job: Option<String>) -> 
     if lost {
         return DataFusionError::External(Box::new(ClusterError::JobLost {
             job: job.unwrap_or_else(|| "(not yet accepted)".to_string()),
-            reason: crate::catalog::first_line(&text),
+            reason: crate::error::first_line(&text),
         }));
     }
     error

@@ -26,13 +26,12 @@ use pgwire::api::{
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
 use pgwire::messages::startup::{
-    Authentication, BackendKeyData, ParameterStatus, PasswordMessageFamily,
+    Authentication, BackendKeyData, ParameterStatus, PasswordMessageFamily, SecretKey,
 };
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use prometheus_client::metrics::counter::Counter;
 
-use super::cancel::CancelRegistry;
-use super::handler::Session;
+use super::session::ParameterChange;
 use crate::access::credential::{Credential, ScramVerifier, md5_hex};
 use crate::access::{Access, Role};
 use crate::config::AuthMethod;
@@ -75,6 +74,29 @@ impl LoginPolicy {
     }
 }
 
+/// A user who has just logged in, and what the session they start needs of the connection.
+pub struct LoggedIn<'a> {
+    /// The user name.
+    pub user: &'a str,
+    /// The user's role.
+    pub role: Role,
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+    /// The backend process id cancel requests name.
+    pub pid: i32,
+    /// The secret key cancel requests carry.
+    pub secret: &'a SecretKey,
+    /// The startup parameters (`application_name`, `options`, ...).
+    pub startup: &'a std::collections::HashMap<String, String>,
+}
+
+/// What a successful login starts: the connection's session. The login knows nothing else of
+/// it; the parameters it returns are reported to the client before `ReadyForQuery`.
+pub trait SessionStart: Send + Sync {
+    /// Starts the session of a user who logged in.
+    fn start(&self, login: LoggedIn<'_>) -> PgWireResult<Vec<ParameterChange>>;
+}
+
 /// Where one connection's login stands.
 enum Pending {
     /// Waiting for the startup message.
@@ -104,25 +126,22 @@ enum Pending {
 /// The startup handler of one connection.
 pub struct Login {
     policy: Arc<LoginPolicy>,
-    session: Arc<Session>,
+    session: Arc<dyn SessionStart>,
     connections: Arc<ConnectionManager>,
-    cancels: Arc<CancelRegistry>,
     pending: Mutex<Pending>,
 }
 
 impl Login {
-    /// A handler for a new connection whose session is `session`.
+    /// A handler for a new connection that starts `session` once its user has logged in.
     pub fn new(
         policy: Arc<LoginPolicy>,
-        session: Arc<Session>,
+        session: Arc<dyn SessionStart>,
         connections: Arc<ConnectionManager>,
-        cancels: Arc<CancelRegistry>,
     ) -> Self {
         Login {
             policy,
             session,
             connections,
-            cancels,
             pending: Mutex::new(Pending::Start),
         }
     }
@@ -350,12 +369,27 @@ impl Login {
         }
         client
             .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
-                pid, secret,
+                pid,
+                secret.clone(),
             )))
             .await?;
-        self.session
-            .begin(client, &user, role, &self.cancels)
-            .await?;
+        let startup = client.metadata().clone();
+        let changes = self.session.start(LoggedIn {
+            user: &user,
+            role,
+            peer: client.socket_addr(),
+            pid,
+            secret: &secret,
+            startup: &startup,
+        })?;
+        for change in changes {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    change.name,
+                    change.value,
+                )))
+                .await?;
+        }
         client
             .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
                 TransactionStatus::Idle,
