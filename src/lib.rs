@@ -27,6 +27,7 @@ macro_rules! udf_identity {
 pub mod config;
 pub mod error;
 pub mod project;
+pub mod sqlstate;
 
 pub mod access;
 

@@ -9,6 +9,7 @@ mod cdnow;
 mod cli;
 mod cluster;
 mod compat;
+mod crm_errors;
 mod demo;
 mod functions;
 mod hardening;

@@ -1,6 +1,11 @@
 //! Why a catalog change (DDL or refresh) was refused or failed; the server turns each case
 //! into its PostgreSQL SQLSTATE.
 
+use crate::sqlstate::{
+    DUPLICATE_TABLE, FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_NAME, IO_ERROR,
+    READ_ONLY_SQL_TRANSACTION, UNDEFINED_TABLE, WRONG_OBJECT_TYPE,
+};
+
 /// A refused or failed catalog change.
 #[derive(Debug, thiserror::Error)]
 pub enum DdlError {
@@ -45,15 +50,15 @@ impl DdlError {
     /// The PostgreSQL SQLSTATE for this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            DdlError::ReadOnly => "25006",
-            DdlError::Denied(_) => "42501",
-            DdlError::Exists(_) => "42P07",
-            DdlError::Missing(_) => "42P01",
-            DdlError::WrongKind { .. } => "42809",
-            DdlError::InvalidName(_) => "42602",
-            DdlError::Unsupported(_) => "0A000",
+            DdlError::ReadOnly => READ_ONLY_SQL_TRANSACTION,
+            DdlError::Denied(_) => INSUFFICIENT_PRIVILEGE,
+            DdlError::Exists(_) => DUPLICATE_TABLE,
+            DdlError::Missing(_) => UNDEFINED_TABLE,
+            DdlError::WrongKind { .. } => WRONG_OBJECT_TYPE,
+            DdlError::InvalidName(_) => INVALID_NAME,
+            DdlError::Unsupported(_) => FEATURE_NOT_SUPPORTED,
             DdlError::Engine(_) => "XX000",
-            DdlError::Failed(_) => "58030",
+            DdlError::Failed(_) => IO_ERROR,
         }
     }
 }

@@ -18,6 +18,11 @@
 //! ([`SqlFunctions::restore_saved`]). A project's `sql/functions/*.sql` files are loaded at
 //! start by [`load_function_files`].
 
+use crate::sqlstate::{
+    DUPLICATE_FUNCTION, FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_FUNCTION_DEFINITION,
+    INVALID_NAME, IO_ERROR, SYNTAX_ERROR, UNDEFINED_COLUMN, UNDEFINED_FUNCTION,
+    UNDEFINED_PARAMETER,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -124,16 +129,18 @@ impl SqlFunctionError {
     /// The PostgreSQL SQLSTATE for this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            SqlFunctionError::Syntax { .. } => "42601",
-            SqlFunctionError::UndefinedFunction { .. } | SqlFunctionError::Missing(_) => "42883",
-            SqlFunctionError::UndefinedColumn { .. } => "42703",
-            SqlFunctionError::UndefinedParameter { .. } => "42P02",
-            SqlFunctionError::Exists(_) => "42723",
-            SqlFunctionError::BuiltIn(_) => "42501",
-            SqlFunctionError::Unsupported(_) => "0A000",
-            SqlFunctionError::InvalidDefinition(_) => "42P13",
-            SqlFunctionError::InvalidName(_) => "42602",
-            SqlFunctionError::Storage(_) => "58030",
+            SqlFunctionError::Syntax { .. } => SYNTAX_ERROR,
+            SqlFunctionError::UndefinedFunction { .. } | SqlFunctionError::Missing(_) => {
+                UNDEFINED_FUNCTION
+            }
+            SqlFunctionError::UndefinedColumn { .. } => UNDEFINED_COLUMN,
+            SqlFunctionError::UndefinedParameter { .. } => UNDEFINED_PARAMETER,
+            SqlFunctionError::Exists(_) => DUPLICATE_FUNCTION,
+            SqlFunctionError::BuiltIn(_) => INSUFFICIENT_PRIVILEGE,
+            SqlFunctionError::Unsupported(_) => FEATURE_NOT_SUPPORTED,
+            SqlFunctionError::InvalidDefinition(_) => INVALID_FUNCTION_DEFINITION,
+            SqlFunctionError::InvalidName(_) => INVALID_NAME,
+            SqlFunctionError::Storage(_) => IO_ERROR,
         }
     }
 

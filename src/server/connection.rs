@@ -37,7 +37,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Time a client has to finish logging in.
 pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// `57P05`: the session sat idle for longer than `idle_session_timeout`.
-pub const IDLE_SESSION_TIMEOUT: &str = "57P05";
+pub use crate::sqlstate::IDLE_SESSION_TIMEOUT;
 
 /// Limits of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -107,7 +107,7 @@ pub async fn serve<H: PgWireServerHandlers>(
         let message = if logging_in {
             tokio::select! {
                 _ = &mut login_deadline => {
-                    let _ = send_fatal(&mut socket, fatal("08006", "login took too long")).await;
+                    let _ = send_fatal(&mut socket, fatal(crate::sqlstate::CONNECTION_FAILURE, "login took too long")).await;
                     return Ok(());
                 }
                 message = socket.next() => message,

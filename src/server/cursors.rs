@@ -18,12 +18,12 @@ use pgwire::error::PgWireResult;
 
 use super::sqlstate::{FEATURE_NOT_SUPPORTED, to_pg_error, user_error};
 
-/// `34000`: no cursor of that name.
-pub const INVALID_CURSOR_NAME: &str = "34000";
 /// `42P03`: a cursor of that name is already open.
-pub const DUPLICATE_CURSOR: &str = "42P03";
+pub use crate::sqlstate::DUPLICATE_CURSOR;
+/// `34000`: no cursor of that name.
+pub use crate::sqlstate::INVALID_CURSOR_NAME;
 /// `55000`: the cursor cannot do that (scroll backwards).
-pub const NOT_IN_PREREQUISITE_STATE: &str = "55000";
+pub use crate::sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE as NOT_IN_PREREQUISITE_STATE;
 
 /// How many rows a `FETCH` or `MOVE` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -54,7 +54,8 @@ use super::run_report;
 use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_PARAMETER_VALUE, QUERY_CANCELED,
-    READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, error_sqlstate, to_pg_error, user_error,
+    READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, UNDEFINED_TABLE, error_sqlstate, to_pg_error,
+    user_error,
 };
 use super::transaction::{Block, TransactionError};
 use super::{naming, rewrite, table_args};
@@ -244,7 +245,7 @@ impl Session {
         let PgWireError::UserError(mut info) = error else {
             return error;
         };
-        if info.code == "42P01" {
+        if info.code == UNDEFINED_TABLE {
             let catalog = self.engine.catalog();
             let reason = catalog.datasets().into_iter().find_map(|d| {
                 let named = [
@@ -725,7 +726,7 @@ impl Session {
     ) -> PgWireResult<Planned> {
         let Some(portal) = portal else {
             return Err(user_error(
-                "08P01",
+                super::sqlstate::PROTOCOL_VIOLATION,
                 "the statement has parameters but none were bound",
             ));
         };
@@ -744,7 +745,12 @@ impl Session {
             let value = values
                 .get(number - 1)
                 .map(|v| v.value.clone())
-                .ok_or_else(|| user_error("08P01", format!("parameter ${number} is not bound")))?;
+                .ok_or_else(|| {
+                    user_error(
+                        super::sqlstate::PROTOCOL_VIOLATION,
+                        format!("parameter ${number} is not bound"),
+                    )
+                })?;
             let value = if value.data_type() == *data_type || value.is_null() {
                 value
             } else {

@@ -9,10 +9,10 @@ use super::sqlstate::{INVALID_DATETIME_FORMAT, SYNTAX_ERROR, UNDEFINED_OBJECT, u
 use crate::engine::Engine;
 use crate::engine::report_runner::{ReportRun, ReportRunError};
 
-/// `55000`: reports are not set up (`[reports] output_url`).
-const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
 /// `38000`: the report query failed.
-const EXTERNAL_ROUTINE_EXCEPTION: &str = "38000";
+use crate::sqlstate::EXTERNAL_ROUTINE_EXCEPTION;
+/// `55000`: reports are not set up (`[reports] output_url`).
+use crate::sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE;
 
 /// The columns of the answer.
 pub const COLUMNS: [&str; 6] = ["report", "as_of", "period", "rows", "files", "seconds"];

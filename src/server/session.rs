@@ -7,6 +7,7 @@
 //! Settings of the engine itself (`datafusion.*`) and of the CRM functions (`segmint.*`) are
 //! not handled here: they go to DataFusion, which keeps them per session.
 
+use crate::sqlstate::{CANT_CHANGE_RUNTIME_PARAM, INVALID_PARAMETER_VALUE, UNDEFINED_OBJECT};
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{
@@ -249,9 +250,9 @@ impl SessionError {
     /// The SQLSTATE PostgreSQL uses for this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            SessionError::UnknownVariable(_) => "42704",
-            SessionError::ReadOnly(_) => "55P02",
-            SessionError::InvalidValue { .. } => "22023",
+            SessionError::UnknownVariable(_) => UNDEFINED_OBJECT,
+            SessionError::ReadOnly(_) => CANT_CHANGE_RUNTIME_PARAM,
+            SessionError::InvalidValue { .. } => INVALID_PARAMETER_VALUE,
         }
     }
 }

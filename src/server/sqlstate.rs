@@ -1,5 +1,5 @@
-//! One mapping from engine errors to PostgreSQL SQLSTATE codes, used for every error that
-//! reaches a client. Drivers and BI tools branch on these codes (retry, show a syntax hint,
+//! One mapping from engine errors to PostgreSQL SQLSTATE codes (the codes themselves are in
+//! `crate::sqlstate`), used for every error that reaches a client. Drivers and BI tools branch on these codes (retry, show a syntax hint,
 //! refresh metadata), so each class of failure gets the code PostgreSQL itself would send.
 
 use datafusion::arrow::error::ArrowError;
@@ -10,63 +10,14 @@ use pgwire::error::{ErrorInfo, PgWireError};
 use crate::engine::distributed::{self, ClusterError};
 use crate::engine::sql_functions::{self, SqlFunctionError};
 
-/// `42601`: the statement does not parse.
-pub const SYNTAX_ERROR: &str = "42601";
-/// `42P01`: no such table or view.
-pub const UNDEFINED_TABLE: &str = "42P01";
-/// `42703`: no such column.
-pub const UNDEFINED_COLUMN: &str = "42703";
-/// `42883`: no function matches the name and argument types.
-pub const UNDEFINED_FUNCTION: &str = "42883";
-/// `42704`: unknown object, such as a configuration parameter.
-pub const UNDEFINED_OBJECT: &str = "42704";
-/// `42702`: a column reference matches several columns.
-pub const AMBIGUOUS_COLUMN: &str = "42702";
-/// `42804`: an expression has the wrong type.
-pub const DATATYPE_MISMATCH: &str = "42804";
-/// `42000`: any other planning error.
-pub const SYNTAX_OR_ACCESS_RULE: &str = "42000";
-/// `22012`: division by zero.
-pub const DIVISION_BY_ZERO: &str = "22012";
-/// `22003`: a number does not fit its type.
-pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
-/// `22P02`: text cannot be read as the target type.
-pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
-/// `22023`: an argument or setting value is not acceptable.
-pub const INVALID_PARAMETER_VALUE: &str = "22023";
-/// `22000`: any other data exception.
-pub const DATA_EXCEPTION: &str = "22000";
-/// `0A000`: valid SQL the engine does not support.
-pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
-/// `25006`: a write or DDL statement on this read-only endpoint.
-pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
-/// `25P02`: a statement inside a transaction block that an earlier error failed.
-pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
-/// `25P01`: a savepoint statement outside a transaction block.
-pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
-/// `3B001`: `RELEASE` or `ROLLBACK TO` of a savepoint that was not set.
-pub const INVALID_SAVEPOINT_SPECIFICATION: &str = "3B001";
-/// insufficient_privilege
-pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
-/// invalid_name
-pub const INVALID_NAME: &str = "42602";
-/// `22007`: a date or time that does not parse.
-pub const INVALID_DATETIME_FORMAT: &str = "22007";
-/// `53200`: the query needs more memory than it may use.
-pub const OUT_OF_MEMORY: &str = "53200";
-/// `54000`: a result is larger than the server allows.
-pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
-/// `53300`: the server is serving as many connections as it may.
-pub const TOO_MANY_CONNECTIONS: &str = "53300";
-/// `57014`: the query was cancelled or timed out.
-pub const QUERY_CANCELED: &str = "57014";
-/// `58030`: reading the data failed.
-pub const IO_ERROR: &str = "58030";
-/// `XX000`: a bug or an unexpected failure.
-pub const INTERNAL_ERROR: &str = "XX000";
+pub use crate::sqlstate::*;
 
 /// The SQLSTATE for an engine error.
 pub fn sqlstate_of(error: &DataFusionError) -> &'static str {
+    // A CRM function's error says its kind, wherever DataFusion wrapped it.
+    if let Some(crm) = segmint_udfs::error::find(error) {
+        return crm_sqlstate(crm.kind);
+    }
     match error {
         DataFusionError::SQL(..) => SYNTAX_ERROR,
         DataFusionError::SchemaError(schema_error, _) => match schema_error.as_ref() {
@@ -147,7 +98,8 @@ fn plan_sqlstate(message: &str) -> &'static str {
     }
 }
 
-/// The wording CRM functions use for a bad argument value (an option, a preset, a threshold).
+/// The wording of a bad argument value in messages that carry no kind (object-store options
+/// of `CREATE EXTERNAL TABLE`, DataFusion's own settings). CRM functions' errors have kinds.
 fn is_invalid_argument(lower: &str) -> bool {
     lower.contains("unknown option")
         || lower.contains("unknown preset")
@@ -212,12 +164,14 @@ pub fn error_sqlstate(error: &PgWireError) -> String {
         PgWireError::UserError(info) => return info.code.clone(),
         // The codes pgwire itself answers with.
         PgWireError::IoError(_) => IO_ERROR,
-        PgWireError::PortalNotFound(_) | PgWireError::StatementNotFound(_) => "26000",
+        PgWireError::PortalNotFound(_) | PgWireError::StatementNotFound(_) => {
+            INVALID_SQL_STATEMENT_NAME
+        }
         PgWireError::ParameterIndexOutOfBound(_) => INVALID_PARAMETER_VALUE,
         PgWireError::InvalidMessageType(_)
         | PgWireError::InvalidTargetType(_)
         | PgWireError::MessageTooLarge(..)
-        | PgWireError::InvalidElementCount(..) => "08P01",
+        | PgWireError::InvalidElementCount(..) => PROTOCOL_VIOLATION,
         _ => INTERNAL_ERROR,
     };
     code.to_string()
@@ -232,6 +186,9 @@ pub fn to_pg_error(error: DataFusionError) -> PgWireError {
 
 /// The error message without DataFusion's internal wrapping.
 fn client_message(error: &DataFusionError) -> String {
+    if let Some(error) = segmint_udfs::error::find(error) {
+        return error.to_string();
+    }
     if let Some(error) = sql_functions::find_error(error) {
         return error.to_string();
     }
@@ -269,6 +226,32 @@ mod tests {
             Ok(df) => df.collect().await.expect_err("query should fail"),
         };
         sqlstate_of(&error)
+    }
+
+    #[test]
+    fn a_crm_error_keeps_its_kind_and_message_through_datafusion() {
+        use segmint_udfs::error::{CrmError, ErrorKind};
+        for kind in ErrorKind::ALL {
+            let error: DataFusionError = CrmError::new(kind, "f: x is wrong").into();
+            let wrapped = DataFusionError::Shared(std::sync::Arc::new(DataFusionError::Context(
+                "while planning".into(),
+                Box::new(error),
+            )));
+            let code = sqlstate_of(&wrapped);
+            assert_eq!(code, crm_sqlstate(kind), "{kind:?}");
+            assert_eq!(code.len(), 5);
+            assert_eq!(
+                code == INTERNAL_ERROR,
+                kind == ErrorKind::Internal,
+                "{kind:?}"
+            );
+            assert_eq!(client_message(&wrapped), "f: x is wrong");
+        }
+        // The wording no longer decides: an invalid-argument message that reads like a
+        // type error still gets 22023.
+        let error: DataFusionError =
+            CrmError::new(ErrorKind::InvalidArgument, "f: cannot be cast").into();
+        assert_eq!(sqlstate_of(&error), INVALID_PARAMETER_VALUE);
     }
 
     #[tokio::test]

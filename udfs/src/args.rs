@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::catalog::Session;
-use datafusion::common::{DFSchema, ScalarValue, exec_err, plan_datafusion_err, plan_err};
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Expr};
 use datafusion::physical_expr::PhysicalExpr;
@@ -34,7 +34,10 @@ pub fn constant(
     let physical = session
         .create_physical_expr(expr.clone(), &schema)
         .map_err(|e| {
-            plan_datafusion_err!("{function}: argument {position} must be a constant: {e}")
+            crate::crm_error!(
+                InvalidArgument,
+                "{function}: argument {position} must be a constant: {e}"
+            )
         })?;
     let batch = RecordBatch::try_new_with_options(
         std::sync::Arc::new(Schema::empty()),
@@ -53,7 +56,8 @@ pub fn text(function: &str, position: usize, expr: &Expr, session: &dyn Session)
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))
         | ScalarValue::Utf8View(Some(s)) => Ok(s),
-        other => plan_err!(
+        other => crate::crm_err!(
+            WrongType,
             "{function}: argument {position} must be a text constant, got {}",
             describe(&other)
         ),
@@ -64,7 +68,8 @@ pub fn text(function: &str, position: usize, expr: &Expr, session: &dyn Session)
 pub fn date(function: &str, position: usize, expr: &Expr, session: &dyn Session) -> Result<Days> {
     let value = constant(function, position, expr, session)?;
     scalar_to_days(&value).ok_or_else(|| {
-        plan_datafusion_err!(
+        crate::crm_error!(
+            InvalidArgument,
             "{function}: argument {position} must be a date such as DATE '2026-01-01', got {}",
             describe(&value)
         )
@@ -131,11 +136,15 @@ impl Options {
         let mut values = BTreeMap::new();
         for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let Some((key, value)) = pair.split_once('=') else {
-                return plan_err!("{function}: option '{pair}' must look like key=value");
+                return crate::crm_err!(
+                    InvalidArgument,
+                    "{function}: option '{pair}' must look like key=value"
+                );
             };
             let key = key.trim().to_ascii_lowercase();
             if !known.contains(&key.as_str()) {
-                return plan_err!(
+                return crate::crm_err!(
+                    InvalidArgument,
                     "{function}: unknown option '{key}' (known: {})",
                     known.join(", ")
                 );
@@ -162,7 +171,8 @@ impl Options {
                 .find(|c| c.eq_ignore_ascii_case(value))
                 .copied()
                 .ok_or_else(|| {
-                    plan_datafusion_err!(
+                    crate::crm_error!(
+                        InvalidArgument,
                         "{}: {key}={value} is not one of {}",
                         self.function,
                         choices.join(", ")
@@ -177,7 +187,11 @@ impl Options {
             None => Ok(default),
             Some("true" | "yes" | "on" | "1") => Ok(true),
             Some("false" | "no" | "off" | "0") => Ok(false),
-            Some(other) => plan_err!("{}: {key}={other} must be true or false", self.function),
+            Some(other) => crate::crm_err!(
+                InvalidArgument,
+                "{}: {key}={other} must be true or false",
+                self.function
+            ),
         }
     }
 
@@ -188,7 +202,8 @@ impl Options {
         };
         match text.parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => plan_err!(
+            _ => crate::crm_err!(
+                InvalidArgument,
                 "{}: {key}={text} must be a whole number from {min} to {max}",
                 self.function
             ),
@@ -202,7 +217,11 @@ impl Options {
         };
         match text.parse::<f64>() {
             Ok(n) if n.is_finite() => Ok(n),
-            _ => plan_err!("{}: {key}={text} must be a number", self.function),
+            _ => crate::crm_err!(
+                InvalidArgument,
+                "{}: {key}={text} must be a number",
+                self.function
+            ),
         }
     }
 
@@ -211,9 +230,9 @@ impl Options {
         let Some(text) = self.get(key) else {
             return Ok(None);
         };
-        parse_cuts(text)
-            .map(Some)
-            .map_err(|message| plan_datafusion_err!("{}: {key}: {message}", self.function))
+        parse_cuts(text).map(Some).map_err(|message| {
+            crate::crm_error!(InvalidArgument, "{}: {key}: {message}", self.function)
+        })
     }
 }
 
@@ -252,7 +271,10 @@ pub fn physical_constant(
 ) -> Result<ScalarValue> {
     match expr.downcast_ref::<Literal>() {
         Some(literal) => Ok(literal.value().clone()),
-        None => plan_err!("{function}: argument {position} must be a constant, got {expr}"),
+        None => crate::crm_err!(
+            InvalidArgument,
+            "{function}: argument {position} must be a constant, got {expr}"
+        ),
     }
 }
 
@@ -273,7 +295,8 @@ pub fn is_duration_type(data_type: &DataType) -> bool {
 /// (their length varies), as are negative and NULL values.
 pub fn duration_nanos(function: &str, name: &str, value: &ScalarValue) -> Result<i64> {
     let fixed = || {
-        plan_datafusion_err!(
+        crate::crm_error!(
+            InvalidArgument,
             "{function}: {name} must be a fixed length (days, hours, minutes, seconds); months \
              and years vary in length, got {value}"
         )
@@ -305,9 +328,13 @@ pub fn duration_nanos(function: &str, name: &str, value: &ScalarValue) -> Result
         _ => None,
     };
     match nanos {
-        Some(n) if n < 0 => plan_err!("{function}: {name} must not be negative, got {value}"),
+        Some(n) if n < 0 => crate::crm_err!(
+            InvalidArgument,
+            "{function}: {name} must not be negative, got {value}"
+        ),
         Some(n) => Ok(i64::try_from(n).unwrap_or(i64::MAX)),
-        None => plan_err!(
+        None => crate::crm_err!(
+            InvalidArgument,
             "{function}: {name} must be an INTERVAL such as INTERVAL '1 day' or a whole number \
              of seconds, got {}",
             describe(value)
@@ -357,7 +384,12 @@ pub fn timestamp_nanos(function: &str, array: &ArrayRef) -> Result<Vec<Option<i6
         DataType::Date32 => scaled::<Date32Type>(array, NANOS_PER_DAY, i64::from),
         DataType::Date64 => scaled::<Date64Type>(array, 1_000_000, |v| v),
         DataType::Null => vec![None; array.len()],
-        other => return exec_err!("{function}: expected a timestamp or a date, got {other}"),
+        other => {
+            return crate::crm_err!(
+                WrongType,
+                "{function}: expected a timestamp or a date, got {other}"
+            );
+        }
     })
 }
 

@@ -7,6 +7,9 @@
 //! `SessionContext`; the Segmint engine, its tests and its benches call nothing else, so a new
 //! function is visible to psql, reports and benchmarks at once.
 //!
+//! Errors carry a kind ([`error::ErrorKind`]: invalid argument, wrong type, undefined
+//! column...) that the server maps to a SQLSTATE; functions raise them with [`crm_err!`].
+//!
 //! Shared pieces live beside the functions: [`args`] evaluates constant arguments and option
 //! strings, [`kernels`] holds the pure computations (quantile scoring, segment maps, lifecycle
 //! rules, wallet shares) that several functions reuse.
@@ -27,6 +30,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 pub mod args;
 pub mod btyd;
 pub mod docs;
+pub mod error;
 pub mod kernels;
 mod options;
 pub mod table;

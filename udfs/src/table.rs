@@ -17,7 +17,7 @@ use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Column, TableReference, plan_datafusion_err, plan_err};
+use datafusion::common::{Column, TableReference};
 use datafusion::config::ExtensionOptions;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::Result;
@@ -91,7 +91,11 @@ impl KernelCall {
         let mut options = FunctionOptions::default();
         for (key, value) in &self.defaults {
             ExtensionOptions::set(&mut options, key, value).map_err(|e| {
-                plan_datafusion_err!("{}: default segmint.{key}: {e}", self.function)
+                crate::crm_error!(
+                    InvalidArgument,
+                    "{}: default segmint.{key}: {e}",
+                    self.function
+                )
             })?;
         }
         Ok(options)
@@ -111,8 +115,9 @@ impl KernelCall {
 
     /// The call encoded by [`KernelCall::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<KernelCall> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| plan_datafusion_err!("cannot decode a CRM table function call: {e}"))
+        serde_json::from_slice(bytes).map_err(|e| {
+            crate::crm_error!(Internal, "cannot decode a CRM table function call: {e}")
+        })
     }
 }
 
@@ -132,7 +137,8 @@ pub fn rebuild_kernel(call: &KernelCall, input: &Schema) -> Result<Arc<dyn Table
         });
     match builder {
         Some(build) => build(call, input),
-        None => plan_err!(
+        None => crate::crm_err!(
+            Internal,
             "no CRM table function \"{}\" with a kernel to rebuild",
             call.function
         ),
@@ -143,7 +149,10 @@ pub fn rebuild_kernel(call: &KernelCall, input: &Schema) -> Result<Arc<dyn Table
 pub fn customer_id_type(function: &str, input: &Schema) -> Result<DataType> {
     match input.fields().first() {
         Some(field) => Ok(field.data_type().clone()),
-        None => plan_err!("{function}: the kernel input has no customer id column"),
+        None => crate::crm_err!(
+            UndefinedColumn,
+            "{function}: the kernel input has no customer id column"
+        ),
     }
 }
 
@@ -194,7 +203,12 @@ impl InputTable {
             &options.catalog.default_catalog,
             &options.catalog.default_schema,
         );
-        let missing = || plan_datafusion_err!("{function}: table \"{name}\" does not exist");
+        let missing = || {
+            crate::crm_error!(
+                UndefinedTable,
+                "{function}: table \"{name}\" does not exist"
+            )
+        };
         let schema = session
             .catalog_list()
             .catalog(&resolved.catalog)
@@ -206,7 +220,10 @@ impl InputTable {
             .table(&resolved.table)
             .now_or_never()
             .ok_or_else(|| {
-                plan_datafusion_err!("{function}: table \"{name}\" cannot be resolved here")
+                crate::crm_error!(
+                    Unsupported,
+                    "{function}: table \"{name}\" cannot be resolved here"
+                )
             })??
             .ok_or_else(missing)?;
         Ok(InputTable {
@@ -228,7 +245,8 @@ impl InputTable {
         let schema = self.provider.schema();
         let Ok(field) = schema.field_with_name(name) else {
             let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            return plan_err!(
+            return crate::crm_err!(
+                UndefinedColumn,
                 "{}: column \"{name}\" ({role}) does not exist in \"{}\" (columns: {})",
                 self.function,
                 self.name,
@@ -236,7 +254,8 @@ impl InputTable {
             );
         };
         if !accept(field.data_type()) {
-            return plan_err!(
+            return crate::crm_err!(
+                ColumnType,
                 "{}: column \"{name}\" ({role}) must be {expected}, but it is {}",
                 self.function,
                 field.data_type()
@@ -431,7 +450,7 @@ impl ExecutionPlan for KernelExec {
                 self.kernel.clone(),
                 self.projection.clone(),
             )?)),
-            _ => plan_err!("CrmKernelExec takes exactly one input"),
+            _ => crate::crm_err!(Internal, "CrmKernelExec takes exactly one input"),
         }
     }
 
@@ -441,7 +460,7 @@ impl ExecutionPlan for KernelExec {
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
-            return plan_err!("CrmKernelExec has one partition, not {partition}");
+            return crate::crm_err!(Internal, "CrmKernelExec has one partition, not {partition}");
         }
         let input = self.input.execute(0, context.clone())?;
         let input_schema = self.input.schema();

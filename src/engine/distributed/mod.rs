@@ -88,8 +88,10 @@ impl ClusterError {
     /// The SQLSTATE a client receives.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            ClusterError::SchedulerUnreachable { .. } | ClusterError::JobLost { .. } => "58000",
-            ClusterError::LocalPath { .. } => "0A000",
+            ClusterError::SchedulerUnreachable { .. } | ClusterError::JobLost { .. } => {
+                crate::sqlstate::SYSTEM_ERROR
+            }
+            ClusterError::LocalPath { .. } => crate::sqlstate::FEATURE_NOT_SUPPORTED,
         }
     }
 }

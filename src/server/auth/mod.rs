@@ -38,12 +38,12 @@ use crate::config::AuthMethod;
 use scram::{ScramError, ServerFirst};
 use throttle::LoginThrottle;
 
-/// `28P01`: wrong password (or unknown user: the answer is the same).
-pub const INVALID_PASSWORD: &str = "28P01";
 /// `28000`: the login is refused for another reason (TLS required, no user name).
-pub const INVALID_AUTHORIZATION: &str = "28000";
+pub use crate::sqlstate::INVALID_AUTHORIZATION;
+/// `28P01`: wrong password (or unknown user: the answer is the same).
+pub use crate::sqlstate::INVALID_PASSWORD;
 /// `08P01`: the client broke the protocol.
-pub const PROTOCOL_VIOLATION: &str = "08P01";
+pub use crate::sqlstate::PROTOCOL_VIOLATION;
 
 const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
 

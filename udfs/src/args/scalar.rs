@@ -9,7 +9,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Float64Type, Int64Type};
-use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Signature, Volatility};
 
@@ -139,7 +138,8 @@ pub fn coerce(
             ),
         };
         let names = params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ");
-        return plan_err!(
+        return crate::crm_err!(
+            WrongArity,
             "{function} takes {counts} arguments ({names}), got {}",
             arg_types.len()
         );
@@ -150,7 +150,8 @@ pub fn coerce(
         .map(|(param, data_type)| {
             param.kind.target(data_type).map_or_else(
                 || {
-                    plan_err!(
+                    crate::crm_err!(
+                        WrongType,
                         "{function}: {} must be {}, got {data_type}",
                         param.name,
                         param.kind.describe()
@@ -274,9 +275,9 @@ impl Columns {
         row: usize,
     ) -> Result<Option<Vec<f64>>> {
         match self.numbers(function, name, i, row)? {
-            Some(cuts) => check_ascending(cuts)
-                .map(Some)
-                .or_else(|message| exec_err!("{function}: {name}: {message}")),
+            Some(cuts) => check_ascending(cuts).map(Some).map_err(|message| {
+                crate::crm_error!(InvalidArgument, "{function}: {name}: {message}")
+            }),
             None => Ok(None),
         }
     }
@@ -307,8 +308,11 @@ impl Columns {
         };
         match parsed {
             Ok(numbers) if numbers.iter().all(|n| n.is_finite()) => Ok(Some(numbers)),
-            Ok(_) => exec_err!("{function}: {name}: numbers must be finite"),
-            Err(message) => exec_err!("{function}: {name}: {message}"),
+            Ok(_) => crate::crm_err!(
+                InvalidArgument,
+                "{function}: {name}: numbers must be finite"
+            ),
+            Err(message) => crate::crm_err!(InvalidArgument, "{function}: {name}: {message}"),
         }
     }
 }

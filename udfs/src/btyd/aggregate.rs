@@ -14,8 +14,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
+use datafusion::common::ScalarValue;
 use datafusion::common::scalar::ScalarStructBuilder;
-use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
@@ -100,7 +100,8 @@ impl<const N: usize> AggregateUDFImpl for FitAggregate<N> {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let names = self.spec.inputs.join(", ");
         if arg_types.len() != N {
-            return plan_err!(
+            return crate::crm_err!(
+                WrongArity,
                 "{} takes {N} arguments ({names}), got {}",
                 self.spec.name,
                 arg_types.len()
@@ -113,7 +114,11 @@ impl<const N: usize> AggregateUDFImpl for FitAggregate<N> {
                 if t.is_numeric() || t.is_null() {
                     Ok(DataType::Float64)
                 } else {
-                    plan_err!("{}: {name} must be a number, got {t}", self.spec.name)
+                    crate::crm_err!(
+                        WrongType,
+                        "{}: {name} must be a number, got {t}",
+                        self.spec.name
+                    )
                 }
             })
             .collect()
@@ -194,7 +199,9 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
             match (self.spec.row)(row) {
                 Ok(Some(row)) => self.observations.add(row, 1.0),
                 Ok(None) => {}
-                Err(message) => return exec_err!("{}: {message}", self.spec.name),
+                Err(message) => {
+                    return crate::crm_err!(InvalidArgument, "{}: {message}", self.spec.name);
+                }
             }
         }
         Ok(())
@@ -202,7 +209,12 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         if states.len() != N + 1 {
-            return exec_err!("{}: expected {} state columns", self.spec.name, N + 1);
+            return crate::crm_err!(
+                Internal,
+                "{}: expected {} state columns",
+                self.spec.name,
+                N + 1
+            );
         }
         let lists: Vec<&ListArray> = states.iter().map(|s| s.as_list::<i32>()).collect();
         for i in 0..lists[0].len() {
@@ -243,7 +255,7 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let estimate = match (self.spec.fit)(&rows, threads) {
             Ok(estimate) => estimate,
-            Err(message) => return exec_err!("{}: {message}", self.spec.name),
+            Err(message) => return crate::crm_err!(Data, "{}: {message}", self.spec.name),
         };
         let values = estimate
             .params

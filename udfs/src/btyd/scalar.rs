@@ -10,7 +10,6 @@ use std::hash::{Hash, Hasher};
 
 use datafusion::arrow::array::Float64Builder;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -66,12 +65,15 @@ impl NumericFunction {
             match (self.kernel)(&values) {
                 Ok(result) if result.is_finite() => out.append_value(result),
                 Ok(result) => {
-                    return exec_err!(
+                    return crate::crm_err!(
+                        Data,
                         "{}: the result is not a finite number ({result}) for arguments {values:?}",
                         self.name
                     );
                 }
-                Err(message) => return exec_err!("{}: {message}", self.name),
+                Err(message) => {
+                    return crate::crm_err!(InvalidArgument, "{}: {message}", self.name);
+                }
             }
         }
         Ok(ColumnarValue::Array(std::sync::Arc::new(out.finish())))

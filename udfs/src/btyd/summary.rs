@@ -12,7 +12,7 @@
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::catalog::TableFunctionArgs;
-use datafusion::common::{ScalarValue, plan_err};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::{count, first_value, max, min, sum};
 use datafusion::logical_expr::{Expr, LogicalPlan, cast as cast_expr, col, lit, when};
@@ -95,7 +95,8 @@ impl Source {
         let session = args.session();
         let exprs = args.exprs();
         if !matches!(exprs.len(), 2 | 5 | 6) {
-            return plan_err!(
+            return crate::crm_err!(
+                WrongArity,
                 "{function} takes (table, date [, customer_col, time_col, amount_col \
                  [, options]]), got {} arguments",
                 exprs.len()

@@ -15,7 +15,6 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -150,7 +149,10 @@ fn row_edges(columns: &Columns, row: usize) -> Result<Vec<u32>> {
             if c.fract() == 0.0 && (0.0..=1000.0).contains(c) {
                 Ok(*c as u32)
             } else {
-                exec_err!("{NAME}: bands must be whole numbers of years from 0 to 1000, got {c}")
+                crate::crm_err!(
+                    InvalidArgument,
+                    "{NAME}: bands must be whole numbers of years from 0 to 1000, got {c}"
+                )
             }
         })
         .collect()
@@ -173,7 +175,8 @@ fn bands(rows: usize, columns: &Columns) -> Result<ArrayRef> {
             continue;
         };
         if birth > as_of {
-            return exec_err!(
+            return crate::crm_err!(
+                Data,
                 "{NAME}: birth_date {} is after as_of {}",
                 format_date(birth),
                 format_date(as_of)

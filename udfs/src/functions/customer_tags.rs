@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{internal_datafusion_err, plan_datafusion_err, plan_err};
+use datafusion::common::internal_datafusion_err;
 use datafusion::error::Result;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Documentation, LogicalPlan, LogicalPlanBuilder};
@@ -217,7 +217,11 @@ impl TableFunctionImpl for CustomerTags {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let exprs = args.exprs();
         let [as_of] = exprs else {
-            return plan_err!("customer_tags takes (as_of), got {} arguments", exprs.len());
+            return crate::crm_err!(
+                WrongArity,
+                "customer_tags takes (as_of), got {} arguments",
+                exprs.len()
+            );
         };
         let as_of = args::date("customer_tags", 1, as_of, args.session())?;
         let query = self.definitions.query_for(as_of, &self.customer_id_type);
@@ -232,7 +236,8 @@ impl TableFunctionImpl for CustomerTags {
             .create_logical_plan(&query)
             .now_or_never()
             .ok_or_else(|| {
-                plan_datafusion_err!(
+                crate::crm_error!(
+                    Unsupported,
                     "customer_tags cannot be planned here: the tables of its feature query do \
                      not resolve without waiting"
                 )

@@ -28,7 +28,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::Documentation;
 
@@ -143,14 +142,15 @@ fn settings(call: &KernelCall) -> Result<Settings> {
     if !(0.0..=settings.dormant_below).contains(&settings.churned_below)
         || settings.dormant_below > 1.0
     {
-        return plan_err!(
+        return crate::crm_err!(
+            InvalidArgument,
             "{NAME}: need 0 <= churned_below <= dormant_below <= 1, got {} and {}",
             settings.churned_below,
             settings.dormant_below
         );
     }
     if settings.monthly_discount <= -1.0 {
-        return plan_err!("{NAME}: monthly_discount must be above -1");
+        return crate::crm_err!(InvalidArgument, "{NAME}: monthly_discount must be above -1");
     }
     Ok(settings)
 }
@@ -256,7 +256,7 @@ impl ValueKernel {
             .and_then(|e| GammaGamma::from_slice(&e.params));
         match (fitted, spend_model) {
             (Ok(fitted), Ok(spend_model)) => Ok((fitted, spend_model)),
-            (Err(message), _) | (_, Err(message)) => exec_err!("{NAME}: {message}"),
+            (Err(message), _) | (_, Err(message)) => crate::crm_err!(Data, "{NAME}: {message}"),
         }
     }
 
@@ -329,7 +329,7 @@ impl TableKernel for ValueKernel {
             .collect::<std::result::Result<Vec<_>, _>>();
         let histories = match histories {
             Ok(h) => h,
-            Err(message) => return exec_err!("{NAME}: {message}"),
+            Err(message) => return crate::crm_err!(InvalidArgument, "{NAME}: {message}"),
         };
         let spend = m_x.values().to_vec();
         if histories.is_empty() {
@@ -364,7 +364,7 @@ impl TableKernel for ValueKernel {
         });
         let predictions = match predictions {
             Ok(p) => p,
-            Err(message) => return exec_err!("{NAME}: {message}"),
+            Err(message) => return crate::crm_err!(InvalidArgument, "{NAME}: {message}"),
         };
 
         let clv: Vec<f64> = predictions.iter().map(|p| p.clv).collect();

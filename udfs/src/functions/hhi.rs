@@ -12,7 +12,7 @@
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{ScalarValue, plan_err};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -60,7 +60,8 @@ impl AggregateUDFImpl for Hhi {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 2 {
-            return plan_err!(
+            return crate::crm_err!(
+                WrongArity,
                 "hhi: expected 2 arguments (key, amount), got {}",
                 arg_types.len()
             );

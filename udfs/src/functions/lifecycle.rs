@@ -24,7 +24,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::{array_agg, count, count_distinct, max, min};
 use datafusion::logical_expr::{Documentation, cast as cast_expr, lit};
@@ -90,7 +90,8 @@ impl TableFunctionImpl for Lifecycle {
         let session = args.session();
         let exprs = args.exprs();
         if !matches!(exprs.len(), 2 | 4 | 5) {
-            return plan_err!(
+            return crate::crm_err!(
+                WrongArity,
                 "lifecycle takes (table, as_of [, customer_col, time_col [, options]]), got {} \
                  arguments",
                 exprs.len()
@@ -165,7 +166,7 @@ fn settings(call: &KernelCall) -> Result<(Options, Settings)> {
         churn_days: day_option("churn_days", defaults.lifecycle_churn_days)?,
     };
     if let Err(message) = thresholds.validate() {
-        return plan_err!("lifecycle: {message}");
+        return crate::crm_err!(InvalidArgument, "lifecycle: {message}");
     }
     let settings = Settings {
         thresholds,
@@ -179,7 +180,8 @@ fn settings(call: &KernelCall) -> Result<(Options, Settings)> {
         k2: options.number("k2", 3.0)?,
     };
     if settings.k1 <= 0.0 || settings.k2 < settings.k1 {
-        return plan_err!(
+        return crate::crm_err!(
+            InvalidArgument,
             "lifecycle: need 0 < k1 <= k2, got k1={} k2={}",
             settings.k1,
             settings.k2
@@ -294,7 +296,7 @@ impl TableKernel for LifecycleKernel {
                 self.settings.new_rule,
             ) {
                 Ok(stage) => stage,
-                Err(message) => return exec_err!("lifecycle: {message}"),
+                Err(message) => return crate::crm_err!(Data, "lifecycle: {message}"),
             };
             let result = match (by_recency, typical_gap) {
                 (Some("active" | "dormant" | "churned"), Some(global)) => {

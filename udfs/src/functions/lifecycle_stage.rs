@@ -22,7 +22,6 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{exec_datafusion_err, exec_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -194,9 +193,12 @@ fn row_thresholds(columns: &Columns, row: usize, defaults: Thresholds) -> Result
         if own.iter().any(Option::is_none)
             && let Err(settings) = defaults.validate()
         {
-            exec_datafusion_err!("{NAME}: the segmint.lifecycle_* settings are invalid: {settings}")
+            crate::crm_error!(
+                InvalidArgument,
+                "{NAME}: the segmint.lifecycle_* settings are invalid: {settings}"
+            )
         } else {
-            exec_datafusion_err!("{NAME}: {message}")
+            crate::crm_error!(InvalidArgument, "{NAME}: {message}")
         }
     })?;
     Ok(thresholds)
@@ -207,7 +209,8 @@ fn row_thresholds(columns: &Columns, row: usize, defaults: Thresholds) -> Result
 fn row_gap(columns: &Columns, row: usize) -> Result<Option<i64>> {
     match columns.number(GAP, row) {
         None => Ok(None),
-        Some(gap) if gap.is_nan() || gap < 0.0 => exec_err!(
+        Some(gap) if gap.is_nan() || gap < 0.0 => crate::crm_err!(
+            InvalidArgument,
             "{NAME}: gap_before_last_days must be a non-negative number of days, got {gap}"
         ),
         Some(gap) => Ok(Some(gap.ceil().min(i64::MAX as f64) as i64)),
@@ -224,7 +227,12 @@ fn stages(rows: usize, columns: &Columns, defaults: Thresholds) -> Result<ArrayR
                 out.append_null();
                 continue;
             }
-            Some(n) if n < 0 => return exec_err!("{NAME}: n_orders must not be negative, got {n}"),
+            Some(n) if n < 0 => {
+                return crate::crm_err!(
+                    InvalidArgument,
+                    "{NAME}: n_orders must not be negative, got {n}"
+                );
+            }
             Some(n) => n,
         };
         let first = columns.date(FIRST, row);
@@ -233,7 +241,8 @@ fn stages(rows: usize, columns: &Columns, defaults: Thresholds) -> Result<ArrayR
             && orders > 0
             && first > last
         {
-            return exec_err!(
+            return crate::crm_err!(
+                Data,
                 "{NAME}: first_order {} is after last_order {}",
                 format_date(first),
                 format_date(last)
@@ -253,7 +262,10 @@ fn stages(rows: usize, columns: &Columns, defaults: Thresholds) -> Result<ArrayR
         match stage(history, as_of, thresholds, NewRule::FirstOrder) {
             Ok(label) => out.append_option(label),
             Err(message) => {
-                return exec_err!("{NAME}: {message} (filter orders to those on or before as_of)");
+                return crate::crm_err!(
+                    Data,
+                    "{NAME}: {message} (filter orders to those on or before as_of)"
+                );
             }
         }
     }

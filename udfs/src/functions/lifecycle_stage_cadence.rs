@@ -17,7 +17,6 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -132,10 +131,16 @@ fn row_multipliers(columns: &Columns, row: usize) -> Result<(f64, f64)> {
     let k1 = columns.number(3, row).unwrap_or(DEFAULT_K1);
     let k2 = columns.number(4, row).unwrap_or(DEFAULT_K2);
     if !(k1.is_finite() && k1 > 0.0) {
-        return exec_err!("{NAME}: k1 must be a positive number, got {k1}");
+        return crate::crm_err!(
+            InvalidArgument,
+            "{NAME}: k1 must be a positive number, got {k1}"
+        );
     }
     if !(k2.is_finite() && k2 >= k1) {
-        return exec_err!("{NAME}: k2 must be a number at least k1 ({k1}), got {k2}");
+        return crate::crm_err!(
+            InvalidArgument,
+            "{NAME}: k2 must be a number at least k1 ({k1}), got {k2}"
+        );
     }
     Ok((k1, k2))
 }
@@ -153,10 +158,14 @@ fn stages(rows: usize, columns: &Columns) -> Result<ArrayRef> {
             continue;
         };
         if !(gap.is_finite() && gap > 0.0) {
-            return exec_err!("{NAME}: typical_gap_days must be a positive number, got {gap}");
+            return crate::crm_err!(
+                InvalidArgument,
+                "{NAME}: typical_gap_days must be a positive number, got {gap}"
+            );
         }
         if last > as_of {
-            return exec_err!(
+            return crate::crm_err!(
+                Data,
                 "{NAME}: last_order {} lies after the analysis date {} (filter orders to those \
                  on or before as_of)",
                 format_date(last),

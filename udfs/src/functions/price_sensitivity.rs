@@ -17,7 +17,6 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -134,7 +133,10 @@ fn fraction(name: &str, value: f64) -> Result<f64> {
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
-        exec_err!("{NAME}: {name} must be a fraction between 0 and 1, got {value}")
+        crate::crm_err!(
+            InvalidArgument,
+            "{NAME}: {name} must be a fraction between 0 and 1, got {value}"
+        )
     }
 }
 
@@ -149,7 +151,8 @@ fn levels(rows: usize, columns: &Columns) -> Result<ArrayRef> {
                     fraction("depth_threshold", *depth)?,
                 ),
                 Some(other) => {
-                    return exec_err!(
+                    return crate::crm_err!(
+                        InvalidArgument,
                         "{NAME}: thresholds must be [share_threshold, depth_threshold], got {} \
                          numbers",
                         other.len()

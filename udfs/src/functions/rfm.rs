@@ -37,7 +37,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices};
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
-use datafusion::common::{Column, ScalarValue, plan_err};
+use datafusion::common::{Column, ScalarValue};
 use datafusion::error::Result;
 use datafusion::functions_aggregate::expr_fn::{count, max, sum};
 use datafusion::logical_expr::{Documentation, Expr, LogicalPlanBuilder, cast as cast_expr, lit};
@@ -101,7 +101,8 @@ impl TableFunctionImpl for Rfm {
         let session = args.session();
         let exprs = args.exprs();
         if !(2..=6).contains(&exprs.len()) || exprs.len() == 3 || exprs.len() == 4 {
-            return plan_err!(
+            return crate::crm_err!(
+                WrongArity,
                 "rfm takes (table, as_of [, customer_col, time_col, amount_col [, options]]), \
                  got {} arguments",
                 exprs.len()
@@ -256,17 +257,22 @@ impl Settings {
             options.cuts("m_breaks")?,
         ];
         if scheme == "fixed" && cuts.iter().any(Option::is_none) {
-            return plan_err!(
+            return crate::crm_err!(
+                InvalidArgument,
                 "rfm: scheme=fixed needs r_cuts, f_cuts and m_cuts, e.g. \
                  'scheme=fixed,r_cuts=30;90;180;365,f_cuts=2;3;5;8,m_cuts=100;200;500;1000'"
             );
         }
         if !(2..=20).contains(&default_bins) {
-            return plan_err!("rfm: segmint.rfm_bins must be from 2 to 20, got {default_bins}");
+            return crate::crm_err!(
+                InvalidArgument,
+                "rfm: segmint.rfm_bins must be from 2 to 20, got {default_bins}"
+            );
         }
         let bins = options.integer("bins", default_bins as i64, 2, 20)? as usize;
         if let Some(too_many) = cuts.iter().chain(&breaks).flatten().find(|c| c.len() > 19) {
-            return plan_err!(
+            return crate::crm_err!(
+                InvalidArgument,
                 "rfm: at most 19 cut points (20 scores), got {}",
                 too_many.len()
             );
@@ -440,9 +446,8 @@ impl TableKernel for RfmKernel {
             let values = [0, 2].map(|d| self.score(d, &raw[d], &tiebreak));
             (frequency.join(), values)
         });
-        let frequency_scores = frequency_scores.map_err(|_| {
-            datafusion::error::DataFusionError::Execution("rfm: scoring failed".into())
-        })?;
+        let frequency_scores =
+            frequency_scores.map_err(|_| crate::crm_error!(Internal, "rfm: scoring failed"))?;
         let [recency_scores, monetary_scores] = value_scores;
         let scored = [recency_scores, frequency_scores, monetary_scores];
         let five_point = scored.iter().all(|s| s.levels == 5);

@@ -17,7 +17,6 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -132,12 +131,16 @@ fn classes(rows: usize, columns: &Columns) -> Result<ArrayRef> {
         }
         let [recency, frequency, monetary, mean_r, mean_f, mean_m] = values;
         if recency < 0.0 {
-            return exec_err!(
+            return crate::crm_err!(
+                InvalidArgument,
                 "{NAME}: recency (days since the last order) must not be negative, got {recency}"
             );
         }
         if frequency < 0.0 {
-            return exec_err!("{NAME}: frequency must not be negative, got {frequency}");
+            return crate::crm_err!(
+                InvalidArgument,
+                "{NAME}: frequency must not be negative, got {frequency}"
+            );
         }
         out.append_value(class8_raw(
             recency,

@@ -22,7 +22,7 @@ use std::sync::{Arc, OnceLock};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array};
 use datafusion::arrow::compute::{SortOptions, cast, sort_to_indices};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
-use datafusion::common::{ScalarValue, exec_err};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
 use datafusion::logical_expr::{
@@ -143,7 +143,12 @@ impl PartitionEvaluator for ScoreEvaluator {
         let bins = match constant(values, 2)? {
             Some(ScalarValue::Int64(Some(n))) if (2..=20).contains(&n) => n as usize,
             None => 5,
-            Some(other) => return exec_err!("rfm_score: bins must be from 2 to 20, got {other}"),
+            Some(other) => {
+                return crate::crm_err!(
+                    InvalidArgument,
+                    "rfm_score: bins must be from 2 to 20, got {other}"
+                );
+            }
         };
         let reverse = matches!(constant(values, 3)?, Some(ScalarValue::Boolean(Some(true))));
 
@@ -170,7 +175,8 @@ impl PartitionEvaluator for ScoreEvaluator {
             }
             "rfm_pkg" => PackageBins::new(&population, bins, None).scores(&population, reverse),
             other => {
-                return exec_err!(
+                return crate::crm_err!(
+                    InvalidArgument,
                     "rfm_score: unknown scheme '{other}' (known: value_quantile, ntile, rfm_pkg)"
                 );
             }

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::common::{exec_err, utils::take_function_args};
+use datafusion::common::utils::take_function_args;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -135,7 +135,8 @@ fn segments(
             Some(p) => p.value(row),
         };
         if !PRESETS.contains(&name) {
-            return exec_err!(
+            return crate::crm_err!(
+                InvalidArgument,
                 "rfm_segment: unknown preset '{name}' (known: {})",
                 PRESETS.join(", ")
             );

@@ -17,7 +17,6 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, Int32Builder};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -150,7 +149,8 @@ fn checked_cuts(columns: &Columns, row: usize) -> Result<Option<Arc<[f64]>>> {
         return Ok(None);
     };
     if cuts.len() > MAX_CUTS {
-        return exec_err!(
+        return crate::crm_err!(
+            InvalidArgument,
             "{NAME}: cuts: at most {MAX_CUTS} cut points, got {}",
             cuts.len()
         );

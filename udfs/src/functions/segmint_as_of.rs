@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{ScalarValue, exec_err};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -102,7 +102,8 @@ fn as_of_days(setting: &str, today: Days) -> Result<Days> {
     }
     match parse_date(text) {
         Some(days) if text.len() == 10 => Ok(days),
-        _ => exec_err!(
+        _ => crate::crm_err!(
+            InvalidArgument,
             "{NAME}: segmint.as_of = '{setting}' is not a date; use YYYY-MM-DD (e.g. SET \
              segmint.as_of = '2026-01-01') or '' for today"
         ),

@@ -19,7 +19,6 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{ArrayRef, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
 use datafusion::logical_expr::{
@@ -56,16 +55,21 @@ impl Sessionize {
 /// The argument types after coercion, or why the call is wrong.
 fn coerce(arg_types: &[DataType]) -> Result<Vec<DataType>> {
     let [ts, gap] = arg_types else {
-        return plan_err!(
+        return crate::crm_err!(
+            WrongArity,
             "{NAME}: expected 2 arguments (ts, gap), got {}",
             arg_types.len()
         );
     };
     let Some(ts) = timestamp_argument_type(ts) else {
-        return plan_err!("{NAME}: ts must be a timestamp or a date, got type {ts}");
+        return crate::crm_err!(
+            WrongType,
+            "{NAME}: ts must be a timestamp or a date, got type {ts}"
+        );
     };
     if !is_duration_type(gap) {
-        return plan_err!(
+        return crate::crm_err!(
+            WrongType,
             "{NAME}: gap must be an INTERVAL such as INTERVAL '30 minutes' or a whole number of \
              seconds, got type {gap}"
         );
@@ -96,7 +100,7 @@ impl WindowUDFImpl for Sessionize {
         args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
         let Some(gap) = args.input_exprs().get(1) else {
-            return plan_err!("{NAME}: expected 2 arguments (ts, gap)");
+            return crate::crm_err!(WrongArity, "{NAME}: expected 2 arguments (ts, gap)");
         };
         let gap = crate::args::physical_constant(NAME, 2, gap)?;
         let gap = duration_nanos(NAME, "gap", &gap)?;
@@ -151,11 +155,12 @@ struct SessionEvaluator {
 impl PartitionEvaluator for SessionEvaluator {
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         let Some(ts) = values.first() else {
-            return exec_err!("{NAME}: expected the ts column");
+            return crate::crm_err!(Internal, "{NAME}: expected the ts column");
         };
         let timestamps = timestamp_nanos(NAME, ts)?;
         if timestamps.len() != num_rows {
-            return exec_err!(
+            return crate::crm_err!(
+                Internal,
                 "{NAME}: expected {num_rows} timestamps, got {}",
                 timestamps.len()
             );

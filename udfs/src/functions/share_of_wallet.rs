@@ -63,7 +63,8 @@ impl AggregateUDFImpl for ShareOfWallet {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 2 {
-            return datafusion::common::plan_err!(
+            return crate::crm_err!(
+                WrongArity,
                 "share_of_wallet: expected 2 arguments (key, amount), got {}",
                 arg_types.len()
             );

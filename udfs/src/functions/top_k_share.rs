@@ -14,7 +14,7 @@
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{ScalarValue, plan_err};
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -71,7 +71,10 @@ fn parse_k(value: &ScalarValue) -> Result<usize> {
     };
     match k {
         Some(k) if k >= 1 => Ok(usize::try_from(k).unwrap_or(usize::MAX)),
-        _ => plan_err!("top_k_share: k must be a constant integer >= 1, got {value}"),
+        _ => crate::crm_err!(
+            InvalidArgument,
+            "top_k_share: k must be a constant integer >= 1, got {value}"
+        ),
     }
 }
 
@@ -86,7 +89,8 @@ impl AggregateUDFImpl for TopKShare {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() != 3 {
-            return plan_err!(
+            return crate::crm_err!(
+                WrongArity,
                 "top_k_share: expected 3 arguments (key, amount, k), got {}",
                 arg_types.len()
             );
@@ -94,7 +98,10 @@ impl AggregateUDFImpl for TopKShare {
         let [key, amount] = coerce_key_amount(self.name(), arg_types)?;
         let k = &arg_types[2];
         if !(k.is_integer() || k.is_null()) {
-            return plan_err!("top_k_share: k must be a constant integer >= 1, got type {k}");
+            return crate::crm_err!(
+                WrongType,
+                "top_k_share: k must be a constant integer >= 1, got type {k}"
+            );
         }
         Ok(vec![key, amount, DataType::Int64])
     }
@@ -105,7 +112,10 @@ impl AggregateUDFImpl for TopKShare {
 
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let Some(expr) = acc_args.exprs.get(2) else {
-            return plan_err!("top_k_share: expected 3 arguments (key, amount, k)");
+            return crate::crm_err!(
+                WrongArity,
+                "top_k_share: expected 3 arguments (key, amount, k)"
+            );
         };
         let k = parse_k(&crate::args::physical_constant(self.name(), 3, expr)?)?;
         Ok(Box::new(WalletAccumulator::new(Arc::new(

@@ -21,8 +21,8 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray, UInt32Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt32Type};
+use datafusion::common::ScalarValue;
 use datafusion::common::utils::SingleRowListArrayBuilder;
-use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
@@ -61,7 +61,8 @@ impl WindowFunnel {
 fn coerce(arg_types: &[DataType]) -> Result<Vec<DataType>> {
     let steps = arg_types.len().saturating_sub(2);
     if !(1..=MAX_STEPS).contains(&steps) {
-        return plan_err!(
+        return crate::crm_err!(
+            WrongArity,
             "{NAME}: expected a window, a timestamp and 1 to {MAX_STEPS} step conditions, got {} \
              arguments",
             arg_types.len()
@@ -69,7 +70,8 @@ fn coerce(arg_types: &[DataType]) -> Result<Vec<DataType>> {
     }
     let window = &arg_types[0];
     if !is_duration_type(window) {
-        return plan_err!(
+        return crate::crm_err!(
+            WrongType,
             "{NAME}: window must be an INTERVAL such as INTERVAL '1 day' or a whole number of \
              seconds, got type {window}"
         );
@@ -80,7 +82,8 @@ fn coerce(arg_types: &[DataType]) -> Result<Vec<DataType>> {
         window.clone()
     };
     let Some(ts) = timestamp_argument_type(&arg_types[1]) else {
-        return plan_err!(
+        return crate::crm_err!(
+            WrongType,
             "{NAME}: ts must be a timestamp or a date, got type {}",
             arg_types[1]
         );
@@ -88,7 +91,8 @@ fn coerce(arg_types: &[DataType]) -> Result<Vec<DataType>> {
     let mut types = vec![window, ts];
     for (i, condition) in arg_types[2..].iter().enumerate() {
         if !matches!(condition, DataType::Boolean | DataType::Null) {
-            return plan_err!(
+            return crate::crm_err!(
+                WrongType,
                 "{NAME}: step condition {} must be a boolean, got type {condition}",
                 i + 1
             );
@@ -118,7 +122,10 @@ impl AggregateUDFImpl for WindowFunnel {
     fn accumulator(&self, acc_args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let steps = acc_args.exprs.len().saturating_sub(2);
         if !(1..=MAX_STEPS).contains(&steps) {
-            return plan_err!("{NAME}: expected 1 to {MAX_STEPS} step conditions, got {steps}");
+            return crate::crm_err!(
+                WrongArity,
+                "{NAME}: expected 1 to {MAX_STEPS} step conditions, got {steps}"
+            );
         }
         let window = crate::args::physical_constant(NAME, 1, &acc_args.exprs[0])?;
         let window = duration_nanos(NAME, "window", &window)?;
@@ -192,7 +199,8 @@ struct FunnelAccumulator {
 impl Accumulator for FunnelAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         if values.len() != self.steps + 2 {
-            return exec_err!(
+            return crate::crm_err!(
+                Internal,
                 "{NAME}: expected {} arguments, got {}",
                 self.steps + 2,
                 values.len()
@@ -204,7 +212,10 @@ impl Accumulator for FunnelAccumulator {
             .map(|c| match c.data_type() {
                 DataType::Boolean => Ok(Some(c.as_boolean())),
                 DataType::Null => Ok(None),
-                other => exec_err!("{NAME}: step conditions must be booleans, got {other}"),
+                other => crate::crm_err!(
+                    WrongType,
+                    "{NAME}: step conditions must be booleans, got {other}"
+                ),
             })
             .collect::<Result<Vec<_>>>()?;
         for (row, ts) in timestamps.iter().enumerate() {
@@ -245,7 +256,10 @@ impl Accumulator for FunnelAccumulator {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let [timestamps, masks] = states else {
-            return exec_err!("{NAME}: expected a timestamps list and a steps list");
+            return crate::crm_err!(
+                Internal,
+                "{NAME}: expected a timestamps list and a steps list"
+            );
         };
         let timestamps: &ListArray = timestamps.as_list::<i32>();
         let masks: &ListArray = masks.as_list::<i32>();

@@ -15,8 +15,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{can_cast_types, cast};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::common::ScalarValue;
 use datafusion::common::utils::SingleRowListArrayBuilder;
-use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::Accumulator;
 use datafusion::logical_expr::utils::format_state_name;
@@ -95,7 +95,10 @@ fn as_f64(array: &ArrayRef) -> Result<ArrayRef> {
 impl Accumulator for WalletAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let [keys, amounts, ..] = values else {
-            return exec_err!("wallet accumulator: expected key and amount columns");
+            return crate::crm_err!(
+                Internal,
+                "wallet accumulator: expected key and amount columns"
+            );
         };
         self.add_arrays(keys, amounts)
     }
@@ -123,7 +126,10 @@ impl Accumulator for WalletAccumulator {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let [keys, amounts] = states else {
-            return exec_err!("wallet accumulator: expected a keys list and an amounts list");
+            return crate::crm_err!(
+                Internal,
+                "wallet accumulator: expected a keys list and an amounts list"
+            );
         };
         let keys: &ListArray = keys.as_list::<i32>();
         let amounts: &ListArray = amounts.as_list::<i32>();
@@ -157,16 +163,20 @@ pub fn state_fields(name: &str) -> Vec<FieldRef> {
 /// numeric amounts become doubles. Any further arguments are left to the caller.
 pub fn coerce_key_amount(function: &str, arg_types: &[DataType]) -> Result<[DataType; 2]> {
     let [key, amount, ..] = arg_types else {
-        return plan_err!("{function}: expected (key, amount, ...)");
+        return crate::crm_err!(WrongArity, "{function}: expected (key, amount, ...)");
     };
     let key_ok = !key.is_nested() && can_cast_types(key, &DataType::Utf8);
     if !key_ok {
-        return plan_err!(
+        return crate::crm_err!(
+            WrongType,
             "{function}: key must be text (or a value convertible to text), got {key}"
         );
     }
     if !(amount.is_numeric() || amount.is_null()) {
-        return plan_err!("{function}: amount must be a number, got {amount}");
+        return crate::crm_err!(
+            WrongType,
+            "{function}: amount must be a number, got {amount}"
+        );
     }
     Ok([DataType::Utf8, DataType::Float64])
 }
