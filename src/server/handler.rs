@@ -25,7 +25,7 @@ use datafusion::sql::sqlparser::ast::{CloseCursor, Statement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-use futures::{Sink, SinkExt, StreamExt, stream};
+use futures::{Sink, StreamExt, stream};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
@@ -36,7 +36,6 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::simplequery::Query;
-use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::types::format::FormatOptions;
 use tokio::time::Instant;
@@ -51,7 +50,7 @@ use super::encode::{pg_fields, streaming_response};
 use super::plan_cache::PlanCache;
 use super::prepared::{DeferredQuery, Planned, Prepared, parameter_types};
 use super::run_report;
-use super::session::{ParameterChange, SessionCommand, SessionVariables, classify};
+use super::session::{ParameterChange, SessionCommand, SessionVariables, classify, report_changes};
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_PARAMETER_VALUE, QUERY_CANCELED,
     READ_ONLY_SQL_TRANSACTION, SYNTAX_ERROR, UNDEFINED_TABLE, error_sqlstate, to_pg_error,
@@ -1085,22 +1084,6 @@ fn text_rows(columns: &[&str], rows: Vec<Vec<String>>) -> PgWireResult<QueryResp
         encoded.push(Ok(encoder.take_row()));
     }
     Ok(QueryResponse::new(fields, stream::iter(encoded)))
-}
-
-async fn report_changes<C>(client: &mut C, changes: Vec<ParameterChange>) -> PgWireResult<()>
-where
-    C: Sink<PgWireBackendMessage> + Unpin + Send,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
-    for change in changes {
-        client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                change.name,
-                change.value,
-            )))
-            .await?;
-    }
-    Ok(())
 }
 
 /// Binds a portal's parameter values into a planned statement.

@@ -10,6 +10,11 @@
 use crate::sqlstate::{CANT_CHANGE_RUNTIME_PARAM, INVALID_PARAMETER_VALUE, UNDEFINED_OBJECT};
 use std::collections::BTreeMap;
 
+use futures::{Sink, SinkExt};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::startup::ParameterStatus;
+
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, ObjectName, Reset, ResetStatement, Set, Statement, Value, ValueWithSpan,
 };
@@ -591,6 +596,23 @@ fn expr_text(expr: &Expr) -> String {
         Expr::UnaryOp { op, expr } => format!("{op}{}", expr_text(expr)),
         other => other.to_string(),
     }
+}
+
+/// Reports changed parameters to the client (`ParameterStatus`), as PostgreSQL does.
+pub async fn report_changes<C>(client: &mut C, changes: Vec<ParameterChange>) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for change in changes {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                change.name,
+                change.value,
+            )))
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use pgwire::messages::startup::{
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use prometheus_client::metrics::counter::Counter;
 
-use super::session::ParameterChange;
+use super::session::{ParameterChange, report_changes};
 use crate::access::credential::{Credential, ScramVerifier, md5_hex};
 use crate::access::{Access, Role};
 use crate::config::AuthMethod;
@@ -382,14 +382,7 @@ impl Login {
             secret: &secret,
             startup: &startup,
         })?;
-        for change in changes {
-            client
-                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                    change.name,
-                    change.value,
-                )))
-                .await?;
-        }
+        report_changes(client, changes).await?;
         client
             .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
                 TransactionStatus::Idle,
