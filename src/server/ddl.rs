@@ -9,13 +9,11 @@ use std::sync::Arc;
 use datafusion::common::TableReference;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::{DFParser, Statement as DfParsedStatement};
 use datafusion::sql::sqlparser::ast::Statement;
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use pgwire::api::results::{Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 
-use super::sqlstate::{FEATURE_NOT_SUPPORTED, SYNTAX_ERROR, to_pg_error, user_error};
+use super::sqlstate::{FEATURE_NOT_SUPPORTED, to_pg_error, user_error};
 use crate::catalog::{Catalog, DdlError, ObjectKind};
 use crate::engine::sql_functions::{self, SqlFunctions};
 
@@ -181,73 +179,6 @@ fn is_values_only(input: &LogicalPlan) -> bool {
         || matches!(input, LogicalPlan::Values(_)) && input.schema().fields().is_empty()
 }
 
-/// Recognises the statements the PostgreSQL parser does not know: `REFRESH DATASET[S]` and
-/// `CREATE EXTERNAL TABLE` (DataFusion's own syntax). `None` for everything else.
-pub async fn parse_special(ctx: &SessionContext, sql: &str) -> PgWireResult<Option<CatalogChange>> {
-    let text = sql.trim().trim_end_matches(';').trim();
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let lower: Vec<String> = words
-        .iter()
-        .take(6)
-        .map(|w| w.to_ascii_lowercase())
-        .collect();
-    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-    match lower.as_slice() {
-        ["refresh", "datasets"] => return Ok(Some(CatalogChange::Refresh(None))),
-        ["refresh", "dataset", _] => {
-            let name = words[2].trim_matches('"');
-            let name = if words[2].starts_with('"') {
-                name.to_string()
-            } else {
-                name.to_ascii_lowercase()
-            };
-            return Ok(Some(CatalogChange::Refresh(Some(name))));
-        }
-        ["refresh", ..] => {
-            return Err(user_error(
-                SYNTAX_ERROR,
-                "expected REFRESH DATASET name or REFRESH DATASETS",
-            ));
-        }
-        _ => {}
-    }
-    let external = lower.first() == Some(&"create")
-        && lower
-            .iter()
-            .skip(1)
-            .skip_while(|w| matches!(**w, "or" | "replace" | "unbounded"))
-            .take(2)
-            .eq(["external", "table"].iter());
-    if !external {
-        return Ok(None);
-    }
-    let mut statements = DFParser::parse_sql_with_dialect(text, &PostgreSqlDialect {})
-        .map_err(|e| user_error(SYNTAX_ERROR, e.to_string()))?;
-    let (Some(statement), true) = (statements.pop_front(), statements.is_empty()) else {
-        return Err(user_error(
-            SYNTAX_ERROR,
-            "CREATE EXTERNAL TABLE must be sent on its own",
-        ));
-    };
-    if !matches!(statement, DfParsedStatement::CreateExternalTable(_)) {
-        return Ok(None);
-    }
-    let plan = ctx
-        .state()
-        .statement_to_plan(statement)
-        .await
-        .map_err(to_pg_error)?;
-    match plan {
-        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => {
-            Ok(Some(CatalogChange::CreateExternalTable {
-                create,
-                sql: text.to_string(),
-            }))
-        }
-        _ => Ok(None),
-    }
-}
-
 /// Runs a catalog change and answers with PostgreSQL's command tag.
 pub async fn run(
     change: &CatalogChange,
@@ -348,41 +279,5 @@ fn pg_error(error: DdlError) -> PgWireError {
     match error {
         DdlError::Engine(error) => to_pg_error(*error),
         other => user_error(other.sqlstate(), other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn special_statements_are_recognised() {
-        let ctx = SessionContext::new();
-        assert!(matches!(
-            parse_special(&ctx, "refresh datasets;").await,
-            Ok(Some(CatalogChange::Refresh(None)))
-        ));
-        match parse_special(&ctx, "REFRESH DATASET Orders").await {
-            Ok(Some(CatalogChange::Refresh(Some(name)))) => assert_eq!(name, "orders"),
-            other => panic!("{other:?}"),
-        }
-        assert!(
-            parse_special(&ctx, "REFRESH MATERIALIZED VIEW x")
-                .await
-                .is_err()
-        );
-        assert!(matches!(parse_special(&ctx, "SELECT 1").await, Ok(None)));
-        match parse_special(
-            &ctx,
-            "CREATE OR REPLACE EXTERNAL TABLE t STORED AS PARQUET LOCATION 's3://lake/t/'",
-        )
-        .await
-        {
-            Ok(Some(CatalogChange::CreateExternalTable { create, .. })) => {
-                assert_eq!(create.locations, vec!["s3://lake/t/".to_string()]);
-                assert!(create.or_replace);
-            }
-            other => panic!("{other:?}"),
-        }
     }
 }

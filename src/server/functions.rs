@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use super::session::SessionVariables;
+use super::variables::SessionVariables;
 
 /// Registers the session functions in a connection's context.
 pub fn register(ctx: &SessionContext, variables: Arc<Mutex<SessionVariables>>) {

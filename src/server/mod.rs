@@ -3,6 +3,7 @@
 //! handler set with its own session.
 
 pub mod auth;
+mod authorize;
 mod block_status;
 mod cancel;
 pub mod connection;
@@ -10,26 +11,31 @@ mod copy;
 mod cursors;
 mod ddl;
 mod encode;
+mod execution;
 mod functions;
 mod handler;
 mod naming;
 mod plan_cache;
+mod planner;
 mod prepared;
 mod rewrite;
 mod row_encode;
 mod run_report;
-pub mod session;
+mod session;
+mod settings;
+mod sql_parser;
 pub mod sqlstate;
+mod statement;
 mod table_args;
 pub mod tls;
 mod transaction;
+mod variables;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use pgwire::api::ConnectionManager;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -118,7 +124,7 @@ impl Server {
     /// Serves connections until `shutdown` completes, then gives open sessions a short grace
     /// period before closing them.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let sql_parser = Arc::new(PostgresCompatibilityParser::new());
+        let sql_parser = Arc::new(sql_parser::SqlParser::new());
         let connections = Arc::new(ConnectionManager::new());
         let cancels = Arc::new(cancel::CancelRegistry::default());
         let slots = Arc::new(Semaphore::new(self.max_connections));

@@ -3,6 +3,7 @@
 //! `RUN REPORT`. The plan cache holds these, the handler runs them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::LogicalPlan;
@@ -13,8 +14,8 @@ use super::copy::CopyOut;
 use super::cursors::FetchCount;
 use super::ddl::CatalogChange;
 use super::run_report::RunReport;
-use super::session::SessionCommand;
 use super::sqlstate::to_pg_error;
+use super::statement::SessionCommand;
 
 /// A statement planned and ready for the planner's output to be bound and run.
 #[derive(Debug, Clone)]
@@ -52,6 +53,16 @@ impl DeferredQuery {
         }
         Ok(types)
     }
+}
+
+/// A statement of the extended protocol: its text (for the query log) and what running it
+/// means.
+#[derive(Debug, Clone)]
+pub struct ParsedStatement {
+    /// The SQL as the client sent it.
+    pub sql: Arc<str>,
+    /// What running it means.
+    pub prepared: Prepared,
 }
 
 /// A statement prepared for either protocol.

@@ -15,11 +15,15 @@
 //! - `CASE WHEN c THEN (SELECT e FROM f WHERE w) END` (SQLAlchemy's column reflection), a
 //!   subquery DataFusion cannot decorrelate inside `CASE`, becomes the equivalent
 //!   `(SELECT e FROM f WHERE (w) AND (c))`: no row, so NULL, exactly when `c` is not true;
-//! - on "correlated scalar subquery must be aggregated" (pgjdbc's `getTypeInfo`), scalar
-//!   subqueries that select one plain value are retried as `max(value)`.
+//! - when the plan holds a correlated scalar subquery DataFusion cannot run ([`Unplannable`],
+//!   read from the plan, not from error text), lookups are hoisted into joins, and scalar
+//!   subqueries that select one plain value (pgjdbc's `getTypeInfo`) are retried as
+//!   `max(value)`.
 
 use std::ops::ControlFlow;
 
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Expr as LogicalExpr, LogicalPlan, Subquery};
 use datafusion::sql::sqlparser::ast::{
     AccessExpr, CastKind, DataType as SqlType, Expr, FunctionArguments, GroupByExpr, Ident,
     ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, Statement, TableAlias, TableFactor,
@@ -27,40 +31,85 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use pgwire::error::PgWireError;
 
 /// Applies the always-on rewrites.
 pub fn rewrite(statement: &mut Statement) {
     let _ = statement.visit(&mut Rewriter { aggregate: false });
 }
 
-fn message(error: &PgWireError) -> String {
-    match error {
-        PgWireError::UserError(info) => info.message.clone(),
-        other => other.to_string(),
+/// Why a statement that planned cannot run as it is, read from its logical plan; a rewrite
+/// of the statement avoids it ([`retry_rewrite`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unplannable {
+    /// A correlated scalar subquery that is not aggregated, which DataFusion refuses as it
+    /// might return more than one row.
+    UnaggregatedSubquery,
+    /// A scalar subquery the optimizer could not turn into a join, which the physical
+    /// planner cannot run.
+    UndecorrelatedSubquery,
+}
+
+/// Whether `plan` holds a correlated scalar subquery DataFusion's executable-plan check
+/// refuses: correlated, not aggregated and not known to return at most one row.
+pub fn has_unaggregated_subquery(plan: &LogicalPlan) -> bool {
+    fn strip(plan: &LogicalPlan) -> &LogicalPlan {
+        match plan {
+            LogicalPlan::Projection(p) => strip(&p.input),
+            LogicalPlan::SubqueryAlias(a) => strip(&a.input),
+            other => other,
+        }
     }
+    let refused = |subquery: &Subquery| {
+        let inner = strip(&subquery.subquery);
+        let aggregated = match inner {
+            LogicalPlan::Aggregate(_) => true,
+            LogicalPlan::Filter(filter) => matches!(*filter.input, LogicalPlan::Aggregate(_)),
+            _ => false,
+        };
+        !subquery.outer_ref_columns.is_empty()
+            && !aggregated
+            && subquery.subquery.max_rows().is_none_or(|rows| rows > 1)
+    };
+    any_scalar_subquery(plan, &refused)
 }
 
-fn needs_aggregate(error: &PgWireError) -> bool {
-    message(error).contains("Correlated scalar subquery must be aggregated")
+/// Whether an optimized `plan` still holds a scalar subquery (which the physical planner
+/// cannot run).
+pub fn has_scalar_subquery_left(plan: &LogicalPlan) -> bool {
+    any_scalar_subquery(plan, &|_| true)
 }
 
-/// Whether `error` is one of those [`retry_rewrite`] can avoid.
-pub fn is_retryable(error: &PgWireError) -> bool {
-    needs_aggregate(error)
-        || message(error).contains("does not support logical expression ScalarSubquery")
+fn any_scalar_subquery(plan: &LogicalPlan, test: &dyn Fn(&Subquery) -> bool) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let LogicalExpr::ScalarSubquery(subquery) = e
+                    && test(subquery)
+                {
+                    found = true;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })?;
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
 }
 
-/// When `error` is one a rewrite can avoid, applies it and returns true (plan again).
-pub fn retry_rewrite(error: &PgWireError, statement: &mut Statement) -> bool {
-    if !is_retryable(error) {
-        return false;
-    }
+/// Rewrites `statement` to avoid `why` and returns true (plan again), or false when no
+/// rewrite applies.
+pub fn retry_rewrite(why: Unplannable, statement: &mut Statement) -> bool {
     // Lookups that can become joins first; what is left is aggregated.
     if hoist::hoist_lookups(statement) {
         return true;
     }
-    if !needs_aggregate(error) {
+    if why != Unplannable::UnaggregatedSubquery {
         return false;
     }
     let _ = statement.visit(&mut Rewriter { aggregate: true });
@@ -395,5 +444,46 @@ mod tests {
             ),
             "SELECT 1 FROM t WHERE (t.typrelid = 0 OR (SELECT max(c.relkind = 'c') FROM c WHERE c.oid = t.typrelid))"
         );
+    }
+
+    #[tokio::test]
+    async fn reads_unplannable_subqueries_from_the_plan() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.sql("CREATE TABLE t (id INT, v INT) AS VALUES (1, 10), (2, 20)")
+            .await
+            .expect("table");
+        let plan = |sql: &'static str| {
+            let state = ctx.state();
+            async move { state.create_logical_plan(sql).await.expect("plans") }
+        };
+        let lookup = plan("SELECT (SELECT v FROM t AS u WHERE u.id = t.id) FROM t").await;
+        assert!(has_unaggregated_subquery(&lookup));
+        let aggregated = plan("SELECT (SELECT max(v) FROM t AS u WHERE u.id = t.id) FROM t").await;
+        assert!(!has_unaggregated_subquery(&aggregated));
+        assert!(has_scalar_subquery_left(&aggregated), "before optimization");
+        let optimized = ctx.state().optimize(&aggregated).expect("optimizes");
+        assert!(
+            !has_scalar_subquery_left(&optimized),
+            "decorrelated into a join"
+        );
+        let uncorrelated = plan("SELECT (SELECT v FROM t WHERE id = 1) FROM t").await;
+        assert!(!has_unaggregated_subquery(&uncorrelated));
+    }
+
+    #[test]
+    fn retry_hoists_a_lookup_into_a_join() {
+        let mut statement = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT t.id, (SELECT u.v FROM u WHERE u.id = t.id) AS w FROM t",
+        )
+        .expect("parses")
+        .remove(0);
+        assert!(retry_rewrite(
+            Unplannable::UnaggregatedSubquery,
+            &mut statement
+        ));
+        let text = statement.to_string();
+        assert!(text.contains("JOIN"), "{text}");
+        assert!(!text.contains("(SELECT u.v"), "{text}");
     }
 }

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use pgwire::error::PgWireResult;
 
-use super::sqlstate::{INVALID_DATETIME_FORMAT, SYNTAX_ERROR, UNDEFINED_OBJECT, user_error};
+use super::sqlstate::{UNDEFINED_OBJECT, user_error};
 use crate::engine::Engine;
 use crate::engine::report_runner::{ReportRun, ReportRunError};
 
@@ -24,46 +24,6 @@ pub struct RunReport {
     pub name: String,
     /// The last day reported on; default yesterday.
     pub as_of: Option<NaiveDate>,
-}
-
-/// Reads `RUN REPORT name [AS OF [DATE] 'YYYY-MM-DD']`; `None` for any other statement.
-pub fn parse(sql: &str) -> PgWireResult<Option<RunReport>> {
-    let text = sql.trim().trim_end_matches(';').trim();
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let is = |i: usize, word: &str| words.get(i).is_some_and(|w| w.eq_ignore_ascii_case(word));
-    if !(is(0, "run") && is(1, "report")) {
-        return Ok(None);
-    }
-    let usage = || {
-        user_error(
-            SYNTAX_ERROR,
-            "expected RUN REPORT name [AS OF 'YYYY-MM-DD']",
-        )
-    };
-    let name = words.get(2).ok_or_else(usage)?;
-    let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-        Some(quoted) => quoted.to_string(),
-        None => name.to_ascii_lowercase(),
-    };
-    let date = match words.len() {
-        3 => None,
-        5 if is(3, "as") && is(4, "of") => return Err(usage()),
-        6 if is(3, "as") && is(4, "of") => Some(words[5]),
-        7 if is(3, "as") && is(4, "of") && is(5, "date") => Some(words[6]),
-        _ => return Err(usage()),
-    };
-    let as_of = date
-        .map(|d| {
-            let d = d.trim_matches('\'');
-            NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-                user_error(
-                    INVALID_DATETIME_FORMAT,
-                    format!("invalid date '{d}': expected YYYY-MM-DD"),
-                )
-            })
-        })
-        .transpose()?;
-    Ok(Some(RunReport { name, as_of }))
 }
 
 /// Runs the report through the engine's report runner; one text row per run.
@@ -95,27 +55,4 @@ pub async fn run(engine: &Engine, request: &RunReport) -> PgWireResult<Vec<Strin
         run.files.join(" "),
         format!("{:.3}", run.seconds),
     ])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_name_and_the_date() {
-        assert_eq!(parse("SELECT 1").expect("other"), None);
-        let plain = parse("run report goal_attainment;")
-            .expect("ok")
-            .expect("some");
-        assert_eq!(plain.name, "goal_attainment");
-        assert_eq!(plain.as_of, None);
-        let dated = parse("RUN REPORT Goal_Attainment AS OF DATE '2026-10-31'")
-            .expect("ok")
-            .expect("some");
-        assert_eq!(dated.name, "goal_attainment");
-        assert_eq!(dated.as_of, NaiveDate::from_ymd_opt(2026, 10, 31));
-        assert!(parse("RUN REPORT").is_err());
-        assert!(parse("RUN REPORT x AS OF").is_err());
-        assert!(parse("RUN REPORT x AS OF 'yesterday'").is_err());
-    }
 }

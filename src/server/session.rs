@@ -1,709 +1,473 @@
-//! Session commands a PostgreSQL client sends that are not queries: `SET` / `SHOW` / `RESET`
-//! of session variables, transaction control, `DISCARD` and `DEALLOCATE`.
-//!
-//! Segmint serves read-only analytics, so transaction statements are accepted and reported
-//! with the tags and transaction status drivers expect, without any write to roll back (the
-//! block's states live in `transaction`).
-//! Settings of the engine itself (`datafusion.*`) and of the CRM functions (`segmint.*`) are
-//! not handled here: they go to DataFusion, which keeps them per session.
+//! One logged-in connection's session: its user, role and DataFusion context (with the
+//! role's grants and row filters), its PostgreSQL variables, cursors, transaction block, plan
+//! cache and cancellation. A session exists only after login ([`Session::start`]). It ties
+//! the statement path together for both protocols: [`classify`](super::statement::classify)
+//! the text, [`prepare`](Session::prepare) it with the [`Planner`], [`authorize`] it, then
+//! [`run`](Session::run) it: session commands through [`settings`] and the block, queries
+//! through [`Execution`], cursors, `COPY`, DDL and `RUN REPORT` through their modules.
 
-use crate::sqlstate::{CANT_CHANGE_RUNTIME_PARAM, INVALID_PARAMETER_VALUE, UNDEFINED_OBJECT};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use futures::{Sink, SinkExt};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+use futures::stream;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::results::{Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::startup::ParameterStatus;
+use pgwire::messages::response::TransactionStatus;
+use pgwire::types::format::FormatOptions;
+use tokio::time::Instant;
 
-use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, Reset, ResetStatement, Set, Statement, Value, ValueWithSpan,
-};
+use super::authorize::authorize;
+use super::cancel::QueryCancel;
+use super::cursors::Cursors;
+use super::ddl;
+use super::encode::{pg_fields, streaming_response};
+use super::execution::{self, CacheOwner, Execution, named_fields, setting_tag, text_rows};
+use super::plan_cache::PlanCache;
+use super::planner::{Planner, bind};
+use super::prepared::{ParsedStatement, Planned, Prepared};
+use super::run_report;
+use super::settings;
+use super::sql_parser::SqlParser;
+use super::sqlstate::{FEATURE_NOT_SUPPORTED, SYNTAX_ERROR, error_sqlstate, user_error};
+use super::statement::{self, Classified, SessionCommand, Statement};
+use super::transaction::{Block, TransactionError};
+use super::variables::{ParameterChange, SessionVariables};
+use crate::access::Role;
+use crate::engine::{Engine, PG_COMPAT_VERSION};
+use crate::observe::{Metrics, QueryRecord};
 
-/// One PostgreSQL session variable: its canonical name, default and whether the server
-/// reports changes to the client with `ParameterStatus` (as PostgreSQL does for these).
-struct VariableSpec {
-    name: &'static str,
-    default: &'static str,
-    reported: bool,
-    read_only: bool,
-    description: &'static str,
+/// What a session is started from: the server's engine, SQL parser and metrics.
+#[derive(Clone)]
+pub struct SessionServices {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// The SQL parser.
+    pub sql_parser: Arc<SqlParser>,
+    /// The server's metrics.
+    pub metrics: Arc<Metrics>,
 }
 
-const fn var(
-    name: &'static str,
-    default: &'static str,
-    reported: bool,
-    read_only: bool,
-    description: &'static str,
-) -> VariableSpec {
-    VariableSpec {
-        name,
-        default,
-        reported,
-        read_only,
-        description,
-    }
+/// The state of one logged-in connection.
+pub struct Session {
+    services: SessionServices,
+    planner: Planner,
+    user: Arc<str>,
+    role: Role,
+    variables: Arc<Mutex<SessionVariables>>,
+    cursors: Cursors,
+    cancel: Arc<QueryCancel>,
+    plans: PlanCache,
+    /// The transaction block: `BEGIN`, savepoints, and the failed state after an error.
+    block: Mutex<Block>,
+    /// Set once the session changes an engine setting with `SET datafusion.*`: its results
+    /// are then neither taken from nor given to the server's result cache.
+    customized: AtomicBool,
 }
 
-const VARIABLES: &[VariableSpec] = &[
-    var(
-        "application_name",
-        "",
-        true,
-        false,
-        "Name of the client application.",
-    ),
-    var(
-        "bytea_output",
-        "hex",
-        false,
-        false,
-        "Output format of bytea values.",
-    ),
-    var(
-        "client_encoding",
-        "UTF8",
-        true,
-        false,
-        "Client character set encoding.",
-    ),
-    var(
-        "client_min_messages",
-        "notice",
-        false,
-        false,
-        "Lowest message level sent to the client.",
-    ),
-    var(
-        "DateStyle",
-        "ISO, MDY",
-        true,
-        false,
-        "Display format for date and time values.",
-    ),
-    var(
-        "default_transaction_isolation",
-        "read committed",
-        false,
-        false,
-        "Isolation level of new transactions.",
-    ),
-    var(
-        "default_transaction_read_only",
-        "on",
-        false,
-        false,
-        "New transactions are read-only.",
-    ),
-    var(
-        "extra_float_digits",
-        "1",
-        false,
-        false,
-        "Extra digits shown for floating-point values.",
-    ),
-    var(
-        "idle_in_transaction_session_timeout",
-        "0",
-        false,
-        false,
-        "Timeout for idle sessions inside a transaction.",
-    ),
-    var(
-        "integer_datetimes",
-        "on",
-        true,
-        true,
-        "Datetimes are integer based.",
-    ),
-    var(
-        "IntervalStyle",
-        "postgres",
-        true,
-        false,
-        "Display format for interval values.",
-    ),
-    var(
-        "is_superuser",
-        "off",
-        true,
-        true,
-        "The current user is a superuser.",
-    ),
-    var("lc_messages", "C", false, false, "Language of messages."),
-    var(
-        "lc_monetary",
-        "C",
-        false,
-        false,
-        "Locale for monetary amounts.",
-    ),
-    var("lc_numeric", "C", false, false, "Locale for numbers."),
-    var("lc_time", "C", false, false, "Locale for dates and times."),
-    var(
-        "lock_timeout",
-        "0",
-        false,
-        false,
-        "Maximum wait for a lock.",
-    ),
-    var(
-        "max_identifier_length",
-        "63",
-        false,
-        true,
-        "Maximum identifier length.",
-    ),
-    var(
-        "search_path",
-        "\"$user\", public",
-        false,
-        false,
-        "Schema search order for unqualified names.",
-    ),
-    var(
-        "server_encoding",
-        "UTF8",
-        true,
-        true,
-        "Server character set encoding.",
-    ),
-    var(
-        "server_version",
-        crate::engine::PG_COMPAT_VERSION,
-        true,
-        true,
-        "PostgreSQL version Segmint is compatible with.",
-    ),
-    var(
-        "server_version_num",
-        "150000",
-        false,
-        true,
-        "PostgreSQL version as an integer.",
-    ),
-    var(
-        "standard_conforming_strings",
-        "on",
-        true,
-        true,
-        "Backslashes in ordinary string literals are literal.",
-    ),
-    var(
-        "statement_timeout",
-        "0",
-        false,
-        false,
-        "Maximum duration of a statement (0 = none).",
-    ),
-    var(
-        "TimeZone",
-        "UTC",
-        true,
-        false,
-        "Time zone for displaying and interpreting timestamps.",
-    ),
-    var(
-        "transaction_isolation",
-        "read committed",
-        false,
-        false,
-        "Isolation level of the current transaction.",
-    ),
-    var(
-        "transaction_read_only",
-        "on",
-        false,
-        false,
-        "The current transaction is read-only.",
-    ),
-];
-
-fn spec(name: &str) -> Option<&'static VariableSpec> {
-    VARIABLES.iter().find(|v| v.name.eq_ignore_ascii_case(name))
-}
-
-/// A variable change the server must report to the client with `ParameterStatus`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParameterChange {
-    /// The canonical name (`TimeZone`, `DateStyle`...).
-    pub name: String,
-    /// The new value.
-    pub value: String,
-}
-
-/// Errors of session commands, each with its SQLSTATE.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// `42704`: no such variable.
-    #[error("unrecognized configuration parameter \"{0}\"")]
-    UnknownVariable(String),
-    /// `55P02`: the variable cannot be changed.
-    #[error("parameter \"{0}\" cannot be changed")]
-    ReadOnly(String),
-    /// `22023`: the value is not acceptable.
-    #[error("invalid value for parameter \"{name}\": \"{value}\"")]
-    InvalidValue {
-        /// The variable.
-        name: String,
-        /// The rejected value.
-        value: String,
-    },
-}
-
-impl SessionError {
-    /// The SQLSTATE PostgreSQL uses for this error.
-    pub fn sqlstate(&self) -> &'static str {
-        match self {
-            SessionError::UnknownVariable(_) => UNDEFINED_OBJECT,
-            SessionError::ReadOnly(_) => CANT_CHANGE_RUNTIME_PARAM,
-            SessionError::InvalidValue { .. } => INVALID_PARAMETER_VALUE,
-        }
-    }
-}
-
-/// The PostgreSQL session variables of one connection.
-#[derive(Debug, Clone, Default)]
-pub struct SessionVariables {
-    /// Values set in this session, by lowercase name; absent means the default.
-    values: BTreeMap<String, String>,
-}
-
-impl SessionVariables {
-    /// The current value of `name`, if it is a known variable.
-    pub fn get(&self, name: &str) -> Option<String> {
-        let key = name.to_ascii_lowercase();
-        if let Some(value) = self.values.get(&key) {
-            return Some(value.clone());
-        }
-        spec(name).map(|s| s.default.to_string())
-    }
-
-    /// A fingerprint of the values set in this session: results cached under one
-    /// fingerprint are only reused by sessions with the same settings.
-    pub fn fingerprint(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.values.hash(&mut hasher);
-        hasher.finish()
-    }
-
-    /// Sets a variable, returning the change to report (if the variable is reported).
-    pub fn set(
-        &mut self,
-        name: &str,
-        value: &str,
-    ) -> Result<Option<ParameterChange>, SessionError> {
-        let Some(spec) = spec(name) else {
-            // PostgreSQL accepts any dotted name as a custom placeholder variable.
-            if name.contains('.') {
-                self.values
-                    .insert(name.to_ascii_lowercase(), value.to_string());
-                return Ok(None);
-            }
-            return Err(SessionError::UnknownVariable(name.to_string()));
+impl Session {
+    /// Starts the session of `user` with `role`: the user's context (with the role's grants
+    /// and row filters), the variables clients expect, and the startup parameters (such as
+    /// `-c TimeZone=...` or `application_name`), which behave like `SET`. Returns the
+    /// parameters to report to the client.
+    pub fn start(
+        services: SessionServices,
+        user: &str,
+        role: Role,
+        pid: i32,
+        startup: &HashMap<String, String>,
+    ) -> PgWireResult<(Session, Vec<ParameterChange>)> {
+        let engine = &services.engine;
+        let ctx = engine.session_for(user, &role);
+        let variables = Arc::new(Mutex::new(SessionVariables::default()));
+        super::functions::register(&ctx, variables.clone());
+        super::functions::register_backend_pid(&ctx, pid);
+        let version = format!(
+            "{PG_COMPAT_VERSION} (Segmint {})",
+            env!("CARGO_PKG_VERSION")
+        );
+        let parameter = |name: &str, value: &str| ParameterChange {
+            name: name.into(),
+            value: value.into(),
         };
-        if spec.read_only {
-            return Err(SessionError::ReadOnly(spec.name.to_string()));
-        }
-        let value = normalize(spec.name, value)?;
-        self.values
-            .insert(spec.name.to_ascii_lowercase(), value.clone());
-        Ok(spec.reported.then(|| ParameterChange {
-            name: spec.name.to_string(),
-            value,
-        }))
-    }
-
-    /// Resets one variable to its default.
-    pub fn reset(&mut self, name: &str) -> Result<Option<ParameterChange>, SessionError> {
-        let spec = spec(name).ok_or_else(|| SessionError::UnknownVariable(name.to_string()))?;
-        self.values.remove(&spec.name.to_ascii_lowercase());
-        Ok(spec.reported.then(|| ParameterChange {
-            name: spec.name.to_string(),
-            value: spec.default.to_string(),
-        }))
-    }
-
-    /// Resets every variable, returning the reported ones that changed.
-    pub fn reset_all(&mut self) -> Vec<ParameterChange> {
-        let changed: Vec<ParameterChange> = VARIABLES
-            .iter()
-            .filter(|s| s.reported && self.values.contains_key(&s.name.to_ascii_lowercase()))
-            .map(|s| ParameterChange {
-                name: s.name.to_string(),
-                value: s.default.to_string(),
-            })
-            .collect();
-        self.values.clear();
-        changed
-    }
-
-    /// All known variables with their current values and descriptions (`SHOW ALL`).
-    pub fn all(&self) -> Vec<(String, String, String)> {
-        VARIABLES
-            .iter()
-            .map(|s| {
-                let value = self.get(s.name).unwrap_or_default();
-                (s.name.to_string(), value, s.description.to_string())
-            })
-            .collect()
-    }
-
-    /// The statement timeout, if one is set.
-    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
-        let value = self.get("statement_timeout")?;
-        parse_duration_ms(&value)
-            .filter(|ms| *ms > 0)
-            .map(std::time::Duration::from_millis)
-    }
-}
-
-/// Validates and normalizes a value the way PostgreSQL displays it.
-fn normalize(name: &str, value: &str) -> Result<String, SessionError> {
-    let invalid = || SessionError::InvalidValue {
-        name: name.to_string(),
-        value: value.to_string(),
-    };
-    match name {
-        "TimeZone" => {
-            let upper = value.to_ascii_uppercase();
-            if upper == "UTC" || upper == "GMT" || upper == "Z" {
-                Ok("UTC".to_string())
-            } else if value.parse::<chrono_tz_like::Offset>().is_ok()
-                || chrono_tz_like::is_iana_name(value)
-            {
-                Ok(value.to_string())
-            } else {
-                Err(invalid())
+        let mut changes = vec![
+            parameter("server_version", &version),
+            parameter("DateStyle", "ISO, MDY"),
+            parameter("TimeZone", "UTC"),
+            parameter("is_superuser", if role.admin { "on" } else { "off" }),
+        ];
+        {
+            let mut variables = variables.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(timeout) = &engine.limits().statement_timeout {
+                let _ = variables.set("statement_timeout", &format!("{}ms", timeout.as_millis()));
+            }
+            for (name, value) in startup {
+                if matches!(
+                    name.as_str(),
+                    "user" | "database" | "options" | "replication"
+                ) {
+                    continue;
+                }
+                changes.extend(settings::set_at_startup(name, value, &mut variables, &ctx)?);
             }
         }
-        "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => {
-            parse_duration_ms(value).ok_or_else(invalid)?;
-            Ok(value.to_string())
+        let planner = Planner::new(ctx, engine.clone());
+        let session = Session {
+            planner,
+            user: Arc::from(user),
+            role,
+            variables,
+            cursors: Cursors::default(),
+            cancel: Arc::new(QueryCancel::default()),
+            plans: PlanCache::default(),
+            block: Mutex::default(),
+            customized: AtomicBool::new(false),
+            services,
+        };
+        Ok((session, changes))
+    }
+
+    fn engine(&self) -> &Arc<Engine> {
+        &self.services.engine
+    }
+
+    /// The session's DataFusion context.
+    pub fn ctx(&self) -> &SessionContext {
+        self.planner.ctx()
+    }
+
+    /// What a CancelRequest for this session signals.
+    pub fn cancel(&self) -> &Arc<QueryCancel> {
+        &self.cancel
+    }
+
+    /// The transaction block (for the client wrapper that reports its status).
+    pub fn block_state(&self) -> &Mutex<Block> {
+        &self.block
+    }
+
+    fn block(&self) -> MutexGuard<'_, Block> {
+        // As for the variables: a panic elsewhere leaves a valid state machine.
+        self.block
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes in an error the protocol layer answered itself (`status` of the connection).
+    pub fn observe(&self, status: TransactionStatus) {
+        self.block().observe(status);
+    }
+
+    /// The transaction status `ReadyForQuery` reports.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.block().status()
+    }
+
+    /// Marks the transaction block failed (a statement failed).
+    pub fn fail_block(&self) {
+        self.block().fail();
+    }
+
+    /// Refuses a statement inside a failed transaction block (25P02) unless it ends the
+    /// block, after taking in the connection's `status`.
+    pub fn admit(&self, sql: &str, status: TransactionStatus) -> PgWireResult<()> {
+        let mut block = self.block();
+        block.observe(status);
+        block.admit(sql).map_err(transaction_error)
+    }
+
+    fn variables(&self) -> MutexGuard<'_, SessionVariables> {
+        // A poisoned lock only means another statement panicked mid-update; the map is
+        // still a valid map, so keep serving rather than failing every later statement.
+        self.variables
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts the log record and metrics of one statement.
+    pub fn record(&self, sql: impl Into<Arc<str>>) -> QueryRecord {
+        QueryRecord::start(self.services.metrics.clone(), self.user.clone(), sql.into())
+    }
+
+    /// Logs and counts a statement that failed before it could run.
+    pub fn record_failure(&self, sql: impl Into<Arc<str>>, error: &PgWireError) {
+        finish_record(Some(self.record(sql)), &Err::<(), _>(error));
+    }
+
+    /// The statements of `sql`, classified.
+    pub fn classify(&self, sql: &str) -> PgWireResult<Vec<Classified>> {
+        statement::classify(&self.services.sql_parser, sql)
+    }
+
+    /// The statement prepared for `sql` before, in this catalog generation.
+    pub fn cached(&self, sql: &str) -> Option<Prepared> {
+        self.plans.get(sql, self.engine().catalog().generation())
+    }
+
+    /// Plans a classified statement; when it is all of `sql`, the plan is kept for the next
+    /// time `sql` comes.
+    pub async fn prepare(&self, statement: Statement, sql: Option<&str>) -> PgWireResult<Prepared> {
+        let generation = self.engine().catalog().generation();
+        let prepared = self.planner.prepare(statement).await?;
+        if let Some(sql) = sql {
+            self.plans.insert(sql, generation, &prepared);
         }
-        "extra_float_digits" => match value.parse::<i8>() {
-            Ok(digits) if (-15..=3).contains(&digits) => Ok(value.to_string()),
-            _ => Err(invalid()),
-        },
-        "client_encoding" => {
-            let upper = value.to_ascii_uppercase().replace('-', "");
-            if upper == "UTF8" || upper == "UNICODE" {
-                Ok("UTF8".to_string())
-            } else {
-                Err(invalid())
+        Ok(prepared)
+    }
+
+    /// Prepares the one statement of `sql` (the extended protocol's Parse); `None` when it
+    /// is empty.
+    pub async fn prepare_one(&self, sql: &str) -> PgWireResult<Option<Prepared>> {
+        if let Some(prepared) = self.cached(sql) {
+            return Ok(Some(prepared));
+        }
+        let mut statements = self.classify(sql)?;
+        if statements.len() > 1 {
+            return Err(user_error(
+                SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        match statements.pop() {
+            Some(classified) => self
+                .prepare(classified.statement, Some(sql))
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs a prepared statement with its bound parameters (`portal`, `None` in the simple
+    /// protocol) after checking the role may. `metadata` is the client's (its variables,
+    /// kept in step by `SET`), `changes` collects parameters to report to the client and
+    /// `record` is the statement's log record, which a result stream takes.
+    pub async fn run(
+        &self,
+        prepared: &Prepared,
+        portal: Option<&Portal<ParsedStatement>>,
+        format: &Format,
+        metadata: &mut HashMap<String, String>,
+        changes: &mut Vec<ParameterChange>,
+        record: &mut Option<QueryRecord>,
+    ) -> PgWireResult<Response> {
+        authorize(&self.role, prepared)?;
+        let options = Arc::new(FormatOptions::from_client_metadata(metadata));
+        match prepared {
+            Prepared::Command(command) => self.command(command, metadata, changes),
+            Prepared::Query(planned) => {
+                self.execute(bind(planned, portal)?, format, options, record)
+                    .await
+            }
+            Prepared::Deferred(deferred) => {
+                let planned = self.planner.bind_deferred(deferred, portal).await?;
+                self.execute(planned, format, options, record).await
+            }
+            Prepared::Copy(copy, planned) => {
+                let planned = bind(planned, portal)?;
+                let fields = Arc::new(named_fields(
+                    pg_fields(
+                        planned.plan.schema().as_arrow(),
+                        &Format::UnifiedText,
+                        options,
+                    )?,
+                    planned.columns.as_deref(),
+                ));
+                let batches = execution::stream(self.ctx(), planned).await?;
+                Ok(Response::CopyOut(copy.response(
+                    batches,
+                    fields,
+                    record.take(),
+                )?))
+            }
+            Prepared::RunReport(request) => {
+                let row = run_report::run(self.engine(), request).await?;
+                let mut response = text_rows(&run_report::COLUMNS, vec![row])?;
+                response.set_command_tag("RUN REPORT");
+                Ok(Response::Query(response))
+            }
+            Prepared::Catalog(change) => {
+                let refresh = matches!(change.as_ref(), ddl::CatalogChange::Refresh(_));
+                let response = ddl::run(change, self.engine().catalog(), self.ctx()).await?;
+                if refresh {
+                    // The model is checked against its contract again at each REFRESH.
+                    self.engine().refresh_model().await;
+                }
+                Ok(response)
+            }
+            Prepared::Declare { name, hold, query } => {
+                self.declare(name, *hold, query, portal).await?;
+                Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+            }
+            Prepared::Fetch { name, count } => {
+                let schema = self.cursors.schema(name)?;
+                let batches = self.cursors.fetch(name, *count).await?;
+                let fields = Arc::new(pg_fields(&schema, format, options)?);
+                let stream = Box::pin(RecordBatchStreamAdapter::new(
+                    schema,
+                    stream::iter(batches.into_iter().map(Ok)),
+                ));
+                let mut response = streaming_response(
+                    stream,
+                    fields,
+                    None,
+                    self.cancel.begin(),
+                    self.engine().limits().max_result_rows,
+                    record.take(),
+                );
+                response.set_command_tag("FETCH");
+                Ok(Response::Query(response))
+            }
+            Prepared::Close(name) => {
+                match name {
+                    Some(name) => self.cursors.close(name)?,
+                    None => self.cursors.close_all(),
+                }
+                Ok(Response::Execution(Tag::new("CLOSE CURSOR")))
             }
         }
-        _ => Ok(value.to_string()),
     }
-}
 
-/// Minimal time-zone validation: fixed offsets (`+08:00`) and IANA-looking names
-/// (`Asia/Shanghai`). DataFusion resolves the zone itself when it is used.
-mod chrono_tz_like {
-    /// A fixed UTC offset such as `+08:00` or `-05`.
-    pub struct Offset;
+    /// Opens a cursor over a query; returns the bound plan (which describes the cursor's
+    /// portal).
+    pub async fn declare(
+        &self,
+        name: &str,
+        hold: bool,
+        query: &Planned,
+        portal: Option<&Portal<ParsedStatement>>,
+    ) -> PgWireResult<Planned> {
+        let planned = bind(query, portal)?;
+        let batches = execution::stream(self.ctx(), planned.clone()).await?;
+        self.cursors.declare(name, batches, hold)?;
+        Ok(planned)
+    }
 
-    impl std::str::FromStr for Offset {
-        type Err = ();
-        fn from_str(s: &str) -> Result<Self, ()> {
-            let rest = s
-                .strip_prefix('+')
-                .or_else(|| s.strip_prefix('-'))
-                .ok_or(())?;
-            let mut parts = rest.split(':');
-            let hours: u32 = parts.next().ok_or(())?.parse().map_err(|_| ())?;
-            let minutes: u32 = parts.next().unwrap_or("0").parse().map_err(|_| ())?;
-            (hours <= 15 && minutes < 60 && parts.next().is_none())
-                .then_some(Offset)
-                .ok_or(())
+    /// The result columns of an open cursor.
+    pub fn cursor_schema(
+        &self,
+        name: &str,
+    ) -> PgWireResult<datafusion::arrow::datatypes::SchemaRef> {
+        self.cursors.schema(name)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.variables()
+            .statement_timeout()
+            .map(|timeout| Instant::now() + timeout)
+    }
+
+    /// Runs a bound plan.
+    async fn execute(
+        &self,
+        planned: Planned,
+        format: &Format,
+        options: Arc<FormatOptions>,
+        record: &mut Option<QueryRecord>,
+    ) -> PgWireResult<Response> {
+        if setting_tag(&planned.plan).is_some() {
+            // `SET datafusion.*`: plans made before may no longer hold.
+            self.plans.clear();
+            self.customized.store(true, Ordering::SeqCst);
+        }
+        let (time_zone, settings) = {
+            let variables = self.variables();
+            let zone = variables
+                .get("TimeZone")
+                .unwrap_or_else(|| "UTC".to_string());
+            (zone, variables.fingerprint())
+        };
+        let cache_owner = (!self.customized.load(Ordering::SeqCst)).then(|| CacheOwner {
+            user: self.user.clone(),
+            settings,
+        });
+        let execution = Execution {
+            ctx: self.ctx(),
+            engine: self.engine(),
+            deadline: self.deadline(),
+            cancel: self.cancel.begin(),
+            time_zone,
+            cache_owner,
+        };
+        execution.run(planned, format, options, record).await
+    }
+
+    /// Answers a session command.
+    fn command(
+        &self,
+        command: &SessionCommand,
+        metadata: &mut HashMap<String, String>,
+        changes: &mut Vec<ParameterChange>,
+    ) -> PgWireResult<Response> {
+        let tag = |tag: &str| Ok(Response::Execution(Tag::new(tag)));
+        match command {
+            SessionCommand::Begin => {
+                self.block().begin();
+                Ok(Response::TransactionStart(Tag::new("BEGIN")))
+            }
+            SessionCommand::Commit => {
+                self.cursors.end_transaction();
+                Ok(Response::TransactionEnd(Tag::new(self.block().commit())))
+            }
+            SessionCommand::Rollback => {
+                self.cursors.end_transaction();
+                self.block().rollback();
+                Ok(Response::TransactionEnd(Tag::new("ROLLBACK")))
+            }
+            SessionCommand::Savepoint(name) => {
+                self.block().savepoint(name).map_err(transaction_error)?;
+                tag("SAVEPOINT")
+            }
+            SessionCommand::Release(name) => {
+                self.block().release(name).map_err(transaction_error)?;
+                tag("RELEASE")
+            }
+            SessionCommand::RollbackTo(name) => {
+                self.block().rollback_to(name).map_err(transaction_error)?;
+                tag("ROLLBACK")
+            }
+            SessionCommand::Acknowledge(acknowledged) => tag(acknowledged),
+            SessionCommand::Deallocate(_) => tag("DEALLOCATE"),
+            variable => {
+                if !matches!(variable, SessionCommand::Show(_) | SessionCommand::ShowAll) {
+                    // Plans made under the old values may no longer hold.
+                    self.plans.clear();
+                }
+                if matches!(variable, SessionCommand::ResetAll { .. }) {
+                    self.cursors.close_all();
+                }
+                settings::run(
+                    variable,
+                    &mut self.variables(),
+                    self.ctx(),
+                    metadata,
+                    changes,
+                )
+                .unwrap_or_else(|| {
+                    Err(user_error(
+                        FEATURE_NOT_SUPPORTED,
+                        format!("unsupported session command {variable:?}"),
+                    ))
+                })
+            }
         }
     }
+}
 
-    /// `Area/Location` names made of letters, digits, `_`, `-`, `+` and `/`.
-    pub fn is_iana_name(s: &str) -> bool {
-        s.contains('/')
-            && s.split('/').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-            })
+/// Ends a statement's record that no result stream took: marks it failed with the error's
+/// SQLSTATE, then writes it (by dropping it).
+pub fn finish_record<T, E: std::borrow::Borrow<PgWireError>>(
+    record: Option<QueryRecord>,
+    result: &Result<T, E>,
+) {
+    if let (Some(mut record), Err(error)) = (record, result) {
+        record.fail(&error_sqlstate(error.borrow()));
     }
 }
 
-/// Parses `5000`, `5000ms`, `5s`, `2min`, `1h` into milliseconds.
-fn parse_duration_ms(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let factor = match unit.trim() {
-        "" | "ms" => 1,
-        "s" => 1_000,
-        "min" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    number.checked_mul(factor)
-}
-
-/// What a parsed statement asks of the session layer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SessionCommand {
-    /// `SET name = value` of a PostgreSQL variable.
-    Set {
-        /// The variable.
-        name: String,
-        /// The value, unquoted.
-        value: String,
-    },
-    /// `SHOW name`.
-    Show(String),
-    /// `SHOW ALL`.
-    ShowAll,
-    /// `RESET name`.
-    Reset(String),
-    /// `RESET ALL` or `DISCARD ALL`.
-    ResetAll {
-        /// The command tag to answer with.
-        tag: &'static str,
-    },
-    /// `BEGIN` / `START TRANSACTION`.
-    Begin,
-    /// `COMMIT` / `END`.
-    Commit,
-    /// `ROLLBACK` / `ABORT`.
-    Rollback,
-    /// `SAVEPOINT name`.
-    Savepoint(Ident),
-    /// `RELEASE [SAVEPOINT] name`.
-    Release(Ident),
-    /// `ROLLBACK TO [SAVEPOINT] name`.
-    RollbackTo(Ident),
-    /// Accepted and acknowledged with a tag: `SET TRANSACTION`, `SET SESSION ...`.
-    Acknowledge(&'static str),
-    /// `DEALLOCATE [PREPARE] name | ALL`.
-    Deallocate(String),
-}
-
-/// Classifies a statement: `Some` for session commands, `None` for engine statements.
-pub fn classify(statement: &Statement) -> Option<SessionCommand> {
-    match statement {
-        Statement::Set(set) => classify_set(set),
-        Statement::ShowVariable { variable } => {
-            let engine_key = variable.len() > 1
-                && ["datafusion", "segmint"]
-                    .iter()
-                    .any(|prefix| variable[0].value.eq_ignore_ascii_case(prefix));
-            if engine_key {
-                return None;
-            }
-            let name = variable
-                .iter()
-                .map(|i| i.value.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let lower = name.to_ascii_lowercase();
-            if lower == "all" {
-                Some(SessionCommand::ShowAll)
-            } else if lower.starts_with("datafusion.") || lower.starts_with("segmint.") {
-                None
-            } else if lower == "transaction isolation level" {
-                Some(SessionCommand::Show("transaction_isolation".to_string()))
-            } else if lower == "time zone" {
-                Some(SessionCommand::Show("TimeZone".to_string()))
-            } else {
-                Some(SessionCommand::Show(name))
-            }
-        }
-        Statement::Reset(ResetStatement { reset }) => match reset {
-            Reset::ALL => Some(SessionCommand::ResetAll { tag: "RESET" }),
-            Reset::ConfigurationParameter(name) => Some(SessionCommand::Reset(object_name(name))),
-        },
-        Statement::Discard { .. } => Some(SessionCommand::ResetAll { tag: "DISCARD ALL" }),
-        Statement::StartTransaction { .. } => Some(SessionCommand::Begin),
-        Statement::Commit { .. } => Some(SessionCommand::Commit),
-        Statement::Rollback {
-            savepoint: None, ..
-        } => Some(SessionCommand::Rollback),
-        Statement::Rollback {
-            savepoint: Some(name),
-            ..
-        } => Some(SessionCommand::RollbackTo(name.clone())),
-        Statement::Savepoint { name } => Some(SessionCommand::Savepoint(name.clone())),
-        Statement::ReleaseSavepoint { name } => Some(SessionCommand::Release(name.clone())),
-        Statement::Deallocate { name, .. } => Some(SessionCommand::Deallocate(name.value.clone())),
-        _ => None,
-    }
-}
-
-fn classify_set(set: &Set) -> Option<SessionCommand> {
-    match set {
-        Set::SingleAssignment {
-            variable, values, ..
-        } => {
-            let name = object_name(variable);
-            let lower = name.to_ascii_lowercase();
-            if lower.starts_with("datafusion.") || lower.starts_with("segmint.") {
-                return None;
-            }
-            let value = values.iter().map(expr_text).collect::<Vec<_>>().join(", ");
-            if lower == "time zone" || lower == "timezone" {
-                return Some(SessionCommand::Set {
-                    name: "TimeZone".to_string(),
-                    value,
-                });
-            }
-            Some(SessionCommand::Set { name, value })
-        }
-        Set::SetTimeZone { value, .. } => Some(SessionCommand::Set {
-            name: "TimeZone".to_string(),
-            value: expr_text(value),
-        }),
-        Set::SetNames { charset_name, .. } => Some(SessionCommand::Set {
-            name: "client_encoding".to_string(),
-            value: charset_name.value.clone(),
-        }),
-        Set::SetTransaction { .. } | Set::SetSessionParam(_) => {
-            Some(SessionCommand::Acknowledge("SET"))
-        }
-        _ => None,
-    }
-}
-
-fn object_name(name: &ObjectName) -> String {
-    name.0
-        .iter()
-        .filter_map(|part| part.as_ident().map(|i| i.value.clone()))
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// The text of a SET value: string literals unquoted, `DEFAULT` and identifiers as written.
-fn expr_text(expr: &Expr) -> String {
-    match expr {
-        Expr::Value(ValueWithSpan { value, .. }) => match value {
-            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
-            Value::Number(n, _) => n.to_string(),
-            Value::Boolean(b) => if *b { "on" } else { "off" }.to_string(),
-            other => other.to_string(),
-        },
-        Expr::Identifier(ident) => ident.value.clone(),
-        Expr::UnaryOp { op, expr } => format!("{op}{}", expr_text(expr)),
-        other => other.to_string(),
-    }
-}
-
-/// Reports changed parameters to the client (`ParameterStatus`), as PostgreSQL does.
-pub async fn report_changes<C>(client: &mut C, changes: Vec<ParameterChange>) -> PgWireResult<()>
-where
-    C: Sink<PgWireBackendMessage> + Unpin + Send,
-    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-{
-    for change in changes {
-        client
-            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                change.name,
-                change.value,
-            )))
-            .await?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
-
-    fn command(sql: &str) -> Option<SessionCommand> {
-        let statements = PostgresCompatibilityParser::new()
-            .parse(sql)
-            .expect("parses");
-        classify(&statements[0])
-    }
-
-    #[test]
-    fn classifies_driver_commands() {
-        assert_eq!(
-            command("SET extra_float_digits = 3"),
-            Some(SessionCommand::Set {
-                name: "extra_float_digits".into(),
-                value: "3".into()
-            })
-        );
-        assert_eq!(
-            command("SET TIME ZONE 'Asia/Shanghai'"),
-            Some(SessionCommand::Set {
-                name: "TimeZone".into(),
-                value: "Asia/Shanghai".into()
-            })
-        );
-        assert_eq!(command("SHOW ALL"), Some(SessionCommand::ShowAll));
-        assert_eq!(command("BEGIN"), Some(SessionCommand::Begin));
-        assert_eq!(command("COMMIT"), Some(SessionCommand::Commit));
-        assert_eq!(command("ROLLBACK"), Some(SessionCommand::Rollback));
-        assert_eq!(
-            command("ROLLBACK TO SAVEPOINT s1"),
-            Some(SessionCommand::RollbackTo(Ident::new("s1")))
-        );
-        assert_eq!(
-            command("SAVEPOINT s1"),
-            Some(SessionCommand::Savepoint(Ident::new("s1")))
-        );
-        assert_eq!(
-            command("RELEASE s1"),
-            Some(SessionCommand::Release(Ident::new("s1")))
-        );
-        assert_eq!(command("SELECT 1"), None);
-        assert_eq!(command("SET datafusion.execution.batch_size = 100"), None);
-        assert_eq!(command("SHOW datafusion.execution.batch_size"), None);
-        assert_eq!(
-            command("SHOW TRANSACTION ISOLATION LEVEL"),
-            Some(SessionCommand::Show("transaction_isolation".into()))
-        );
-    }
-
-    #[test]
-    fn variables_set_show_reset() {
-        let mut vars = SessionVariables::default();
-        assert_eq!(vars.get("timezone").as_deref(), Some("UTC"));
-        let change = vars.set("timezone", "Asia/Shanghai").expect("valid");
-        assert_eq!(
-            change,
-            Some(ParameterChange {
-                name: "TimeZone".into(),
-                value: "Asia/Shanghai".into()
-            })
-        );
-        assert_eq!(vars.get("TimeZone").as_deref(), Some("Asia/Shanghai"));
-        vars.reset("TimeZone").expect("known");
-        assert_eq!(vars.get("TimeZone").as_deref(), Some("UTC"));
-        assert!(matches!(
-            vars.set("no_such_var", "1"),
-            Err(SessionError::UnknownVariable(_))
-        ));
-        assert!(matches!(
-            vars.set("server_version", "9"),
-            Err(SessionError::ReadOnly(_))
-        ));
-        assert!(vars.set("extra_float_digits", "12").is_err());
-        assert!(vars.set("myapp.custom", "x").is_ok());
-    }
-
-    #[test]
-    fn statement_timeout_parses_units() {
-        let mut vars = SessionVariables::default();
-        assert_eq!(vars.statement_timeout(), None);
-        vars.set("statement_timeout", "5s").expect("valid");
-        assert_eq!(
-            vars.statement_timeout(),
-            Some(std::time::Duration::from_secs(5))
-        );
-        assert!(vars.set("statement_timeout", "soon").is_err());
-    }
+/// A refused transaction statement as the client sees it.
+fn transaction_error(error: TransactionError) -> PgWireError {
+    user_error(error.sqlstate(), error.to_string())
 }

@@ -31,7 +31,7 @@ use pgwire::messages::startup::{
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use prometheus_client::metrics::counter::Counter;
 
-use super::session::{ParameterChange, report_changes};
+use super::variables::{ParameterChange, report_changes};
 use crate::access::credential::{Credential, ScramVerifier, md5_hex};
 use crate::access::{Access, Role};
 use crate::config::AuthMethod;
