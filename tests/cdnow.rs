@@ -140,6 +140,44 @@ async fn cdnow_oracles_hold_with_the_extended_protocol() {
     run_all(Protocol::Extended, "tests/slt_cdnow", cdnow_server()).await;
 }
 
+/// A prepared statement whose table-function arguments are parameters (the date and the
+/// options of `rfm`, bound at Execute and handed to the function as values) beside an
+/// ordinary parameter, on the CDNOW log: the counts of cdnow.slt's literal queries.
+#[tokio::test]
+async fn table_function_arguments_bind_as_parameters() {
+    let client = cdnow_server().connect().await;
+    let statement = client
+        .prepare(
+            "SELECT count(*) FROM rfm('cdnow', $1, 'customer_id', 'order_date', 'amount', $2) \
+             WHERE frequency >= $3",
+        )
+        .await
+        .expect("prepares");
+    use tokio_postgres::types::Type;
+    assert_eq!(statement.params(), [Type::DATE, Type::TEXT, Type::INT8]);
+    let as_of = chrono::NaiveDate::from_ymd_opt(1998, 7, 1).expect("date");
+    let count = |options: &'static str, frequency: i64| {
+        let (client, statement) = (&client, &statement);
+        async move {
+            let row = client
+                .query_one(statement, &[&as_of, &options, &frequency])
+                .await
+                .expect("runs");
+            row.get::<_, i64>(0)
+        }
+    };
+    assert_eq!(count("merge_same_day=true", 1).await, 23_570);
+    assert_eq!(count("merge_same_day=true", 2).await, 23_570 - 12_054);
+    // Other values plan the statement again: a quote in a value is a value, not SQL.
+    let error = client
+        .query_one(&statement, &[&as_of, &"merge_same_day=maybe'; --", &1i64])
+        .await
+        .expect_err("a bad option");
+    assert_eq!(crate::support::sqlstate(&error), "22023", "{error}");
+    // The connection stays usable.
+    assert_eq!(count("merge_same_day=false", 1).await, 23_570);
+}
+
 /// CDNOW as a shop: `orders` with one order per customer-day (the Fader-Hardie convention the
 /// published KPIs use) and a `customers` master registered on the first purchase day.
 fn cdnow_shop() -> &'static Path {

@@ -5,7 +5,6 @@
 //! [`bind`] and [`Planner::bind_deferred`]. A [`Planner`] needs only a `SessionContext` (and,
 //! in the server, the engine's SQL functions, table functions and datasets).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field};
@@ -29,6 +28,7 @@ use super::statement::Statement;
 use super::{naming, table_args};
 use crate::engine::Engine;
 use crate::engine::sql_functions::SqlFunctions;
+use segmint_udfs::bound_parameters::BoundParameters;
 
 /// What planning asks of the server beyond the session's context. Every method has the
 /// answer of a bare `SessionContext` as its default ([`NoCatalog`]).
@@ -149,12 +149,12 @@ impl Planner {
                 Prepared::Catalog(Box::new(change))
             }
             Statement::Sql {
-                mut statement,
+                statement,
                 original,
             } => {
                 let catalog = self.catalog.clone();
                 let argument_types = move |name: &str| catalog.table_function_arguments(name);
-                let table_params = table_args::find(&mut statement, &argument_types);
+                let table_params = table_args::find(&statement, &argument_types);
                 if table_params.is_empty() {
                     let planned = self.plan(*statement, original.as_deref()).await?;
                     if let Some(change) = ddl::catalog_change(&planned.plan)? {
@@ -163,13 +163,16 @@ impl Planner {
                     return Ok(Prepared::Query(Box::new(planned)));
                 }
                 // Plan with stand-in values to describe the result and the other parameters.
-                let stand_ins = table_params
-                    .iter()
-                    .map(|(n, t)| (*n, table_args::stand_in(t)))
-                    .collect();
-                let mut probe = (*statement).clone();
-                table_args::substitute(&mut probe, &stand_ins);
-                let probe = self.plan(probe, original.as_deref()).await?;
+                let mut stand_ins = BoundParameters::default();
+                for (number, data_type) in &table_params {
+                    if stand_ins.0.len() < *number {
+                        stand_ins.0.resize(*number, None);
+                    }
+                    stand_ins.0[number - 1] = Some(table_args::stand_in(data_type));
+                }
+                let probe = self
+                    .plan_bound((*statement).clone(), original.as_deref(), Some(stand_ins))
+                    .await?;
                 Prepared::Deferred(Box::new(DeferredQuery {
                     statement: *statement,
                     original: original.map(|o| *o),
@@ -184,9 +187,21 @@ impl Planner {
     /// like PostgreSQL.
     pub async fn plan(
         &self,
-        mut statement: ast::Statement,
+        statement: ast::Statement,
         original: Option<&ast::Statement>,
     ) -> PgWireResult<Planned> {
+        self.plan_bound(statement, original, None).await
+    }
+
+    /// Plans one statement whose table functions take `bound` values for their `$n`
+    /// arguments (the other parameters stay as placeholders).
+    async fn plan_bound(
+        &self,
+        mut statement: ast::Statement,
+        original: Option<&ast::Statement>,
+        bound: Option<BoundParameters>,
+    ) -> PgWireResult<Planned> {
+        let bound = bound.map(Arc::new);
         let columns = match (&mut statement, original) {
             (ast::Statement::Query(query), Some(ast::Statement::Query(original))) => {
                 naming::name_columns(query, Some(original))
@@ -195,7 +210,7 @@ impl Planner {
             _ => None,
         };
         rewrite::rewrite(&mut statement);
-        let mut plan = self.plan_statement(&statement).await?;
+        let mut plan = self.plan_statement(&statement, bound.as_ref()).await?;
         // Scalar subqueries are decorrelated by the optimizer: check them now, so a rewrite
         // can still help before the plan is stored. Up to two rewrites may be needed
         // (hoisting lookups, then aggregating the rest).
@@ -210,7 +225,7 @@ impl Planner {
                 }
                 retries += 1;
                 tracing::debug!(%statement, ?why, "planning again after a rewrite");
-                plan = self.plan_statement(&statement).await?;
+                plan = self.plan_statement(&statement, bound.as_ref()).await?;
             }
         }
         if !ddl::is_catalog_change(&plan) {
@@ -241,10 +256,17 @@ impl Planner {
         Some(to_pg_error(error))
     }
 
-    async fn plan_statement(&self, statement: &ast::Statement) -> PgWireResult<LogicalPlan> {
+    async fn plan_statement(
+        &self,
+        statement: &ast::Statement,
+        bound: Option<&Arc<BoundParameters>>,
+    ) -> PgWireResult<LogicalPlan> {
         self.catalog.sync_functions(&self.ctx);
-        self.ctx
-            .state()
+        let mut state = self.ctx.state();
+        if let Some(bound) = bound {
+            state.config_mut().set_extension(bound.clone());
+        }
+        state
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await
             .map_err(|e| self.explain_unavailable(to_pg_error(e)))
@@ -285,7 +307,7 @@ impl Planner {
                 "named parameters are not supported",
             ));
         };
-        let mut literals = BTreeMap::new();
+        let mut bound = BoundParameters(vec![None; values.len()]);
         for (number, data_type) in &deferred.table_params {
             let value = values
                 .get(number - 1)
@@ -306,11 +328,15 @@ impl Planner {
                     )
                 })?
             };
-            literals.insert(*number, table_args::literal(&value));
+            bound.0[number - 1] = Some(value);
         }
-        let mut statement = deferred.statement.clone();
-        table_args::substitute(&mut statement, &literals);
-        let planned = self.plan(statement, deferred.original.as_ref()).await?;
+        let planned = self
+            .plan_bound(
+                deferred.statement.clone(),
+                deferred.original.as_ref(),
+                Some(bound),
+            )
+            .await?;
         let plan = planned
             .plan
             .replace_params_with_values(&ParamValues::List(values))

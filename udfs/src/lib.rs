@@ -28,11 +28,13 @@ use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 pub mod args;
+pub mod bound_parameters;
 pub mod btyd;
 pub mod docs;
 pub mod error;
 pub mod kernels;
 mod options;
+pub mod scalar_spec;
 pub mod table;
 
 #[cfg(test)]
@@ -189,7 +191,10 @@ pub fn register(ctx: &SessionContext, function: CrmFunction) {
         CrmFunction::Scalar(f) => ctx.register_udf(f),
         CrmFunction::Aggregate(f) => ctx.register_udaf(f),
         CrmFunction::Window(f) => ctx.register_udwf(f),
-        CrmFunction::Table(f) => ctx.register_udtf(f.name, f.function),
+        CrmFunction::Table(f) => ctx.register_udtf(
+            f.name,
+            Arc::new(bound_parameters::WithBoundParameters(f.function)),
+        ),
     }
 }
 

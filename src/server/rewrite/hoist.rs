@@ -8,14 +8,14 @@
 
 use std::ops::ControlFlow;
 
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, Ident, Join, Query, SelectItem, SetExpr, Statement, TableFactor, Visit,
-    VisitMut, Visitor, VisitorMut,
+    BinaryOperator, CaseWhen, Expr, Ident, Join, JoinConstraint, JoinOperator, Query, SelectItem,
+    SetExpr, Statement, TableAlias, TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 
-use super::{parse_expr, single_value};
+use super::ast::{and, column, eq, is_not_null, nested, number};
+use super::single_value;
 
 /// Hoists the lookups of the top-level select list; true when any was rewritten.
 pub fn hoist_lookups(statement: &mut Statement) -> bool {
@@ -178,8 +178,8 @@ impl Hoister {
         // A value that also uses outer columns is computed outside the join, from the
         // lookup's columns, and only when the lookup found a row.
         let alias = format!("__lookup{}", self.joins.len());
-        let (value_sql, outside) = match side_of(value, &inner, &self.outer) {
-            Some(_) => (format!("{value} AS v"), format!("{alias}.v")),
+        let (values, outside) = match side_of(value, &inner, &self.outer) {
+            Some(_) => (vec![item(value.clone(), "v")], column(&alias, "v")),
             None => {
                 let mut split = SplitValue {
                     inner: &inner,
@@ -191,16 +191,15 @@ impl Hoister {
                 if split.columns.is_empty() {
                     return None;
                 }
-                let columns: Vec<String> = split
+                let mut values: Vec<SelectItem> = split
                     .columns
-                    .iter()
+                    .into_iter()
                     .enumerate()
-                    .map(|(i, c)| format!("{c} AS c{i}"))
+                    .map(|(i, c)| item(c, &format!("c{i}")))
                     .collect();
-                (
-                    format!("{}, 1 AS found", columns.join(", ")),
-                    format!("CASE WHEN {alias}.found IS NOT NULL THEN {outside} END"),
-                )
+                values.push(item(number(1), "found"));
+                let found = is_not_null(column(&alias, "found"));
+                (values, when(found, outside))
             }
         };
         let mut parts = Vec::new();
@@ -222,8 +221,8 @@ impl Hoister {
                     let l = side_of(left, &inner, &self.outer)??;
                     let r = side_of(right, &inner, &self.outer)??;
                     match (l, r) {
-                        (Side::Inner, Side::Outer) => keys.push((left.clone(), right.clone())),
-                        (Side::Outer, Side::Inner) => keys.push((right.clone(), left.clone())),
+                        (Side::Inner, Side::Outer) => keys.push((*left.clone(), *right.clone())),
+                        (Side::Outer, Side::Inner) => keys.push((*right.clone(), *left.clone())),
                         _ => return None,
                     }
                 }
@@ -232,40 +231,64 @@ impl Hoister {
         if keys.is_empty() {
             return None;
         }
-        let key_list: Vec<String> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| format!("{k} AS k{i}"))
-            .collect();
-        let from = &select.from[0];
-        let where_clause = if local.is_empty() {
-            String::new()
-        } else {
-            let local: Vec<String> = local.iter().map(|p| format!("({p})")).collect();
-            format!(" WHERE {}", local.join(" AND "))
-        };
-        let mut on: Vec<String> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, (_, o))| format!("{alias}.k{i} = {o}"))
-            .collect();
-        on.extend(guards.iter().map(|g| format!("({g})")));
-        let sql = format!(
-            "SELECT 1 FROM x LEFT JOIN (SELECT {}, {value_sql} FROM {from}{where_clause}) AS {alias} ON {}",
-            key_list.join(", "),
-            on.join(" AND ")
-        );
-        let mut parsed = Parser::parse_sql(&PostgreSqlDialect {}, &sql).ok()?;
-        let Statement::Query(parsed) = parsed.pop()? else {
+        // The lookup: its keys and values, filtered by its own conditions.
+        let mut lookup = query.clone();
+        let SetExpr::Select(lookup_select) = lookup.body.as_mut() else {
             return None;
         };
-        let SetExpr::Select(mut parsed) = *parsed.body else {
-            return None;
-        };
-        let join = parsed.from.pop()?.joins.pop()?;
-        self.joins.push(join);
-        parse_expr(&outside)
+        lookup_select.projection = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| item(k.clone(), &format!("k{i}")))
+            .chain(values)
+            .collect();
+        lookup_select.selection = all(local.into_iter().map(nested));
+        let on = all(keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, o))| eq(column(&alias, &format!("k{i}")), o))
+            .chain(guards.into_iter().map(nested)))?;
+        self.joins.push(Join {
+            relation: TableFactor::Derived {
+                lateral: false,
+                subquery: Box::new(lookup),
+                alias: Some(TableAlias {
+                    explicit: true,
+                    name: Ident::new(alias),
+                    columns: vec![],
+                    at: None,
+                }),
+                sample: None,
+            },
+            global: false,
+            join_operator: JoinOperator::Left(JoinConstraint::On(on)),
+        });
+        Some(outside)
     }
+}
+
+/// `expr AS alias`.
+fn item(expr: Expr, alias: &str) -> SelectItem {
+    SelectItem::ExprWithAlias {
+        expr,
+        alias: Ident::new(alias),
+    }
+}
+
+/// `CASE WHEN condition THEN result END`.
+fn when(condition: Expr, result: Expr) -> Expr {
+    Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen { condition, result }],
+        else_result: None,
+    }
+}
+
+/// The conjunction of `parts` (`None` for none).
+fn all(parts: impl Iterator<Item = Expr>) -> Option<Expr> {
+    parts.reduce(and)
 }
 
 /// Replaces the lookup's own columns in a value with columns of the joined lookup
@@ -273,7 +296,7 @@ impl Hoister {
 struct SplitValue<'a> {
     inner: &'a [String],
     alias: &'a str,
-    columns: Vec<String>,
+    columns: Vec<Expr>,
 }
 
 impl VisitorMut for SplitValue<'_> {
@@ -283,17 +306,14 @@ impl VisitorMut for SplitValue<'_> {
         if let Expr::CompoundIdentifier(parts) = expr
             && self.inner.contains(&qualifier(parts))
         {
-            let text = expr.to_string();
-            let index = match self.columns.iter().position(|c| *c == text) {
+            let index = match self.columns.iter().position(|c| c == expr) {
                 Some(i) => i,
                 None => {
-                    self.columns.push(text);
+                    self.columns.push(expr.clone());
                     self.columns.len() - 1
                 }
             };
-            if let Some(column) = parse_expr(&format!("{}.c{index}", self.alias)) {
-                *expr = column;
-            }
+            *expr = column(self.alias, &format!("c{index}"));
         }
         ControlFlow::Continue(())
     }
@@ -316,6 +336,8 @@ impl VisitorMut for Hoister {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
 
     #[test]
     fn lookups_in_case_conditions_become_left_joins() {
@@ -334,5 +356,32 @@ mod tests {
              FROM pg_catalog.pg_attribute AS a LEFT JOIN (SELECT t.oid AS k0, t.typcollation AS v \
              FROM pg_catalog.pg_type AS t) AS __lookup0 ON __lookup0.k0 = a.atttypid"
         );
+    }
+
+    #[test]
+    fn a_value_with_outer_columns_is_computed_outside_the_join() {
+        let mut statement = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT (SELECT t.typname || a.suffix FROM pg_type AS t WHERE t.oid = a.atttypid AND t.typlen > 0) AS n FROM a",
+        )
+        .expect("parses")
+        .remove(0);
+        assert!(hoist_lookups(&mut statement));
+        assert_eq!(
+            statement.to_string(),
+            "SELECT CASE WHEN __lookup0.found IS NOT NULL THEN __lookup0.c0 || a.suffix END AS n \
+             FROM a LEFT JOIN (SELECT t.oid AS k0, t.typname AS c0, 1 AS found FROM pg_type AS t \
+             WHERE (t.typlen > 0)) AS __lookup0 ON __lookup0.k0 = a.atttypid"
+        );
+    }
+
+    #[test]
+    fn lookups_without_an_equality_key_stay() {
+        let sql = "SELECT (SELECT t.x FROM t WHERE t.y > a.y) FROM a";
+        let mut statement = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .expect("parses")
+            .remove(0);
+        assert!(!hoist_lookups(&mut statement));
+        assert_eq!(statement.to_string(), sql);
     }
 }

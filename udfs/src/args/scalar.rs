@@ -202,6 +202,16 @@ impl Columns {
         Columns { arrays, constant }
     }
 
+    /// How many arguments were passed.
+    pub fn len(&self) -> usize {
+        self.arrays.len()
+    }
+
+    /// Whether no argument was passed.
+    pub fn is_empty(&self) -> bool {
+        self.arrays.is_empty()
+    }
+
     /// Whether argument `i` was passed.
     pub fn has(&self, i: usize) -> bool {
         i < self.arrays.len()

@@ -11,15 +11,11 @@
 //! NULL in any argument gives NULL. Errors: a parameter that is not positive, `t < 0`,
 //! `x` not a whole number >= 0, `t_x` outside `[0, T]`, `a + b + x <= 1`.
 
-use std::sync::OnceLock;
-
-use datafusion::logical_expr::{Documentation, ScalarUDF};
-
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
-use crate::btyd::scalar::NumericFunction;
 use crate::kernels::btyd::History;
 use crate::kernels::btyd::bgnbd::BgNbd;
+use crate::scalar_spec::{Doc, ScalarSpec};
 
 const PARAMS: &[Param] = &[
     param("r", Kind::Number),
@@ -34,14 +30,7 @@ const PARAMS: &[Param] = &[
 
 /// Registers `bgnbd_expected_purchases`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        NumericFunction::new(
-            "bgnbd_expected_purchases",
-            PARAMS,
-            expected,
-            documentation(),
-        ),
-    ))]
+    vec![ScalarSpec::numbers("bgnbd_expected_purchases", PARAMS, expected, DOC).into_function()]
 }
 
 fn expected(v: &[f64]) -> Result<f64, String> {
@@ -49,38 +38,31 @@ fn expected(v: &[f64]) -> Result<f64, String> {
     model.expected_purchases(v[4], History::new(v[5], v[6], v[7])?)
 }
 
-fn documentation() -> Documentation {
-    static DOC: OnceLock<Documentation> = OnceLock::new();
-    DOC.get_or_init(|| {
-        crate::docs::builder(
-            "Expected purchases in the next t time units under BG/NBD, given the customer's \
+const DOC: Doc = Doc {
+    description: "Expected purchases in the next t time units under BG/NBD, given the customer's \
              history (crm-reference §4.1): E[Y(t) | x, t_x, T], which already weighs in \
              P(alive). With x = t_x = T = 0 it is E[X(t)] for a new customer. Parameters from \
              bgnbd_fit; t, t_x and T in the same time unit (weeks by default in \
              btyd_summary). NULL in any argument gives NULL.",
-            "bgnbd_expected_purchases(r, alpha, a, b, t, x, t_x, T)",
-        )
-        .with_argument(
+    syntax: "bgnbd_expected_purchases(r, alpha, a, b, t, x, t_x, T)",
+    arguments: &[
+        (
             "r, alpha, a, b",
             "BG/NBD parameters (> 0), e.g. from bgnbd_fit",
-        )
-        .with_argument("t", "the horizon (>= 0), e.g. 90/7.0 for 90 days in weeks")
-        .with_argument("x", "repeat transactions in the calibration period")
-        .with_argument("t_x", "time of the last transaction since the first")
-        .with_argument(
+        ),
+        ("t", "the horizon (>= 0), e.g. 90/7.0 for 90 days in weeks"),
+        ("x", "repeat transactions in the calibration period"),
+        ("t_x", "time of the last transaction since the first"),
+        (
             "T",
             "time from the first transaction to the end of calibration",
-        )
-        .with_sql_example(
-            "SELECT round(bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 39, 2, 30.43, \
+        ),
+    ],
+    example: "SELECT round(bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 39, 2, 30.43, \
              38.86), 6);\n-- 1.226028\n\
              SELECT round(bgnbd_expected_purchases(0.243, 4.414, 0.793, 2.426, 39, 0, 0, 0), 6);\n\
              -- 1.196723 (a new customer)",
-        )
-        .build()
-    })
-    .clone()
-}
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,15 +9,11 @@
 //! NULL in any argument gives NULL. Errors: a parameter that is not positive, `x < 0`,
 //! `t_x` outside `[0, T]`.
 
-use std::sync::OnceLock;
-
-use datafusion::logical_expr::{Documentation, ScalarUDF};
-
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
-use crate::btyd::scalar::NumericFunction;
 use crate::kernels::btyd::History;
 use crate::kernels::btyd::bgnbd::BgNbd;
+use crate::scalar_spec::{Doc, ScalarSpec};
 
 const PARAMS: &[Param] = &[
     param("r", Kind::Number),
@@ -31,9 +27,7 @@ const PARAMS: &[Param] = &[
 
 /// Registers `bgnbd_p_alive`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        NumericFunction::new("bgnbd_p_alive", PARAMS, p_alive, documentation()),
-    ))]
+    vec![ScalarSpec::numbers("bgnbd_p_alive", PARAMS, p_alive, DOC).into_function()]
 }
 
 fn p_alive(v: &[f64]) -> Result<f64, String> {
@@ -41,37 +35,30 @@ fn p_alive(v: &[f64]) -> Result<f64, String> {
     Ok(model.p_alive(History::new(v[4], v[5], v[6])?))
 }
 
-fn documentation() -> Documentation {
-    static DOC: OnceLock<Documentation> = OnceLock::new();
-    DOC.get_or_init(|| {
-        crate::docs::builder(
-            "Probability that a customer is still alive under the BG/NBD model (crm-reference \
+const DOC: Doc = Doc {
+    description: "Probability that a customer is still alive under the BG/NBD model (crm-reference \
              §4.1): 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)). 1 for customers \
              without repeat purchases. Parameters from bgnbd_fit; x, t_x, T from btyd_summary \
              (same time unit). NULL in any argument gives NULL.",
-            "bgnbd_p_alive(r, alpha, a, b, x, t_x, T)",
-        )
-        .with_argument("r, alpha", "purchase-rate Gamma shape and scale (> 0)")
-        .with_argument("a, b", "dropout Beta parameters (> 0)")
-        .with_argument("x", "repeat transactions in the calibration period")
-        .with_argument("t_x", "time of the last transaction since the first")
-        .with_argument(
+    syntax: "bgnbd_p_alive(r, alpha, a, b, x, t_x, T)",
+    arguments: &[
+        ("r, alpha", "purchase-rate Gamma shape and scale (> 0)"),
+        ("a, b", "dropout Beta parameters (> 0)"),
+        ("x", "repeat transactions in the calibration period"),
+        ("t_x", "time of the last transaction since the first"),
+        (
             "T",
             "time from the first transaction to the end of calibration",
-        )
-        .with_sql_example(
-            "SELECT round(bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86), 6);\n\
+        ),
+    ],
+    example: "SELECT round(bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, 2, 30.43, 38.86), 6);\n\
              -- 0.726579\n\
              SELECT s.customer_id,\n       \
              bgnbd_p_alive(f.fit.r, f.fit.alpha, f.fit.a, f.fit.b, s.x, s.t_x, s.\"T\")\n\
              FROM btyd_summary('orders', DATE '2026-01-01') s\n\
              CROSS JOIN (SELECT bgnbd_fit(x, t_x, \"T\") AS fit\n            \
              FROM btyd_summary('orders', DATE '2026-01-01')) f;",
-        )
-        .build()
-    })
-    .clone()
-}
+};
 
 #[cfg(test)]
 mod tests {

@@ -10,17 +10,14 @@
 //! NULL in any argument gives NULL. Errors: a parameter that is not positive, a fractional or
 //! negative `months`, `monthly_discount <= -1`, `periods_per_month <= 0`, bad histories.
 
-use std::sync::OnceLock;
-
-use datafusion::logical_expr::{Documentation, ScalarUDF};
-
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
-use crate::btyd::scalar::{NumericFunction, whole};
+use crate::btyd::whole;
 use crate::kernels::btyd::History;
 use crate::kernels::btyd::bgnbd::BgNbd;
 use crate::kernels::btyd::clv::discounted_value;
 use crate::kernels::btyd::gamma_gamma::GammaGamma;
+use crate::scalar_spec::{Doc, ScalarSpec};
 
 const PARAMS: &[Param] = &[
     param("r", Kind::Number),
@@ -41,9 +38,7 @@ const PARAMS: &[Param] = &[
 
 /// Registers `clv`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        NumericFunction::new("clv", PARAMS, clv, documentation()),
-    ))]
+    vec![ScalarSpec::numbers("clv", PARAMS, clv, DOC).into_function()]
 }
 
 fn clv(v: &[f64]) -> Result<f64, String> {
@@ -56,39 +51,32 @@ fn clv(v: &[f64]) -> Result<f64, String> {
     })
 }
 
-fn documentation() -> Documentation {
-    static DOC: OnceLock<Documentation> = OnceLock::new();
-    DOC.get_or_init(|| {
-        crate::docs::builder(
-            "Customer lifetime value over the next months, discounted monthly (crm-reference \
+const DOC: Doc = Doc {
+    description: "Customer lifetime value over the next months, discounted monthly (crm-reference \
              §4.4, lifetimes' customer_lifetime_value): the sum over i = 1..months of \
              E[M] (E[Y(i f)] - E[Y((i-1) f)]) / (1 + monthly_discount)^i, with E[Y] from BG/NBD, \
              E[M] from Gamma-Gamma and f = periods_per_month (4.345 for weeks, 30 for days, \
              1 for months). NULL in any argument gives NULL.",
-            "clv(r, alpha, a, b, p, q, gamma, x, t_x, T, m_x, months, monthly_discount, \
+    syntax: "clv(r, alpha, a, b, p, q, gamma, x, t_x, T, m_x, months, monthly_discount, \
              periods_per_month)",
-        )
-        .with_argument("r, alpha, a, b", "BG/NBD parameters (bgnbd_fit)")
-        .with_argument("p, q, gamma", "Gamma-Gamma parameters (gamma_gamma_fit)")
-        .with_argument("x, t_x, T", "the customer's history (btyd_summary)")
-        .with_argument(
+    arguments: &[
+        ("r, alpha, a, b", "BG/NBD parameters (bgnbd_fit)"),
+        ("p, q, gamma", "Gamma-Gamma parameters (gamma_gamma_fit)"),
+        ("x, t_x, T", "the customer's history (btyd_summary)"),
+        (
             "m_x",
             "mean repeat spend (btyd_summary; any value when x = 0)",
-        )
-        .with_argument("months", "the horizon in months (whole number, e.g. 12)")
-        .with_argument("monthly_discount", "discount rate per month (e.g. 0.01)")
-        .with_argument(
+        ),
+        ("months", "the horizon in months (whole number, e.g. 12)"),
+        ("monthly_discount", "discount rate per month (e.g. 0.01)"),
+        (
             "periods_per_month",
             "time units per month: 4.345 for weeks, 30 for days, 1 for months",
-        )
-        .with_sql_example(
-            "SELECT round(clv(0.243, 4.414, 0.793, 2.426, 6.25, 3.74, 15.44, 2, 30.43, 38.86, \
+        ),
+    ],
+    example: "SELECT round(clv(0.243, 4.414, 0.793, 2.426, 6.25, 3.74, 15.44, 2, 30.43, 38.86, \
              22.35, 12, 0.01, 4.345), 6);\n-- 36.289211",
-        )
-        .build()
-    })
-    .clone()
-}
+};
 
 #[cfg(test)]
 mod tests {

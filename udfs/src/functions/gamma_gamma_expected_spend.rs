@@ -9,14 +9,10 @@
 //! NULL in any argument gives NULL. Errors: a parameter that is not positive, `x < 0`,
 //! `m_x <= 0` with `x > 0`, `p x + q <= 1` (the mean is infinite).
 
-use std::sync::OnceLock;
-
-use datafusion::logical_expr::{Documentation, ScalarUDF};
-
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
-use crate::btyd::scalar::NumericFunction;
 use crate::kernels::btyd::gamma_gamma::GammaGamma;
+use crate::scalar_spec::{Doc, ScalarSpec};
 
 const PARAMS: &[Param] = &[
     param("p", Kind::Number),
@@ -28,41 +24,30 @@ const PARAMS: &[Param] = &[
 
 /// Registers `gamma_gamma_expected_spend`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        NumericFunction::new(
-            "gamma_gamma_expected_spend",
-            PARAMS,
-            expected_spend,
-            documentation(),
-        ),
-    ))]
+    vec![
+        ScalarSpec::numbers("gamma_gamma_expected_spend", PARAMS, expected_spend, DOC)
+            .into_function(),
+    ]
 }
 
 fn expected_spend(v: &[f64]) -> Result<f64, String> {
     GammaGamma::new(v[0], v[1], v[2])?.expected_spend(v[3], v[4])
 }
 
-fn documentation() -> Documentation {
-    static DOC: OnceLock<Documentation> = OnceLock::new();
-    DOC.get_or_init(|| {
-        crate::docs::builder(
-            "Expected spend per transaction under the Gamma-Gamma model (crm-reference §4.3): \
+const DOC: Doc = Doc {
+    description: "Expected spend per transaction under the Gamma-Gamma model (crm-reference §4.3): \
              (gamma + m_x x) p / (p x + q - 1), between the population mean p gamma/(q-1) \
              (x = 0) and the customer's mean repeat spend m_x. Parameters from \
              gamma_gamma_fit. NULL in any argument gives NULL.",
-            "gamma_gamma_expected_spend(p, q, gamma, x, m_x)",
-        )
-        .with_argument("p, q, gamma", "Gamma-Gamma parameters (> 0)")
-        .with_argument("x", "repeat transactions")
-        .with_argument("m_x", "mean value of the repeat transactions")
-        .with_sql_example(
-            "SELECT round(gamma_gamma_expected_spend(6.25, 3.74, 15.44, 2, 22.35), 6);\n\
+    syntax: "gamma_gamma_expected_spend(p, q, gamma, x, m_x)",
+    arguments: &[
+        ("p, q, gamma", "Gamma-Gamma parameters (> 0)"),
+        ("x", "repeat transactions"),
+        ("m_x", "mean value of the repeat transactions"),
+    ],
+    example: "SELECT round(gamma_gamma_expected_spend(6.25, 3.74, 15.44, 2, 22.35), 6);\n\
              -- 24.663714",
-        )
-        .build()
-    })
-    .clone()
-}
+};
 
 #[cfg(test)]
 mod tests {

@@ -1,100 +1,57 @@
-//! `has_tag(tags, name)`: whether a customer's tag array contains a tag.
-//!
-//! Business meaning: customer tags (crm-reference §3) are kept as a text array per customer
-//! (`['vip', 'price_sensitive']`); `has_tag` is the readable filter for audiences such as
-//! `WHERE has_tag(tags, 'vip') AND NOT has_tag(tags, 'churned')`. The match is exact and
-//! case-sensitive; NULL elements of the array never match, so a tag missing from an array
-//! with NULLs is `false`, not NULL.
-//!
-//! NULL `tags` or a NULL `name` gives NULL; an empty array gives `false`. Arguments that are not
-//! a text array and text fail at planning.
+//! `has_tag(tags, name)`: whether a customer's tag array contains a tag, the readable filter
+//! for audiences (the rule and its NULL behaviour are in [`DOC`]).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
+use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
-use crate::args::scalar::{Columns, Kind, Param, coerce, param, signature};
-
-const NAME: &str = "has_tag";
+use crate::args::scalar::{Columns, Kind, Param, param};
+use crate::scalar_spec::{Doc, Kernel, ScalarSpec};
 
 const PARAMS: &[Param] = &[param("tags", Kind::TextArray), param("name", Kind::Text)];
 
 /// Registers `has_tag`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(HasTag::new()))]
-}
-
-/// The `has_tag` scalar function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct HasTag {
-    signature: Signature,
-}
-
-impl HasTag {
-    fn new() -> Self {
-        HasTag {
-            signature: signature(PARAMS, Volatility::Immutable),
+    vec![
+        ScalarSpec {
+            name: "has_tag",
+            params: PARAMS,
+            arities: &[],
+            returns: DataType::Boolean,
+            kernel: Kernel::Arrays(contains),
+            volatility: Volatility::Immutable,
+            strict: true,
+            doc: DOC,
         }
-    }
+        .into_function(),
+    ]
 }
 
-impl ScalarUDFImpl for HasTag {
-    fn name(&self) -> &str {
-        NAME
-    }
+const DOC: Doc = Doc {
+    description: "Whether a customer's tag array contains a tag (crm-reference §3): tags are \
+                  kept as a text array per customer, and has_tag is the readable filter for \
+                  audiences such as has_tag(tags, 'vip') AND NOT has_tag(tags, 'churned'). \
+                  Exact, case-sensitive match; NULL elements never match, so a tag missing \
+                  from an array with NULLs is false, not NULL. NULL tags or a NULL name give \
+                  NULL, an empty array false; arguments that are not a text array and text \
+                  fail at planning.",
+    syntax: "has_tag(tags, name)",
+    arguments: &[
+        (
+            "tags",
+            "text array of the customer's tags, e.g. ['vip', 'new']",
+        ),
+        ("name", "the tag to look for"),
+    ],
+    example: "SELECT customer_id FROM customer_profile WHERE has_tag(tags, 'vip');\n\
+              SELECT has_tag(['vip', 'new'], 'vip'), has_tag(['vip'], 'VIP');  -- t | f",
+};
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce(NAME, PARAMS, &[PARAMS.len()], arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Boolean)
-    }
-
-    fn is_strict(&self) -> bool {
-        true
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = Columns::new(&args.args, PARAMS)?;
-        Ok(ColumnarValue::Array(contains(args.number_rows, &columns)))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        static DOC: OnceLock<Documentation> = OnceLock::new();
-        Some(DOC.get_or_init(|| {
-            crate::docs::builder(
-                "Whether a customer's tag array contains a tag (crm-reference §3), for audience \
-                 filters such as has_tag(tags, 'vip'). Exact, case-sensitive match; NULL \
-                 elements never match. NULL tags or a NULL name give NULL, an empty array false.",
-                "has_tag(tags, name)",
-            )
-            .with_argument(
-                "tags",
-                "text array of the customer's tags, e.g. ['vip', 'new']",
-            )
-            .with_argument("name", "the tag to look for")
-            .with_sql_example(
-                "SELECT customer_id FROM customer_profile WHERE has_tag(tags, 'vip');\n\
-                 SELECT has_tag(['vip', 'new'], 'vip'), has_tag(['vip'], 'VIP');  -- t | f",
-            )
-            .build()
-        }))
-    }
-}
-
-fn contains(rows: usize, columns: &Columns) -> ArrayRef {
+fn contains(columns: &Columns, rows: usize) -> Result<ArrayRef> {
     let mut out = BooleanBuilder::with_capacity(rows);
     let lists = columns.array(0).as_list::<i32>();
     let names = columns.array(1).as_string::<i32>();
@@ -110,12 +67,13 @@ fn contains(rows: usize, columns: &Columns) -> ArrayRef {
         let (start, end) = (offsets[list_row] as usize, offsets[list_row + 1] as usize);
         out.append_value((start..end).any(|i| elements.is_valid(i) && elements.value(i) == name));
     }
-    Arc::new(out.finish())
+    Ok(Arc::new(out.finish()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::scalar::coerce;
     use datafusion::arrow::array::{ListBuilder, StringArray, StringBuilder};
     use proptest::prelude::*;
 
@@ -138,7 +96,7 @@ mod tests {
     fn run(lists: ArrayRef, names: Vec<Option<&str>>) -> Vec<Option<bool>> {
         let rows = names.len();
         let names: ArrayRef = Arc::new(StringArray::from(names));
-        let out = contains(rows, &Columns::from_arrays(vec![lists, names]));
+        let out = contains(&Columns::from_arrays(vec![lists, names]), rows).expect("runs");
         let out = out.as_boolean();
         (0..rows)
             .map(|i| out.is_valid(i).then(|| out.value(i)))
@@ -184,16 +142,32 @@ mod tests {
         let list = |t: DataType| DataType::new_list(t, true);
         assert!(
             coerce(
-                NAME,
+                "has_tag",
                 PARAMS,
                 &[2],
                 &[list(DataType::Utf8View), DataType::Utf8View]
             )
             .is_ok()
         );
-        assert!(coerce(NAME, PARAMS, &[2], &[list(DataType::Int64), DataType::Utf8]).is_err());
-        assert!(coerce(NAME, PARAMS, &[2], &[DataType::Utf8, DataType::Utf8]).is_err());
-        assert!(coerce(NAME, PARAMS, &[2], &[list(DataType::Utf8), DataType::Int64]).is_err());
+        assert!(
+            coerce(
+                "has_tag",
+                PARAMS,
+                &[2],
+                &[list(DataType::Int64), DataType::Utf8]
+            )
+            .is_err()
+        );
+        assert!(coerce("has_tag", PARAMS, &[2], &[DataType::Utf8, DataType::Utf8]).is_err());
+        assert!(
+            coerce(
+                "has_tag",
+                PARAMS,
+                &[2],
+                &[list(DataType::Utf8), DataType::Int64]
+            )
+            .is_err()
+        );
     }
 
     proptest! {

@@ -8,15 +8,11 @@
 //! NULL in any argument gives NULL. Errors: a parameter that is not positive, `t < 0`,
 //! `x < 0`, `t_x` outside `[0, T]`.
 
-use std::sync::OnceLock;
-
-use datafusion::logical_expr::{Documentation, ScalarUDF};
-
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
-use crate::btyd::scalar::NumericFunction;
 use crate::kernels::btyd::History;
 use crate::kernels::btyd::pareto_nbd::ParetoNbd;
+use crate::scalar_spec::{Doc, ScalarSpec};
 
 const PARAMS: &[Param] = &[
     param("r", Kind::Number),
@@ -31,14 +27,9 @@ const PARAMS: &[Param] = &[
 
 /// Registers `pareto_nbd_expected_purchases`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        NumericFunction::new(
-            "pareto_nbd_expected_purchases",
-            PARAMS,
-            expected,
-            documentation(),
-        ),
-    ))]
+    vec![
+        ScalarSpec::numbers("pareto_nbd_expected_purchases", PARAMS, expected, DOC).into_function(),
+    ]
 }
 
 fn expected(v: &[f64]) -> Result<f64, String> {
@@ -46,32 +37,25 @@ fn expected(v: &[f64]) -> Result<f64, String> {
     model.expected_purchases(v[4], History::new(v[5], v[6], v[7])?)
 }
 
-fn documentation() -> Documentation {
-    static DOC: OnceLock<Documentation> = OnceLock::new();
-    DOC.get_or_init(|| {
-        crate::docs::builder(
-            "Expected purchases in the next t time units under Pareto/NBD, given the \
+const DOC: Doc = Doc {
+    description: "Expected purchases in the next t time units under Pareto/NBD, given the \
              customer's history (crm-reference §4.2): E[Y(t) | x, t_x, T], P(alive) included. \
              With x = t_x = T = 0 it is E[X(t)] for a new customer. Parameters from \
              pareto_nbd_fit. NULL in any argument gives NULL.",
-            "pareto_nbd_expected_purchases(r, alpha, s, beta, t, x, t_x, T)",
-        )
-        .with_argument("r, alpha, s, beta", "Pareto/NBD parameters (> 0)")
-        .with_argument("t", "the horizon (>= 0), in the time unit of t_x and T")
-        .with_argument("x", "repeat transactions in the calibration period")
-        .with_argument("t_x", "time of the last transaction since the first")
-        .with_argument(
+    syntax: "pareto_nbd_expected_purchases(r, alpha, s, beta, t, x, t_x, T)",
+    arguments: &[
+        ("r, alpha, s, beta", "Pareto/NBD parameters (> 0)"),
+        ("t", "the horizon (>= 0), in the time unit of t_x and T"),
+        ("x", "repeat transactions in the calibration period"),
+        ("t_x", "time of the last transaction since the first"),
+        (
             "T",
             "time from the first transaction to the end of calibration",
-        )
-        .with_sql_example(
-            "SELECT round(pareto_nbd_expected_purchases(0.553, 10.578, 0.606, 11.669, 39, 2, \
+        ),
+    ],
+    example: "SELECT round(pareto_nbd_expected_purchases(0.553, 10.578, 0.606, 11.669, 39, 2, \
              30.43, 38.86), 6);\n-- 1.455123",
-        )
-        .build()
-    })
-    .clone()
-}
+};
 
 #[cfg(test)]
 mod tests {
