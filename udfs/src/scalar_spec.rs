@@ -6,7 +6,8 @@
 //!
 //! Kernels come in two shapes:
 //! - [`Kernel::Arrays`]: the rows of the coerced arguments ([`Columns`]) to a result array,
-//!   for functions of text, dates, arrays or several result rules;
+//!   for functions of text, dates, arrays or several result rules ([`Kernel::Configured`]
+//!   also reads the session's `segmint.*` settings);
 //! - [`Kernel::Numbers`]: one row's numbers to one number, for functions of numbers
 //!   returning a DOUBLE (the BTYD predictions). NULL in any argument gives NULL; a kernel
 //!   error is an invalid argument and a result that is not finite is a data error, both
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Float64Builder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
+use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -31,7 +33,9 @@ use crate::args::scalar::{Columns, Param, coerce, signature};
 #[derive(Debug, Clone, Copy)]
 pub enum Kernel {
     /// `rows` rows of the coerced arguments to the result array.
-    Arrays(fn(&Columns, usize) -> Result<ArrayRef>),
+    Arrays(fn(usize, &Columns) -> Result<ArrayRef>),
+    /// The same, with the session's settings (`segmint.*` defaults).
+    Configured(fn(usize, &Columns, &ConfigOptions) -> Result<ArrayRef>),
     /// One row's arguments (all numbers, in parameter order) to one number.
     Numbers(fn(&[f64]) -> std::result::Result<f64, String>),
 }
@@ -120,9 +124,10 @@ impl SpecFunction {
         }
     }
 
-    fn compute(&self, columns: &Columns, rows: usize) -> Result<ArrayRef> {
+    fn compute(&self, columns: &Columns, rows: usize, config: &ConfigOptions) -> Result<ArrayRef> {
         match self.spec.kernel {
-            Kernel::Arrays(kernel) => kernel(columns, rows),
+            Kernel::Arrays(kernel) => kernel(rows, columns),
+            Kernel::Configured(kernel) => kernel(rows, columns, config),
             Kernel::Numbers(kernel) => numbers(self.spec.name, kernel, columns, rows),
         }
     }
@@ -202,14 +207,17 @@ impl ScalarUDFImpl for SpecFunction {
         // Constant arguments are computed once.
         let all_constant = (0..columns.len()).all(|i| columns.is_constant(i));
         if all_constant && self.spec.volatility == Volatility::Immutable {
-            let array = self.compute(&columns, 1)?;
+            let array = self.compute(&columns, 1, &args.config_options)?;
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
                 &array, 0,
             )?));
         }
-        Ok(ColumnarValue::Array(
-            self.compute(&columns, args.number_rows)?,
-        ))
+        let rows = args.number_rows;
+        Ok(ColumnarValue::Array(self.compute(
+            &columns,
+            rows,
+            &args.config_options,
+        )?))
     }
 
     fn is_strict(&self) -> bool {
@@ -227,7 +235,6 @@ mod tests {
     use crate::args::scalar::{Kind, param};
     use datafusion::arrow::array::{Array, AsArray, Float64Array, StringBuilder};
     use datafusion::arrow::datatypes::{Field, Float64Type};
-    use datafusion::config::ConfigOptions;
 
     const PARAMS: &[Param] = &[param("u", Kind::Number), param("v", Kind::Number)];
 
@@ -238,7 +245,7 @@ mod tests {
         Ok(v[0] / v[1])
     }
 
-    fn labels(columns: &Columns, rows: usize) -> Result<ArrayRef> {
+    fn labels(rows: usize, columns: &Columns) -> Result<ArrayRef> {
         let mut out = StringBuilder::new();
         for row in 0..rows {
             out.append_option(

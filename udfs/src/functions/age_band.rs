@@ -11,19 +11,17 @@
 //! ascending and not negative; a NULL `bands` takes the default. A NULL date gives NULL. A birth
 //! date after `as_of`, or malformed bands, is an error at execution.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
+use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
-use crate::args::scalar::{Columns, Kind, Param, coerce, param, signature};
+use crate::args::scalar::{Columns, Kind, Param, param};
 use crate::args::{Days, format_date};
+use crate::scalar_spec::{Doc, Kernel, ScalarSpec};
 
 const NAME: &str = "age_band";
 
@@ -38,75 +36,42 @@ pub const DEFAULT_BANDS: [u32; 5] = [18, 25, 35, 45, 55];
 
 /// Registers `age_band`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(
-        ScalarUDF::new_from_impl(AgeBand::new()),
-    )]
-}
-
-/// The `age_band` scalar function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct AgeBand {
-    signature: Signature,
-}
-
-impl AgeBand {
-    fn new() -> Self {
-        AgeBand {
-            signature: signature(PARAMS, Volatility::Immutable),
+    vec![
+        ScalarSpec {
+            name: NAME,
+            params: PARAMS,
+            arities: &[2, 3],
+            returns: DataType::Utf8,
+            kernel: Kernel::Arrays(bands),
+            volatility: Volatility::Immutable,
+            strict: false,
+            doc: DOC,
         }
-    }
+        .into_function(),
+    ]
 }
 
-impl ScalarUDFImpl for AgeBand {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce(NAME, PARAMS, &[2, 3], arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = Columns::new(&args.args, PARAMS)?;
-        Ok(ColumnarValue::Array(bands(args.number_rows, &columns)?))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        static DOC: OnceLock<Documentation> = OnceLock::new();
-        Some(DOC.get_or_init(|| {
-            crate::docs::builder(
-                "The age group of a customer on an analysis date (crm-reference §3.3). Age is \
+const DOC: Doc = Doc {
+    description: "The age group of a customer on an analysis date (crm-reference §3.3). Age is \
                  in whole years and goes up on the birthday (as PostgreSQL's age() counts it; \
                  29 February birthdays count from 1 March in other years). Bands are \
                  lower-inclusive, upper-exclusive: the default [18, 25, 35, 45, 55] gives '<18', \
                  '18-24', '25-34', '35-44', '45-54', '55+'. A NULL date gives NULL, NULL bands \
                  the default; a birth date after as_of is an error.",
-                "age_band(birth_date, as_of [, bands])",
-            )
-            .with_argument("birth_date", "date (or timestamp) of birth")
-            .with_argument("as_of", "the analysis date (e.g. segmint_as_of())")
-            .with_argument(
-                "bands",
-                "ascending whole-number band edges: an array [18, 30, 50] or text '18;30;50' \
+    syntax: "age_band(birth_date, as_of [, bands])",
+    arguments: &[
+        ("birth_date", "date (or timestamp) of birth"),
+        ("as_of", "the analysis date (e.g. segmint_as_of())"),
+        (
+            "bands",
+            "ascending whole-number band edges: an array [18, 30, 50] or text '18;30;50' \
                  (default [18, 25, 35, 45, 55])",
-            )
-            .with_sql_example(
-                "SELECT age_band(DATE '1990-05-20', DATE '2026-01-01'),\n       \
+        ),
+    ],
+    example: "SELECT age_band(DATE '1990-05-20', DATE '2026-01-01'),\n       \
                  age_band(DATE '2001-01-15', DATE '2026-01-01', [20, 30, 40]);\n\
                  -- 35-44 | 20-29",
-            )
-            .build()
-        }))
-    }
-}
+};
 
 /// The calendar date (year, month, day) of days since 1970-01-01 (proleptic Gregorian; Howard
 /// Hinnant's `civil_from_days`).

@@ -51,7 +51,7 @@ const DOC: Doc = Doc {
               SELECT has_tag(['vip', 'new'], 'vip'), has_tag(['vip'], 'VIP');  -- t | f",
 };
 
-fn contains(columns: &Columns, rows: usize) -> Result<ArrayRef> {
+fn contains(rows: usize, columns: &Columns) -> Result<ArrayRef> {
     let mut out = BooleanBuilder::with_capacity(rows);
     let lists = columns.array(0).as_list::<i32>();
     let names = columns.array(1).as_string::<i32>();
@@ -96,7 +96,7 @@ mod tests {
     fn run(lists: ArrayRef, names: Vec<Option<&str>>) -> Vec<Option<bool>> {
         let rows = names.len();
         let names: ArrayRef = Arc::new(StringArray::from(names));
-        let out = contains(&Columns::from_arrays(vec![lists, names]), rows).expect("runs");
+        let out = contains(rows, &Columns::from_arrays(vec![lists, names])).expect("runs");
         let out = out.as_boolean();
         (0..rows)
             .map(|i| out.is_valid(i).then(|| out.value(i)))

@@ -18,19 +18,18 @@
 //! Errors (at execution, naming the function): an order after `as_of`, a first order after the
 //! last one, a negative count or gap, negative thresholds or `active_days > churn_days`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
+use datafusion::logical_expr::Volatility;
 
 use crate::args::format_date;
-use crate::args::scalar::{Columns, Kind, Param, coerce, param, signature};
+use crate::args::scalar::{Columns, Kind, Param, param};
 use crate::kernels::lifecycle::{History, NewRule, Thresholds, stage};
+use crate::scalar_spec::{Doc, Kernel, ScalarSpec};
 use crate::{CrmFunction, FunctionOptions};
 
 const NAME: &str = "lifecycle_stage";
@@ -60,63 +59,23 @@ const GAP: usize = 7;
 
 /// Registers `lifecycle_stage`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        LifecycleStage::new(),
-    ))]
-}
-
-/// The `lifecycle_stage` scalar function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct LifecycleStage {
-    signature: Signature,
-}
-
-impl LifecycleStage {
-    fn new() -> Self {
-        // Stable, not immutable: the defaults are session settings.
-        LifecycleStage {
-            signature: signature(PARAMS, Volatility::Stable),
+    vec![
+        ScalarSpec {
+            name: NAME,
+            params: PARAMS,
+            arities: ARITIES,
+            returns: DataType::Utf8,
+            kernel: Kernel::Configured(configured_stages),
+            volatility: Volatility::Immutable,
+            strict: false,
+            doc: DOC,
         }
-    }
+        .into_function(),
+    ]
 }
 
-impl ScalarUDFImpl for LifecycleStage {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce(NAME, PARAMS, ARITIES, arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let options = FunctionOptions::from_config(&args.config_options);
-        let defaults = Thresholds {
-            new_days: days_setting(options.lifecycle_new_days),
-            active_days: days_setting(options.lifecycle_active_days),
-            churn_days: days_setting(options.lifecycle_churn_days),
-        };
-        let columns = Columns::new(&args.args, PARAMS)?;
-        Ok(ColumnarValue::Array(stages(
-            args.number_rows,
-            &columns,
-            defaults,
-        )?))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        static DOC: OnceLock<Documentation> = OnceLock::new();
-        Some(DOC.get_or_init(|| {
-            crate::docs::builder(
-                "A customer's lifecycle stage on an analysis date: prospect, new, reactivated, \
+const DOC: Doc = Doc {
+    description: "A customer's lifecycle stage on an analysis date: prospect, new, reactivated, \
                  active, dormant or churned (crm-reference §2). Rules are evaluated top-down: \
                  'prospect' (no orders), 'new' (first order at most new_days \
                  ago), 'reactivated' (last order at most active_days ago after a gap of more than \
@@ -126,50 +85,57 @@ impl ScalarUDFImpl for LifecycleStage {
                  180); an optional argument given as NULL takes its default. Dates may be dates \
                  or timestamps. n_orders = 0 gives 'prospect' even with NULL dates; other NULLs \
                  give NULL. An order after as_of is an error.",
-                "lifecycle_stage(first_order, last_order, n_orders, as_of [, new_days, \
+    syntax: "lifecycle_stage(first_order, last_order, n_orders, as_of [, new_days, \
                  active_days, churn_days [, gap_before_last_days]])",
-            )
-            .with_argument(
-                "first_order",
-                "date or timestamp of the customer's first order",
-            )
-            .with_argument(
-                "last_order",
-                "date or timestamp of the customer's last order",
-            )
-            .with_argument(
-                "n_orders",
-                "number of orders (0 for a registered non-buyer)",
-            )
-            .with_argument("as_of", "the analysis date (e.g. segmint_as_of())")
-            .with_argument(
-                "new_days",
-                "first order at most this many days before as_of: 'new' (default 30)",
-            )
-            .with_argument(
-                "active_days",
-                "last order at most this many days before as_of: 'active' (default 90)",
-            )
-            .with_argument(
-                "churn_days",
-                "last order more than this many days before as_of: 'churned' (default 180)",
-            )
-            .with_argument(
-                "gap_before_last_days",
-                "days between the last order and the one before it; more than churn_days makes \
+    arguments: &[
+        (
+            "first_order",
+            "date or timestamp of the customer's first order",
+        ),
+        (
+            "last_order",
+            "date or timestamp of the customer's last order",
+        ),
+        (
+            "n_orders",
+            "number of orders (0 for a registered non-buyer)",
+        ),
+        ("as_of", "the analysis date (e.g. segmint_as_of())"),
+        (
+            "new_days",
+            "first order at most this many days before as_of: 'new' (default 30)",
+        ),
+        (
+            "active_days",
+            "last order at most this many days before as_of: 'active' (default 90)",
+        ),
+        (
+            "churn_days",
+            "last order more than this many days before as_of: 'churned' (default 180)",
+        ),
+        (
+            "gap_before_last_days",
+            "days between the last order and the one before it; more than churn_days makes \
                  a recent buyer 'reactivated'",
-            )
-            .with_sql_example(
-                "SELECT customer_id,\n       \
+        ),
+    ],
+    example: "SELECT customer_id,\n       \
                  lifecycle_stage(min(order_ts), max(order_ts), count(*), DATE '2026-01-01')\n\
                  FROM orders GROUP BY customer_id;\n\
                  SELECT lifecycle_stage(DATE '2024-01-01', DATE '2025-12-01', 5, \
                  DATE '2026-01-01', 30, 90, 365, 400);\n\
                  -- reactivated",
-            )
-            .build()
-        }))
-    }
+};
+
+/// The stages with the session's default thresholds (`segmint.lifecycle_*_days`).
+fn configured_stages(rows: usize, columns: &Columns, config: &ConfigOptions) -> Result<ArrayRef> {
+    let options = FunctionOptions::from_config(config);
+    let defaults = Thresholds {
+        new_days: days_setting(options.lifecycle_new_days),
+        active_days: days_setting(options.lifecycle_active_days),
+        churn_days: days_setting(options.lifecycle_churn_days),
+    };
+    stages(rows, columns, defaults)
 }
 
 fn days_setting(value: u64) -> i64 {
@@ -275,6 +241,7 @@ fn stages(rows: usize, columns: &Columns, defaults: Thresholds) -> Result<ArrayR
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::scalar::coerce;
     use datafusion::arrow::array::{Array, AsArray, Date32Array, Float64Array, Int64Array};
     use proptest::prelude::*;
 

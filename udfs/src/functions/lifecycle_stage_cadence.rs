@@ -13,20 +13,18 @@
 //! default. Errors (at execution, naming the function): a gap that is not positive, an order
 //! after `as_of`, `k1 <= 0` or `k2 < k1`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
+use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
 use crate::args::format_date;
-use crate::args::scalar::{Columns, Kind, Param, coerce, param, signature};
+use crate::args::scalar::{Columns, Kind, Param, param};
 use crate::kernels::lifecycle::cadence_stage;
+use crate::scalar_spec::{Doc, Kernel, ScalarSpec};
 
 const NAME: &str = "lifecycle_stage_cadence";
 
@@ -47,52 +45,23 @@ pub const DEFAULT_K2: f64 = 3.0;
 
 /// Registers `lifecycle_stage_cadence`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        LifecycleStageCadence::new(),
-    ))]
-}
-
-/// The `lifecycle_stage_cadence` scalar function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct LifecycleStageCadence {
-    signature: Signature,
-}
-
-impl LifecycleStageCadence {
-    fn new() -> Self {
-        LifecycleStageCadence {
-            signature: signature(PARAMS, Volatility::Immutable),
+    vec![
+        ScalarSpec {
+            name: NAME,
+            params: PARAMS,
+            arities: ARITIES,
+            returns: DataType::Utf8,
+            kernel: Kernel::Arrays(stages),
+            volatility: Volatility::Immutable,
+            strict: false,
+            doc: DOC,
         }
-    }
+        .into_function(),
+    ]
 }
 
-impl ScalarUDFImpl for LifecycleStageCadence {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce(NAME, PARAMS, ARITIES, arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = Columns::new(&args.args, PARAMS)?;
-        Ok(ColumnarValue::Array(stages(args.number_rows, &columns)?))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        static DOC: OnceLock<Documentation> = OnceLock::new();
-        Some(DOC.get_or_init(|| {
-            crate::docs::builder(
-                "A customer's lifecycle stage (active, dormant or churned) measured against their \
+const DOC: Doc = Doc {
+    description: "A customer's lifecycle stage (active, dormant or churned) measured against their \
                  own purchase rhythm (crm-reference §2, purchase-interval variant). With d = days \
                  from last_order to as_of: 'active' when d <= k1 * typical_gap_days, 'dormant' \
                  when d <= k2 * typical_gap_days, else 'churned' (k1 = 1.5, k2 = 3). \
@@ -100,31 +69,27 @@ impl ScalarUDFImpl for LifecycleStageCadence {
                  usually the median gap between the customer's orders. NULL dates or gap give \
                  NULL; a NULL k1 or k2 takes its default. A gap that is not positive, an order \
                  after as_of, k1 <= 0 or k2 < k1 is an error.",
-                "lifecycle_stage_cadence(last_order, typical_gap_days, as_of [, k1 [, k2]])",
-            )
-            .with_argument(
-                "last_order",
-                "date or timestamp of the customer's last order",
-            )
-            .with_argument(
-                "typical_gap_days",
-                "the customer's typical days between orders (e.g. the median gap); > 0",
-            )
-            .with_argument("as_of", "the analysis date (e.g. segmint_as_of())")
-            .with_argument("k1", "active while d <= k1 gaps (default 1.5)")
-            .with_argument(
-                "k2",
-                "dormant while d <= k2 gaps, churned beyond (default 3)",
-            )
-            .with_sql_example(
-                "SELECT lifecycle_stage_cadence(DATE '2025-12-10', 14, DATE '2026-01-01'),\n       \
+    syntax: "lifecycle_stage_cadence(last_order, typical_gap_days, as_of [, k1 [, k2]])",
+    arguments: &[
+        (
+            "last_order",
+            "date or timestamp of the customer's last order",
+        ),
+        (
+            "typical_gap_days",
+            "the customer's typical days between orders (e.g. the median gap); > 0",
+        ),
+        ("as_of", "the analysis date (e.g. segmint_as_of())"),
+        ("k1", "active while d <= k1 gaps (default 1.5)"),
+        (
+            "k2",
+            "dormant while d <= k2 gaps, churned beyond (default 3)",
+        ),
+    ],
+    example: "SELECT lifecycle_stage_cadence(DATE '2025-12-10', 14, DATE '2026-01-01'),\n       \
                  lifecycle_stage_cadence(DATE '2025-12-10', 7, DATE '2026-01-01');\n\
                  -- 'dormant' (22 days > 1.5 * 14), 'churned' (22 days > 3 * 7)",
-            )
-            .build()
-        }))
-    }
-}
+};
 
 /// The cadence multipliers of one row (defaults where NULL or absent), checked.
 fn row_multipliers(columns: &Columns, row: usize) -> Result<(f64, f64)> {

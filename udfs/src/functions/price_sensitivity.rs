@@ -13,18 +13,16 @@
 //! text (`'0.6;0.2'`). A NULL share or depth gives NULL; NULL thresholds take the defaults.
 //! Shares, depths and thresholds outside [0, 1] (or NaN) are an error at execution.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
+use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
-use crate::args::scalar::{Columns, Kind, Param, coerce, param, signature};
+use crate::args::scalar::{Columns, Kind, Param, param};
+use crate::scalar_spec::{Doc, Kernel, ScalarSpec};
 
 const NAME: &str = "price_sensitivity";
 
@@ -41,84 +39,51 @@ pub const DEFAULT_DEPTH_THRESHOLD: f64 = 0.15;
 
 /// Registers `price_sensitivity`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        PriceSensitivity::new(),
-    ))]
-}
-
-/// The `price_sensitivity` scalar function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct PriceSensitivity {
-    signature: Signature,
-}
-
-impl PriceSensitivity {
-    fn new() -> Self {
-        PriceSensitivity {
-            signature: signature(PARAMS, Volatility::Immutable),
+    vec![
+        ScalarSpec {
+            name: NAME,
+            params: PARAMS,
+            arities: &[2, 3],
+            returns: DataType::Utf8,
+            kernel: Kernel::Arrays(levels),
+            volatility: Volatility::Immutable,
+            strict: false,
+            doc: DOC,
         }
-    }
+        .into_function(),
+    ]
 }
 
-impl ScalarUDFImpl for PriceSensitivity {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce(NAME, PARAMS, &[2, 3], arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = Columns::new(&args.args, PARAMS)?;
-        Ok(ColumnarValue::Array(levels(args.number_rows, &columns)?))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        static DOC: OnceLock<Documentation> = OnceLock::new();
-        Some(DOC.get_or_init(|| {
-            crate::docs::builder(
-                "How strongly a customer buys on discount: 'high', 'medium' or 'low' \
+const DOC: Doc = Doc {
+    description: "How strongly a customer buys on discount: 'high', 'medium' or 'low' \
                  (crm-reference §3.3 price sensitivity). 'high' when discount_share >= \
                  share_threshold (default 0.5) AND discount_depth >= depth_threshold (default \
                  0.15), the spec's price-sensitive tag; 'medium' when exactly one holds; 'low' \
                  otherwise. thresholds = [share_threshold, depth_threshold] (array or '0.5;0.15'). \
                  A NULL share or depth gives NULL, NULL thresholds the defaults; values outside \
                  [0, 1] are an error.",
-                "price_sensitivity(discount_share, discount_depth [, thresholds])",
-            )
-            .with_argument(
-                "discount_share",
-                "share of the customer's orders with a discount, in [0, 1]",
-            )
-            .with_argument(
-                "discount_depth",
-                "spend-weighted discount depth sum(discount) / sum(gross), in [0, 1]",
-            )
-            .with_argument(
-                "thresholds",
-                "[minimum discount_share, minimum discount_depth], default [0.5, 0.15]",
-            )
-            .with_sql_example(
-                "SELECT customer_id, price_sensitivity(\n         \
+    syntax: "price_sensitivity(discount_share, discount_depth [, thresholds])",
+    arguments: &[
+        (
+            "discount_share",
+            "share of the customer's orders with a discount, in [0, 1]",
+        ),
+        (
+            "discount_depth",
+            "spend-weighted discount depth sum(discount) / sum(gross), in [0, 1]",
+        ),
+        (
+            "thresholds",
+            "[minimum discount_share, minimum discount_depth], default [0.5, 0.15]",
+        ),
+    ],
+    example: "SELECT customer_id, price_sensitivity(\n         \
                  avg(CASE WHEN discount_amount > 0 THEN 1.0 ELSE 0.0 END),\n         \
                  sum(discount_amount) / sum(gross_amount))\n\
                  FROM orders GROUP BY customer_id;\n\
                  SELECT price_sensitivity(0.8, 0.2), price_sensitivity(0.8, 0.05);\n\
                  -- high | medium",
-            )
-            .build()
-        }))
-    }
-}
+};
 
 /// The level from the two conditions: both `'high'`, one `'medium'`, none `'low'`.
 pub fn level(share: f64, depth: f64, share_threshold: f64, depth_threshold: f64) -> &'static str {

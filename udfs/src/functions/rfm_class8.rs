@@ -13,19 +13,17 @@
 //! is days since the last order, frequency a count of orders); monetary may be negative (net
 //! of refunds).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
+use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
-use crate::args::scalar::{Columns, Kind, Param, coerce, param, signature};
+use crate::args::scalar::{Columns, Kind, Param, param};
 use crate::kernels::segments::class8_raw;
+use crate::scalar_spec::{Doc, Kernel, ScalarSpec};
 
 const NAME: &str = "rfm_class8";
 
@@ -40,79 +38,45 @@ const PARAMS: &[Param] = &[
 
 /// Registers `rfm_class8`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        RfmClass8::new(),
-    ))]
-}
-
-/// The `rfm_class8` scalar function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct RfmClass8 {
-    signature: Signature,
-}
-
-impl RfmClass8 {
-    fn new() -> Self {
-        RfmClass8 {
-            signature: signature(PARAMS, Volatility::Immutable),
+    vec![
+        ScalarSpec {
+            name: NAME,
+            params: PARAMS,
+            arities: &[],
+            returns: DataType::Utf8,
+            kernel: Kernel::Arrays(classes),
+            volatility: Volatility::Immutable,
+            strict: true,
+            doc: DOC,
         }
-    }
+        .into_function(),
+    ]
 }
 
-impl ScalarUDFImpl for RfmClass8 {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce(NAME, PARAMS, &[PARAMS.len()], arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn is_strict(&self) -> bool {
-        true
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = Columns::new(&args.args, PARAMS)?;
-        Ok(ColumnarValue::Array(classes(args.number_rows, &columns)?))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        static DOC: OnceLock<Documentation> = OnceLock::new();
-        Some(DOC.get_or_init(|| {
-            crate::docs::builder(
-                "The Chinese 8-class RFM customer type (RFM 八大客户类型, crm-reference §1.3) of raw \
+const DOC: Doc = Doc {
+    description: "The Chinese 8-class RFM customer type (RFM 八大客户类型, crm-reference §1.3) of raw \
                  measures against comparison values, usually the population means. R is high \
                  when recency < mean_r, F when frequency > mean_f, M when monetary > mean_m; \
                  ties count as low. High/high/high is 重要价值客户 (important value), low/low/low \
                  一般挽留客户 (general win-back). Any NULL gives NULL; a negative recency or \
                  frequency is an error.",
-                "rfm_class8(recency, frequency, monetary, mean_r, mean_f, mean_m)",
-            )
-            .with_argument("recency", "days since the customer's last order")
-            .with_argument("frequency", "number of orders")
-            .with_argument("monetary", "spend (sum or average order value)")
-            .with_argument("mean_r", "comparison value for recency, e.g. avg(recency) OVER ()")
-            .with_argument("mean_f", "comparison value for frequency")
-            .with_argument("mean_m", "comparison value for monetary")
-            .with_sql_example(
-                "SELECT customer_id, rfm_class8(recency_days, frequency, monetary,\n       \
+    syntax: "rfm_class8(recency, frequency, monetary, mean_r, mean_f, mean_m)",
+    arguments: &[
+        ("recency", "days since the customer's last order"),
+        ("frequency", "number of orders"),
+        ("monetary", "spend (sum or average order value)"),
+        (
+            "mean_r",
+            "comparison value for recency, e.g. avg(recency) OVER ()",
+        ),
+        ("mean_f", "comparison value for frequency"),
+        ("mean_m", "comparison value for monetary"),
+    ],
+    example: "SELECT customer_id, rfm_class8(recency_days, frequency, monetary,\n       \
                  avg(recency_days) OVER (), avg(frequency) OVER (), avg(monetary) OVER ())\n\
                  FROM rfm('orders', DATE '2026-01-01');\n\
                  SELECT rfm_class8(10, 5, 500, 30, 3, 200);  -- 重要价值客户",
-            )
-            .build()
-        }))
-    }
-}
+};
 
 fn classes(rows: usize, columns: &Columns) -> Result<ArrayRef> {
     let mut out = StringBuilder::with_capacity(rows, rows * 18);

@@ -60,7 +60,7 @@ fn score(columns: &Columns, i: usize, row: usize) -> Option<u8> {
     u8::try_from(columns.int(i, row)?).ok()
 }
 
-fn segments(columns: &Columns, rows: usize) -> Result<ArrayRef> {
+fn segments(rows: usize, columns: &Columns) -> Result<ArrayRef> {
     let mut out = StringBuilder::with_capacity(rows, rows * 12);
     for row in 0..rows {
         let name = if columns.has(3) {
@@ -105,7 +105,7 @@ mod tests {
         let r: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(1), None, Some(9)]));
         let f: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(1), Some(1), Some(1)]));
         let m: ArrayRef = Arc::new(Int64Array::from(vec![None, Some(1), Some(1), Some(1)]));
-        let out = segments(&Columns::from_arrays(vec![r, f, m]), 4).unwrap();
+        let out = segments(4, &Columns::from_arrays(vec![r, f, m])).unwrap();
         let out = out.as_string::<i32>();
         assert_eq!(out.value(0), "champions");
         assert_eq!(out.value(1), "hibernating");

@@ -13,19 +13,17 @@
 //! NULL. Cuts that are empty, not numbers, not strictly ascending, contain NULL or are more than
 //! 254 are an error at execution.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int32Builder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
-};
+use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
-use crate::args::scalar::{Columns, Kind, Param, coerce, param, signature};
+use crate::args::scalar::{Columns, Kind, Param, param};
 use crate::kernels::scoring::threshold_score;
+use crate::scalar_spec::{Doc, Kernel, ScalarSpec};
 
 const NAME: &str = "rfm_threshold_score";
 
@@ -40,81 +38,44 @@ const MAX_CUTS: usize = 254;
 
 /// Registers `rfm_threshold_score`.
 pub fn functions() -> Vec<CrmFunction> {
-    vec![CrmFunction::Scalar(ScalarUDF::new_from_impl(
-        RfmThresholdScore::new(),
-    ))]
-}
-
-/// The `rfm_threshold_score` scalar function.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct RfmThresholdScore {
-    signature: Signature,
-}
-
-impl RfmThresholdScore {
-    fn new() -> Self {
-        RfmThresholdScore {
-            signature: signature(PARAMS, Volatility::Immutable),
+    vec![
+        ScalarSpec {
+            name: NAME,
+            params: PARAMS,
+            arities: &[],
+            returns: DataType::Int32,
+            kernel: Kernel::Arrays(scores),
+            volatility: Volatility::Immutable,
+            strict: true,
+            doc: DOC,
         }
-    }
+        .into_function(),
+    ]
 }
 
-impl ScalarUDFImpl for RfmThresholdScore {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce(NAME, PARAMS, &[PARAMS.len()], arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Int32)
-    }
-
-    fn is_strict(&self) -> bool {
-        true
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let columns = Columns::new(&args.args, PARAMS)?;
-        Ok(ColumnarValue::Array(scores(args.number_rows, &columns)?))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        static DOC: OnceLock<Documentation> = OnceLock::new();
-        Some(DOC.get_or_init(|| {
-            crate::docs::builder(
-                "An RFM score from fixed, business-chosen cut points (crm-reference §1.2 C). It \
+const DOC: Doc = Doc {
+    description: "An RFM score from fixed, business-chosen cut points (crm-reference §1.2 C). It \
                  is 1 + the number of cut points <= value, so scores run from 1 to len(cuts) + 1; \
                  with reverse = true (recency, where fewer days is better) it is len(cuts) + 1 \
                  minus that count. cuts is \
                  text like '10;30;90' or an array of numbers, strictly ascending. Any NULL \
                  argument gives NULL; malformed cuts are an error.",
-                "rfm_threshold_score(value, cuts, reverse)",
-            )
-            .with_argument(
-                "value",
-                "the raw measure (recency days, order count, spend)",
-            )
-            .with_argument(
-                "cuts",
-                "ascending cut points: text '10;30;90' or an array such as [10, 30, 90]",
-            )
-            .with_argument("reverse", "true when smaller values are better (recency)")
-            .with_sql_example(
-                "SELECT rfm_threshold_score(45, '10;30;90', true),\n       \
+    syntax: "rfm_threshold_score(value, cuts, reverse)",
+    arguments: &[
+        (
+            "value",
+            "the raw measure (recency days, order count, spend)",
+        ),
+        (
+            "cuts",
+            "ascending cut points: text '10;30;90' or an array such as [10, 30, 90]",
+        ),
+        ("reverse", "true when smaller values are better (recency)"),
+    ],
+    example: "SELECT rfm_threshold_score(45, '10;30;90', true),\n       \
                  rfm_threshold_score(4, [2, 3, 6], false);\n\
                  -- 2 | 3",
-            )
-            .build()
-        }))
-    }
-}
+};
 
 fn scores(rows: usize, columns: &Columns) -> Result<ArrayRef> {
     let mut out = Int32Builder::with_capacity(rows);
