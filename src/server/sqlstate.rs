@@ -295,4 +295,46 @@ mod tests {
             INVALID_TEXT_REPRESENTATION
         );
     }
+
+    #[tokio::test]
+    async fn more_engine_errors_get_their_codes() {
+        for (sql, code) in [
+            (
+                "SELECT column1 FROM t JOIN t AS u ON true",
+                AMBIGUOUS_COLUMN,
+            ),
+            ("SET datafusion.no_such_setting = 1", UNDEFINED_OBJECT),
+            ("SELECT abs('x', 'y')", UNDEFINED_FUNCTION),
+        ] {
+            assert_eq!(state_for(sql).await, code, "{sql}");
+        }
+    }
+
+    #[test]
+    fn arrow_errors_get_their_codes() {
+        for (error, code) in [
+            (ArrowError::DivideByZero, DIVISION_BY_ZERO),
+            (
+                ArrowError::CastError("bad digit".into()),
+                INVALID_TEXT_REPRESENTATION,
+            ),
+            (
+                ArrowError::CastError("Overflow happened".into()),
+                NUMERIC_VALUE_OUT_OF_RANGE,
+            ),
+            (
+                ArrowError::ArithmeticOverflow("x".into()),
+                NUMERIC_VALUE_OUT_OF_RANGE,
+            ),
+            (
+                ArrowError::NotYetImplemented("x".into()),
+                FEATURE_NOT_SUPPORTED,
+            ),
+        ] {
+            let wrapped = DataFusionError::ArrowError(Box::new(error), None);
+            assert_eq!(sqlstate_of(&wrapped), code, "{wrapped}");
+        }
+        let memory = DataFusionError::ResourcesExhausted("pool".into());
+        assert_eq!(sqlstate_of(&memory), OUT_OF_MEMORY);
+    }
 }
