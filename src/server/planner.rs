@@ -487,16 +487,21 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn refuses_writes_even_inside_explain() {
+    /// A planner over a context holding `t(id, v)`.
+    async fn planner_with_t() -> (SessionContext, Planner) {
         let ctx = SessionContext::new();
-        ctx.sql("CREATE TABLE t (id INT) AS VALUES (1)")
+        ctx.sql("CREATE TABLE t (id INT, v INT) AS VALUES (1, 10), (2, 20)")
             .await
             .expect("table");
-        let planner = Planner::new(ctx, Arc::new(NoCatalog));
+        (ctx.clone(), Planner::new(ctx, Arc::new(NoCatalog)))
+    }
+
+    #[tokio::test]
+    async fn refuses_writes_even_inside_explain() {
+        let (_, planner) = planner_with_t().await;
         let mut classified = classify(
             &SqlParser::new(),
-            "EXPLAIN ANALYZE INSERT INTO t VALUES (2)",
+            "EXPLAIN ANALYZE INSERT INTO t VALUES (3, 30)",
         )
         .expect("parses");
         assert_eq!(
@@ -550,11 +555,7 @@ mod tests {
 
     #[tokio::test]
     async fn retries_a_correlated_lookup_after_a_rewrite() {
-        let ctx = SessionContext::new();
-        ctx.sql("CREATE TABLE t (id INT, v INT) AS VALUES (1, 10), (2, 20)")
-            .await
-            .expect("table");
-        let planner = Planner::new(ctx.clone(), Arc::new(NoCatalog));
+        let (ctx, planner) = planner_with_t().await;
         let sql = "SELECT id, (SELECT v FROM t AS u WHERE u.id = t.id) AS w FROM t ORDER BY id";
         let mut classified = classify(&SqlParser::new(), sql).expect("parses");
         let Ok(Prepared::Query(planned)) = planner.prepare(classified.remove(0).statement).await

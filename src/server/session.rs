@@ -353,12 +353,6 @@ impl Session {
         self.cursors.schema(name)
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.variables()
-            .statement_timeout()
-            .map(|timeout| Instant::now() + timeout)
-    }
-
     /// Runs a bound plan.
     async fn execute(
         &self,
@@ -372,12 +366,12 @@ impl Session {
             self.plans.clear();
             self.customized.store(true, Ordering::SeqCst);
         }
-        let (time_zone, settings) = {
+        let (time_zone, settings, timeout) = {
             let variables = self.variables();
             let zone = variables
                 .get("TimeZone")
                 .unwrap_or_else(|| "UTC".to_string());
-            (zone, variables.fingerprint())
+            (zone, variables.fingerprint(), variables.statement_timeout())
         };
         let cache_owner = (!self.customized.load(Ordering::SeqCst)).then(|| CacheOwner {
             user: self.user.clone(),
@@ -386,7 +380,7 @@ impl Session {
         let execution = Execution {
             ctx: self.ctx(),
             engine: self.engine(),
-            deadline: self.deadline(),
+            deadline: timeout.map(|timeout| Instant::now() + timeout),
             cancel: self.cancel.begin(),
             time_zone,
             cache_owner,

@@ -234,6 +234,10 @@ fn identifier(token: Option<&Token>) -> Option<String> {
 /// `RUN REPORT`, `REFRESH` or `CREATE EXTERNAL TABLE`, which the PostgreSQL parser does not
 /// read; `None` for any other statement.
 fn own_command(sql: &str) -> PgWireResult<Option<Statement>> {
+    // Most statements are none of these: skip tokenizing what the parser reads next anyway.
+    if !mentions_own_command(sql) {
+        return Ok(None);
+    }
     let Some(tokens) = tokens(sql) else {
         return Ok(None);
     };
@@ -261,6 +265,15 @@ fn own_command(sql: &str) -> PgWireResult<Option<Statement>> {
         }
     }
     Ok(None)
+}
+
+/// Whether `sql` has a word that starts one of [`own_command`]'s statements.
+fn mentions_own_command(sql: &str) -> bool {
+    sql.split(|c: char| !c.is_ascii_alphabetic()).any(|w| {
+        ["run", "refresh", "external"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k))
+    })
 }
 
 fn refresh_usage() -> pgwire::error::PgWireError {
@@ -528,6 +541,10 @@ mod tests {
             code("RUN REPORT g AS OF '2026-13-45'"),
             INVALID_DATETIME_FORMAT
         );
+        assert!(!mentions_own_command(
+            "SELECT segment FROM rfm('orders', DATE '2026-01-01')"
+        ));
+        assert!(mentions_own_command("-- nightly\nRun Report g"));
         // A string that merely contains the words is SQL.
         assert!(matches!(
             one("SELECT 'RUN REPORT x'"),

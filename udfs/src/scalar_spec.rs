@@ -76,6 +76,39 @@ pub struct ScalarSpec {
 }
 
 impl ScalarSpec {
+    /// An immutable, non-strict function taking all of `params`; [`arities`](Self::arities)
+    /// and [`strict`](Self::strict) change that.
+    pub fn new(
+        name: &'static str,
+        params: &'static [Param],
+        returns: DataType,
+        kernel: Kernel,
+        doc: Doc,
+    ) -> ScalarSpec {
+        ScalarSpec {
+            name,
+            params,
+            arities: &[],
+            returns,
+            kernel,
+            volatility: Volatility::Immutable,
+            strict: false,
+            doc,
+        }
+    }
+
+    /// Calls may pass only the leading `arities` parameters (e.g. `&[2, 3]`).
+    pub fn arities(mut self, arities: &'static [usize]) -> ScalarSpec {
+        self.arities = arities;
+        self
+    }
+
+    /// NULL in any argument gives NULL.
+    pub fn strict(mut self) -> ScalarSpec {
+        self.strict = true;
+        self
+    }
+
     /// A function of numbers returning a DOUBLE, every parameter required.
     pub fn numbers(
         name: &'static str,
@@ -83,16 +116,14 @@ impl ScalarSpec {
         kernel: fn(&[f64]) -> std::result::Result<f64, String>,
         doc: Doc,
     ) -> ScalarSpec {
-        ScalarSpec {
+        ScalarSpec::new(
             name,
             params,
-            arities: &[],
-            returns: DataType::Float64,
-            kernel: Kernel::Numbers(kernel),
-            volatility: Volatility::Immutable,
-            strict: true,
+            DataType::Float64,
+            Kernel::Numbers(kernel),
             doc,
-        }
+        )
+        .strict()
     }
 
     /// The registered function.

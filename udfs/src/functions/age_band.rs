@@ -16,7 +16,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
 use crate::args::scalar::{Columns, Kind, Param, param};
@@ -37,17 +36,9 @@ pub const DEFAULT_BANDS: [u32; 5] = [18, 25, 35, 45, 55];
 /// Registers `age_band`.
 pub fn functions() -> Vec<CrmFunction> {
     vec![
-        ScalarSpec {
-            name: NAME,
-            params: PARAMS,
-            arities: &[2, 3],
-            returns: DataType::Utf8,
-            kernel: Kernel::Arrays(bands),
-            volatility: Volatility::Immutable,
-            strict: false,
-            doc: DOC,
-        }
-        .into_function(),
+        ScalarSpec::new(NAME, PARAMS, DataType::Utf8, Kernel::Arrays(bands), DOC)
+            .arities(&[2, 3])
+            .into_function(),
     ]
 }
 

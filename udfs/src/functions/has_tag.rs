@@ -6,7 +6,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
 use crate::args::scalar::{Columns, Kind, Param, param};
@@ -17,16 +16,14 @@ const PARAMS: &[Param] = &[param("tags", Kind::TextArray), param("name", Kind::T
 /// Registers `has_tag`.
 pub fn functions() -> Vec<CrmFunction> {
     vec![
-        ScalarSpec {
-            name: "has_tag",
-            params: PARAMS,
-            arities: &[],
-            returns: DataType::Boolean,
-            kernel: Kernel::Arrays(contains),
-            volatility: Volatility::Immutable,
-            strict: true,
-            doc: DOC,
-        }
+        ScalarSpec::new(
+            "has_tag",
+            PARAMS,
+            DataType::Boolean,
+            Kernel::Arrays(contains),
+            DOC,
+        )
+        .strict()
         .into_function(),
     ]
 }

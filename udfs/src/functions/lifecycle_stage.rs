@@ -24,7 +24,6 @@ use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::config::ConfigOptions;
 use datafusion::error::Result;
-use datafusion::logical_expr::Volatility;
 
 use crate::args::format_date;
 use crate::args::scalar::{Columns, Kind, Param, param};
@@ -60,16 +59,14 @@ const GAP: usize = 7;
 /// Registers `lifecycle_stage`.
 pub fn functions() -> Vec<CrmFunction> {
     vec![
-        ScalarSpec {
-            name: NAME,
-            params: PARAMS,
-            arities: ARITIES,
-            returns: DataType::Utf8,
-            kernel: Kernel::Configured(configured_stages),
-            volatility: Volatility::Immutable,
-            strict: false,
-            doc: DOC,
-        }
+        ScalarSpec::new(
+            NAME,
+            PARAMS,
+            DataType::Utf8,
+            Kernel::Configured(configured_stages),
+            DOC,
+        )
+        .arities(ARITIES)
         .into_function(),
     ]
 }

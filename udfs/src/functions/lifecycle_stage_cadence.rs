@@ -18,7 +18,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
 use crate::args::format_date;
@@ -46,17 +45,9 @@ pub const DEFAULT_K2: f64 = 3.0;
 /// Registers `lifecycle_stage_cadence`.
 pub fn functions() -> Vec<CrmFunction> {
     vec![
-        ScalarSpec {
-            name: NAME,
-            params: PARAMS,
-            arities: ARITIES,
-            returns: DataType::Utf8,
-            kernel: Kernel::Arrays(stages),
-            volatility: Volatility::Immutable,
-            strict: false,
-            doc: DOC,
-        }
-        .into_function(),
+        ScalarSpec::new(NAME, PARAMS, DataType::Utf8, Kernel::Arrays(stages), DOC)
+            .arities(ARITIES)
+            .into_function(),
     ]
 }
 

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
 use crate::args::scalar::{Columns, Kind, Param, param};
@@ -40,17 +39,9 @@ pub const DEFAULT_DEPTH_THRESHOLD: f64 = 0.15;
 /// Registers `price_sensitivity`.
 pub fn functions() -> Vec<CrmFunction> {
     vec![
-        ScalarSpec {
-            name: NAME,
-            params: PARAMS,
-            arities: &[2, 3],
-            returns: DataType::Utf8,
-            kernel: Kernel::Arrays(levels),
-            volatility: Volatility::Immutable,
-            strict: false,
-            doc: DOC,
-        }
-        .into_function(),
+        ScalarSpec::new(NAME, PARAMS, DataType::Utf8, Kernel::Arrays(levels), DOC)
+            .arities(&[2, 3])
+            .into_function(),
     ]
 }
 

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
 use crate::args::scalar::{Columns, Kind, Param, param};
@@ -39,17 +38,9 @@ const PARAMS: &[Param] = &[
 /// Registers `rfm_class8`.
 pub fn functions() -> Vec<CrmFunction> {
     vec![
-        ScalarSpec {
-            name: NAME,
-            params: PARAMS,
-            arities: &[],
-            returns: DataType::Utf8,
-            kernel: Kernel::Arrays(classes),
-            volatility: Volatility::Immutable,
-            strict: true,
-            doc: DOC,
-        }
-        .into_function(),
+        ScalarSpec::new(NAME, PARAMS, DataType::Utf8, Kernel::Arrays(classes), DOC)
+            .strict()
+            .into_function(),
     ]
 }
 

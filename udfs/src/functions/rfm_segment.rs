@@ -6,7 +6,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
 use crate::args::scalar::{Columns, Kind, Param, param};
@@ -16,16 +15,14 @@ use crate::scalar_spec::{Doc, Kernel, ScalarSpec};
 /// Registers `rfm_segment`.
 pub fn functions() -> Vec<CrmFunction> {
     vec![
-        ScalarSpec {
-            name: "rfm_segment",
-            params: PARAMS,
-            arities: &[3, 4],
-            returns: DataType::Utf8,
-            kernel: Kernel::Arrays(segments),
-            volatility: Volatility::Immutable,
-            strict: false,
-            doc: DOC,
-        }
+        ScalarSpec::new(
+            "rfm_segment",
+            PARAMS,
+            DataType::Utf8,
+            Kernel::Arrays(segments),
+            DOC,
+        )
+        .arities(&[3, 4])
         .into_function(),
     ]
 }

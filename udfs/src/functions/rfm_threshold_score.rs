@@ -18,7 +18,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Int32Builder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Volatility;
 
 use crate::CrmFunction;
 use crate::args::scalar::{Columns, Kind, Param, param};
@@ -39,17 +38,9 @@ const MAX_CUTS: usize = 254;
 /// Registers `rfm_threshold_score`.
 pub fn functions() -> Vec<CrmFunction> {
     vec![
-        ScalarSpec {
-            name: NAME,
-            params: PARAMS,
-            arities: &[],
-            returns: DataType::Int32,
-            kernel: Kernel::Arrays(scores),
-            volatility: Volatility::Immutable,
-            strict: true,
-            doc: DOC,
-        }
-        .into_function(),
+        ScalarSpec::new(NAME, PARAMS, DataType::Int32, Kernel::Arrays(scores), DOC)
+            .strict()
+            .into_function(),
     ]
 }
 
