@@ -108,7 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Config::default()
         };
         runtime.block_on(async {
-            let engine = Engine::build(&config).await?;
+            let engine = Engine::build(&config, &segmint::pgcompat::Postgres).await?;
             let mut baseline = None;
             println!(
                 "{:<36} {:>10} {:>10}  first row",

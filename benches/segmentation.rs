@@ -134,7 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Config::default()
         };
         runtime.block_on(async {
-            let engine = Engine::build(&config).await?;
+            let engine = Engine::build(&config, &segmint::pgcompat::Postgres).await?;
             let ctx = engine.session();
             let orders = ctx.sql("SELECT count(*) FROM orders").await?.collect().await?;
             let orders = orders[0]

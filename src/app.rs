@@ -115,7 +115,7 @@ pub fn parse_dataset_flag(spec: &str) -> Result<DatasetConfig> {
 
 /// Builds the engine and reports datasets that could not be registered.
 pub async fn build_engine(config: &Config) -> Result<Arc<Engine>> {
-    let engine = Engine::build(config).await?;
+    let engine = Engine::build(config, &crate::pgcompat::Postgres).await?;
     for status in engine.datasets() {
         if let Some(error) = &status.error {
             tracing::warn!(dataset = %status.name, %error, "dataset unavailable");

@@ -2,9 +2,10 @@
 //!
 //! A PostgreSQL-compatible SQL engine for e-commerce customer analytics. Modules are listed in
 //! dependency order: configuration → access (users, roles, row filters) → catalog (object
-//! stores and datasets) → engine (DataFusion session with the CRM functions) → observability
-//! (metrics, query log) → reports, protocol server and cluster processes (none uses another);
-//! the demo-data generator and the command implementations sit beside them.
+//! stores and datasets) → engine (DataFusion session with the CRM functions) → pgcompat (what
+//! makes it look like PostgreSQL: catalog, pg functions, parser, rewrites, naming) →
+//! observability (metrics, query log) → reports, protocol server and cluster processes (none
+//! uses another); the demo-data generator and the command implementations sit beside them.
 
 /// Implements `PartialEq`, `Eq` and `Hash` for a function struct by its SQL name: DataFusion
 /// compares functions by these, and instances of one function are interchangeable.
@@ -34,6 +35,7 @@ pub mod access;
 pub mod catalog;
 pub mod engine;
 pub mod model;
+pub mod pgcompat;
 
 pub mod observe;
 pub mod reports;

@@ -34,7 +34,7 @@ async fn broken_datasets_are_reported_and_skipped() {
         ],
         ..Config::default()
     };
-    let engine = Engine::build(&config)
+    let engine = Engine::build(&config, &segmint::pgcompat::Postgres)
         .await
         .expect("engine builds despite bad datasets");
     let statuses = engine.datasets();
@@ -79,7 +79,9 @@ async fn partition_filters_prune_folders() {
         datasets: segmint::demo::datasets(support::demo_dir()),
         ..Config::default()
     };
-    let engine = Engine::build(&config).await.expect("engine");
+    let engine = Engine::build(&config, &segmint::pgcompat::Postgres)
+        .await
+        .expect("engine");
     let ctx = engine.session();
     let plan = ctx
         .sql("EXPLAIN SELECT sum(net_amount) FROM orders WHERE order_month = '2025-11'")

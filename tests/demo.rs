@@ -14,7 +14,9 @@ async fn engine_for(dir: &Path) -> Engine {
         datasets: segmint::demo::datasets(dir),
         ..Config::default()
     };
-    Engine::build(&config).await.expect("engine")
+    Engine::build(&config, &segmint::pgcompat::Postgres)
+        .await
+        .expect("engine")
 }
 
 /// Runs a query returning one row of numbers, as f64s.

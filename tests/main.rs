@@ -4,6 +4,7 @@
 mod support;
 
 mod architecture;
+mod cancel;
 mod catalog;
 mod cdnow;
 mod cli;

@@ -194,6 +194,16 @@ impl Report {
                         Some(ratio >= 0.5),
                     );
                 }
+                for c in &wire.cancels {
+                    row(
+                        format!("a cancel 1 s into a {} ends it within 100 ms", c.query),
+                        format!(
+                            "{:.1} ms (PostgreSQL {:.1} ms)",
+                            c.segmint_ms, c.postgres_ms
+                        ),
+                        Some(c.segmint_ms <= 100.0),
+                    );
+                }
             }
             None => row(
                 "transfers and small queries against PostgreSQL".into(),
@@ -498,6 +508,17 @@ fn render_wire(out: &mut String, wire: &WireResult) {
             t.segmint_tps,
             t.postgres_tps,
             t.segmint_tps / t.postgres_tps
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### Cancel: a `CancelRequest` 1 s into a query, until its error arrives\n\n| query | Segmint ms | PostgreSQL ms |\n|---|--:|--:|"
+    );
+    for c in &wire.cancels {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} | {:.1} |",
+            c.query, c.segmint_ms, c.postgres_ms
         );
     }
     let _ = writeln!(out);

@@ -77,6 +77,8 @@ pub struct WireResult {
     pub throughput: Vec<Throughput>,
     /// pgbench clients.
     pub clients: usize,
+    /// How soon a cancel ends a long query.
+    pub cancels: Vec<wire::CancelLatency>,
     /// PostgreSQL's version string.
     pub postgres_version: String,
 }
@@ -261,7 +263,7 @@ pub async fn run_scale(
     config.engine.memory_limit = memory_limit.map(str::to_string);
     config.engine.options = settings.engine_options.iter().cloned().collect();
     config.engine.spill_dir = Some(work.join("spill-in-process"));
-    let engine = Arc::new(Engine::build(&config).await?);
+    let engine = Arc::new(Engine::build(&config, &segmint::pgcompat::Postgres).await?);
     let reports = Reports::open(&config.reports, engine.clone()).await?;
 
     let server_toml = work.join("segmint.toml");
@@ -500,11 +502,13 @@ pub async fn run_wire(
         clients,
         settings.pgbench_seconds,
     )?;
+    let cancels = wire::cancel_latency(&segmint, &postgres, settings.runs.min(5)).await?;
     drop(server);
     Ok(WireResult {
         transfers,
         throughput,
         clients,
+        cancels,
         postgres_version,
     })
 }

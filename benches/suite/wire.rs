@@ -288,3 +288,83 @@ pub fn small_queries(
     }
     Ok(results)
 }
+
+/// Queries cancelled 1 s in: long on both servers (each `channel` joins a quarter of the
+/// rows to each other), one streaming, one grouped.
+pub const CANCELLED: &[(&str, &str)] = &[
+    (
+        "self-join",
+        "SELECT count(*) FROM transfer a JOIN transfer b ON a.channel = b.channel",
+    ),
+    (
+        "grouped self-join",
+        "SELECT a.customer_id, count(*) FROM transfer a JOIN transfer b \
+         ON a.channel = b.channel GROUP BY a.customer_id",
+    ),
+];
+
+/// How long a query takes to end after a `CancelRequest`, median ms per server.
+#[derive(Debug, Clone)]
+pub struct CancelLatency {
+    /// What was cancelled.
+    pub query: &'static str,
+    /// Median milliseconds from the cancel to the error on Segmint.
+    pub segmint_ms: f64,
+    /// The same on PostgreSQL.
+    pub postgres_ms: f64,
+}
+
+/// Runs `sql` on `endpoint`, sends a cancel 1 s in, and returns the ms until the error came.
+async fn cancel_once(endpoint: &Endpoint, sql: &str) -> BenchResult<f64> {
+    let (client, connection) =
+        tokio_postgres::connect(&endpoint.dsn(), tokio_postgres::NoTls).await?;
+    let connection = tokio::spawn(connection);
+    let token = client.cancel_token();
+    let canceller = async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let sent = Instant::now();
+        token
+            .cancel_query(tokio_postgres::NoTls)
+            .await
+            .map(|_| sent)
+    };
+    let (result, sent) = tokio::join!(client.simple_query(sql), canceller);
+    let ended = Instant::now();
+    let sent = sent?;
+    match result {
+        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) => {}
+        Err(error) => return Err(format!("{sql} on {}: {error}", endpoint.label).into()),
+        Ok(_) => return Err(format!("{sql} on {} ended before the cancel", endpoint.label).into()),
+    }
+    drop(client);
+    let _ = connection.await;
+    Ok(ended.saturating_duration_since(sent).as_secs_f64() * 1e3)
+}
+
+/// Cancel latency of each [`CANCELLED`] query on both servers, interleaved, `runs` times each.
+pub async fn cancel_latency(
+    segmint: &Endpoint,
+    postgres: &Endpoint,
+    runs: usize,
+) -> BenchResult<Vec<CancelLatency>> {
+    let mut results = Vec::new();
+    for (query, sql) in CANCELLED {
+        let mut times = [Vec::new(), Vec::new()];
+        for _ in 0..runs.max(1) {
+            for (i, endpoint) in [segmint, postgres].into_iter().enumerate() {
+                times[i].push(cancel_once(endpoint, sql).await?);
+            }
+        }
+        let result = CancelLatency {
+            query,
+            segmint_ms: median(&times[0]),
+            postgres_ms: median(&times[1]),
+        };
+        println!(
+            "cancel   {query:<18} Segmint {:>8.1} ms  PostgreSQL {:>8.1} ms",
+            result.segmint_ms, result.postgres_ms
+        );
+        results.push(result);
+    }
+    Ok(results)
+}

@@ -66,7 +66,7 @@ pub async fn run_scheduler(config: &Config, options: SchedulerOptions) -> Result
     let session_config = cluster_session_config(config)?;
     let runtime = cluster_runtime(config)?;
     // Functions are registered once; each job gets its own settings over them.
-    let template = function_state(session_config.clone(), runtime)?;
+    let template = function_state(session_config.clone(), runtime, &crate::pgcompat::Postgres)?;
     let produce: ConfigProducer = Arc::new(move || session_config.clone());
     let session_builder: SessionBuilder = Arc::new(move |session_config| {
         Ok(SessionStateBuilder::new_from_existing(template.clone())
@@ -101,7 +101,11 @@ pub async fn run_executor(config: &Config, options: ExecutorOptions) -> Result<(
     let (scheduler_host, scheduler_port) = parse_scheduler_url(&options.scheduler)?;
     let session_config = cluster_session_config(config)?;
     let runtime = cluster_runtime(config)?;
-    let functions = function_state(session_config.clone(), runtime.clone())?;
+    let functions = function_state(
+        session_config.clone(),
+        runtime.clone(),
+        &crate::pgcompat::Postgres,
+    )?;
     let produce: ConfigProducer = Arc::new(move || session_config.clone());
     let runtime_producer: RuntimeProducer = Arc::new(move |_| Ok(runtime.clone()));
     let port = options.bind.port();

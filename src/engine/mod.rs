@@ -1,10 +1,12 @@
 //! The engine: the one place a DataFusion `SessionContext` is built.
 //!
 //! [`Engine::build`] assembles config → runtime (memory pool, spill directory) → object stores
-//! → datasets → CRM functions → pg_catalog. The server asks [`Engine::session`] for a fresh
-//! context per connection: tables and functions are shared, while settings changed with `SET`
-//! stay within that connection. Reports, the `sql` command, tests and benches use the same
-//! builder, so every path sees the same tables and functions.
+//! → datasets → CRM functions → the client [`Dialect`]'s catalog (PostgreSQL's, from
+//! `crate::pgcompat`, which builds on this module; the engine itself knows no PostgreSQL).
+//! The server asks [`Engine::session`] for a fresh context per connection: tables and
+//! functions are shared, while settings changed with `SET` stay within that connection.
+//! Reports, the `sql` command, tests and benches use the same builder, so every path sees the
+//! same tables and functions.
 
 use std::sync::Arc;
 
@@ -14,7 +16,6 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
@@ -29,23 +30,36 @@ use crate::model::Model;
 use crate::project::Assets;
 use report_runner::ReportRunner;
 
-mod catalog_tables;
 mod distinct_aggregates;
 pub mod distributed;
-pub mod information_schema;
-mod pg_functions;
-mod pg_proc;
 pub mod query_memory;
+pub mod query_runtime;
 pub mod report_runner;
 pub mod result_cache;
 pub mod sql_functions;
 pub mod tag_rules;
 pub mod views;
-
-/// The PostgreSQL version Segmint reports to clients, which they parse to pick features.
-pub const PG_COMPAT_VERSION: &str = "15.0";
+mod yielding;
 
 pub use crate::catalog::DEFAULT_SCHEMA;
+
+/// The database system clients take the engine for: its functions, registered in every
+/// context the engine builds (cluster processes' too), and its catalog tables, installed once
+/// everything else is registered. PostgreSQL's is `crate::pgcompat::Postgres`.
+#[async_trait::async_trait]
+pub trait Dialect: Send + Sync {
+    /// Registers the dialect's functions and catalog schema into `ctx`.
+    fn register_functions(&self, ctx: &SessionContext, database: &str) -> Result<()>;
+
+    /// Installs catalog tables over what `ctx` holds; `sql_functions` are the
+    /// `CREATE FUNCTION` functions, listed as they are when the catalog is read.
+    async fn install_catalog(
+        &self,
+        ctx: &SessionContext,
+        database: &str,
+        sql_functions: Arc<sql_functions::SqlFunctions>,
+    ) -> Result<()>;
+}
 
 /// Shared engine state: the prototype session every connection is cloned from.
 pub struct Engine {
@@ -73,6 +87,8 @@ pub struct Engine {
     table_function_names: std::collections::HashSet<String>,
     /// The cluster that runs query execution, when `[cluster] scheduler` is set.
     cluster: Option<distributed::Cluster>,
+    /// The threads statements are started and their results produced on.
+    query_runtime: query_runtime::QueryRuntime,
 }
 
 /// What was built on the shop's data: the model, the views and the tag rules.
@@ -102,8 +118,8 @@ pub struct Limits {
 }
 
 impl Engine {
-    /// Builds the engine from a validated config.
-    pub async fn build(config: &Config) -> Result<Engine> {
+    /// Builds the engine from a validated config, speaking `dialect` to clients.
+    pub async fn build(config: &Config, dialect: &dyn Dialect) -> Result<Engine> {
         let database = config.server.database.clone();
         let session_config = session_config(config)?;
         let cluster = match distributed::Cluster::from_config(config)? {
@@ -112,6 +128,7 @@ impl Engine {
                 let functions = function_state(
                     cluster.session_config(session_config.clone()),
                     Arc::new(RuntimeEnv::default()),
+                    dialect,
                 )?;
                 let names = functions
                     .scalar_functions()
@@ -150,12 +167,16 @@ impl Engine {
             }
         };
 
+        // Joins and repartitions yield (so a cancel stops the loops reading them), after every
+        // other physical rule has run.
+        let ctx = SessionContext::new_with_state(
+            SessionStateBuilder::new_from_existing(ctx.state())
+                .with_physical_optimizer_rule(Arc::new(yielding::YieldingOperators))
+                .build(),
+        );
         ctx.add_analyzer_rule(Arc::new(distinct_aggregates::SingleDistinctAggregates));
         segmint_udfs::register_all(&ctx)?;
-        datafusion_pg_catalog::setup_pg_catalog(&ctx, &database, EmptyContextProvider)
-            .map_err(|e| SegmintError::DataFusion(*e))?;
-        ctx.register_udf(version_udf());
-        pg_functions::register(&ctx);
+        dialect.register_functions(&ctx, &database)?;
         let sql_functions = sql_functions::install(&ctx, config.catalog.dir.as_deref());
 
         let assets = Assets::load(config)?;
@@ -184,7 +205,9 @@ impl Engine {
         )?;
         let goal_tree = GoalTree::parse(&assets.goals.text, &assets.targets.text)?;
         goal_tree.register(&ctx)?;
-        pg_proc::install(&ctx, &database, sql_functions.clone()).await?;
+        dialect
+            .install_catalog(&ctx, &database, sql_functions.clone())
+            .await?;
         let table_function_names = ctx
             .state_ref()
             .read()
@@ -223,12 +246,25 @@ impl Engine {
             results: result_cache::ResultCache::default(),
             table_function_names,
             cluster,
+            query_runtime: query_runtime::QueryRuntime::new(
+                config
+                    .engine
+                    .target_partitions
+                    .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                    .unwrap_or(1),
+            )?,
         })
     }
 
     /// The cluster query execution is sent to, if one is configured.
     pub fn cluster(&self) -> Option<&distributed::Cluster> {
         self.cluster.as_ref()
+    }
+
+    /// The threads statements are started and their results produced on, apart from the
+    /// threads that answer clients.
+    pub fn query_runtime(&self) -> &query_runtime::QueryRuntime {
+        &self.query_runtime
     }
 
     /// The `CREATE FUNCTION` functions.
@@ -418,11 +454,12 @@ pub fn cluster_session_config(config: &Config) -> Result<SessionConfig> {
     ))
 }
 
-/// A session state with Segmint's functions and no tables, for `session_config` on
-/// `runtime`: what cluster processes decode and run shipped plans with.
+/// A session state with Segmint's and `dialect`'s functions and no tables, for
+/// `session_config` on `runtime`: what cluster processes decode and run shipped plans with.
 pub fn function_state(
     session_config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
+    dialect: &dyn Dialect,
 ) -> Result<datafusion::execution::SessionState> {
     let database = session_config.options().catalog.default_catalog.clone();
     let ctx = SessionContext::new_with_state(
@@ -443,10 +480,7 @@ pub fn function_state(
         ctx.register_catalog(&database, Arc::new(catalog));
     }
     segmint_udfs::register_all(&ctx)?;
-    datafusion_pg_catalog::setup_pg_catalog(&ctx, &database, EmptyContextProvider)
-        .map_err(|e| SegmintError::DataFusion(*e))?;
-    ctx.register_udf(version_udf());
-    pg_functions::register(&ctx);
+    dialect.register_functions(&ctx, &database)?;
     Ok(ctx.state())
 }
 
@@ -582,17 +616,6 @@ fn runtime_builder(config: &Config, caches: CacheManagerConfig) -> Result<Runtim
         builder = builder.with_temp_file_path(dir);
     }
     Ok(builder)
-}
-
-/// `version()` in the form drivers parse (`PostgreSQL 15.0 ...`), naming Segmint.
-fn version_udf() -> ScalarUDF {
-    let text = format!(
-        "PostgreSQL {PG_COMPAT_VERSION} (Segmint {}, Apache DataFusion {}) on {}",
-        env!("CARGO_PKG_VERSION"),
-        datafusion::DATAFUSION_VERSION,
-        std::env::consts::ARCH
-    );
-    constant_text_udf("version", &text)
 }
 
 fn constant_text_udf(name: &str, value: &str) -> ScalarUDF {

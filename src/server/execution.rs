@@ -91,32 +91,36 @@ impl Execution<'_> {
                 record.take(),
             )));
         }
-        // The timeout covers planning as well as execution (which `streaming_response` bounds).
-        let started = within_deadline(self.deadline, async {
-            let frame = self
-                .ctx
-                .execute_logical_plan(plan)
-                .await
-                .map_err(to_pg_error)?;
+        // Started on the query threads; the timeout and a cancel cover starting (planning
+        // the physical plan, scans that compute) as well as streaming.
+        let ctx = self.ctx.clone();
+        let format = format.clone();
+        let start = async move {
+            let frame = ctx.execute_logical_plan(plan).await.map_err(to_pg_error)?;
             if tag.is_some() {
                 return Ok(None);
             }
             let fields = Arc::new(named_fields(
-                pg_fields(frame.schema().as_arrow(), format, options)?,
+                pg_fields(frame.schema().as_arrow(), &format, options)?,
                 columns.as_deref(),
             ));
             let task = Arc::new(frame.task_ctx());
             let physical = frame.create_physical_plan().await.map_err(to_pg_error)?;
             let batches = execute_stream(physical.clone(), task).map_err(to_pg_error)?;
-            let batches = match cache_slot {
-                Some((key, generation)) => caching(batches, key, generation, self.engine.clone()),
-                None => batches,
-            };
-            Ok(Some((fields, physical, batches)))
+            PgWireResult::Ok(Some((fields, physical, batches)))
+        };
+        let runtime = self.engine.query_runtime();
+        let started = bounded(self.deadline, &self.cancel, async {
+            runtime.run(start).await.map_err(to_pg_error)?
         })
         .await?;
         let Some((fields, physical, batches)) = started else {
             return Ok(Response::Execution(Tag::new(tag.unwrap_or("SET"))));
+        };
+        let batches = runtime.stream(batches);
+        let batches = match cache_slot {
+            Some((key, generation)) => caching(batches, key, generation, self.engine.clone()),
+            None => batches,
         };
         let record = record.take().map(|mut record| {
             record.set_plan(physical);
@@ -163,17 +167,27 @@ pub fn setting_tag(plan: &LogicalPlan) -> Option<&'static str> {
     }
 }
 
-/// Starts a planned query and returns its batch stream (for cursors and `COPY`).
+/// Starts a planned query on the query threads and returns its batch stream (for cursors and
+/// `COPY`), produced there too.
 pub async fn stream(
+    engine: &Engine,
     ctx: &SessionContext,
     planned: Planned,
 ) -> PgWireResult<SendableRecordBatchStream> {
-    ctx.execute_logical_plan(planned.plan)
+    let ctx = ctx.clone();
+    let start = async move {
+        ctx.execute_logical_plan(planned.plan)
+            .await?
+            .execute_stream()
+            .await
+    };
+    let runtime = engine.query_runtime();
+    let batches = runtime
+        .run(start)
         .await
-        .map_err(to_pg_error)?
-        .execute_stream()
-        .await
-        .map_err(to_pg_error)
+        .and_then(|started| started)
+        .map_err(to_pg_error)?;
+    Ok(runtime.stream(batches))
 }
 
 /// Shows `timestamptz` results in the session's time zone `zone`, as PostgreSQL does: the
@@ -221,6 +235,21 @@ fn plan_has_non_utc(plan: &LogicalPlan) -> bool {
         matches!(f.data_type(), DataType::Timestamp(_, Some(z))
             if !matches!(z.as_ref(), "UTC" | "+00:00" | "+00" | "Z"))
     })
+}
+
+/// Runs `work` until `deadline` or a cancel, then fails with SQLSTATE 57014 as PostgreSQL does.
+async fn bounded<T>(
+    deadline: Option<Instant>,
+    cancel: &Notify,
+    work: impl std::future::Future<Output = PgWireResult<T>>,
+) -> PgWireResult<T> {
+    tokio::select! {
+        result = within_deadline(deadline, work) => result,
+        _ = cancel.notified() => Err(user_error(
+            QUERY_CANCELED,
+            "canceling statement due to user request",
+        )),
+    }
 }
 
 /// Runs `work` until `deadline`, then fails with SQLSTATE 57014 as PostgreSQL does.
@@ -382,6 +411,25 @@ mod tests {
         match result {
             Err(pgwire::error::PgWireError::UserError(info)) => {
                 assert_eq!(info.code, QUERY_CANCELED)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancel_while_starting_ends_the_start_with_57014() {
+        let cancel = Notify::new();
+        // Sent before the start waits, as a CancelRequest during planning is.
+        cancel.notify_one();
+        let result = bounded(None, &cancel, async {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            Ok(())
+        })
+        .await;
+        match result {
+            Err(pgwire::error::PgWireError::UserError(info)) => {
+                assert_eq!(info.code, QUERY_CANCELED);
+                assert!(info.message.contains("user request"), "{}", info.message);
             }
             other => panic!("{other:?}"),
         }

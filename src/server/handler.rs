@@ -32,12 +32,12 @@ use super::execution::named_fields;
 use super::prepared::{ParsedStatement, Planned, Prepared, parameter_types};
 use super::run_report;
 use super::session::{Session, SessionServices, finish_record};
-use super::sql_parser::SqlParser;
 use super::sqlstate::{FEATURE_NOT_SUPPORTED, PROTOCOL_VIOLATION, user_error};
 use super::statement::SessionCommand;
 use super::variables::{ParameterChange, report_changes};
 use crate::engine::Engine;
 use crate::observe::{Metrics, QueryRecord};
+use crate::pgcompat::sql_parser::SqlParser;
 
 /// Where a connection keeps its session once the user has logged in.
 type SessionSlot = Arc<OnceLock<Arc<Session>>>;

@@ -14,16 +14,13 @@ mod encode;
 mod execution;
 mod functions;
 mod handler;
-mod naming;
 mod plan_cache;
 mod planner;
 mod prepared;
-mod rewrite;
 mod row_encode;
 mod run_report;
 mod session;
 mod settings;
-mod sql_parser;
 pub mod sqlstate;
 mod statement;
 mod table_args;
@@ -124,7 +121,7 @@ impl Server {
     /// Serves connections until `shutdown` completes, then gives open sessions a short grace
     /// period before closing them.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let sql_parser = Arc::new(sql_parser::SqlParser::new());
+        let sql_parser = Arc::new(crate::pgcompat::sql_parser::SqlParser::new());
         let connections = Arc::new(ConnectionManager::new());
         let cancels = Arc::new(cancel::CancelRegistry::default());
         let slots = Arc::new(Semaphore::new(self.max_connections));

@@ -19,15 +19,16 @@ use pgwire::error::{PgWireError, PgWireResult};
 
 use super::ddl::{self, CatalogChange};
 use super::prepared::{DeferredQuery, ParsedStatement, Planned, Prepared, parameter_types};
-use super::rewrite::{self, Unplannable};
 use super::sqlstate::{
     FEATURE_NOT_SUPPORTED, INVALID_PARAMETER_VALUE, PROTOCOL_VIOLATION, READ_ONLY_SQL_TRANSACTION,
     SYNTAX_ERROR, UNDEFINED_TABLE, to_pg_error, user_error,
 };
 use super::statement::Statement;
-use super::{naming, table_args};
+use super::table_args;
 use crate::engine::Engine;
 use crate::engine::sql_functions::SqlFunctions;
+use crate::pgcompat::naming;
+use crate::pgcompat::rewrite::{self, Unplannable};
 use segmint_udfs::bound_parameters::BoundParameters;
 
 /// What planning asks of the server beyond the session's context. Every method has the
@@ -456,7 +457,7 @@ fn typed_cast_placeholders(plan: LogicalPlan) -> PgWireResult<LogicalPlan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::sql_parser::SqlParser;
+    use crate::pgcompat::sql_parser::SqlParser;
     use crate::server::statement::classify;
 
     fn planner() -> Planner {

@@ -31,14 +31,15 @@ use super::planner::{Planner, bind};
 use super::prepared::{ParsedStatement, Planned, Prepared};
 use super::run_report;
 use super::settings;
-use super::sql_parser::SqlParser;
 use super::sqlstate::{FEATURE_NOT_SUPPORTED, SYNTAX_ERROR, error_sqlstate, user_error};
 use super::statement::{self, Classified, SessionCommand, Statement};
 use super::transaction::{Block, TransactionError};
 use super::variables::{ParameterChange, SessionVariables};
 use crate::access::Role;
-use crate::engine::{Engine, PG_COMPAT_VERSION};
+use crate::engine::Engine;
 use crate::observe::{Metrics, QueryRecord};
+use crate::pgcompat::PG_COMPAT_VERSION;
+use crate::pgcompat::sql_parser::SqlParser;
 
 /// What a session is started from: the server's engine, SQL parser and metrics.
 #[derive(Clone)]
@@ -275,7 +276,7 @@ impl Session {
                     )?,
                     planned.columns.as_deref(),
                 ));
-                let batches = execution::stream(self.ctx(), planned).await?;
+                let batches = execution::stream(self.engine(), self.ctx(), planned).await?;
                 Ok(Response::CopyOut(copy.response(
                     batches,
                     fields,
@@ -340,7 +341,7 @@ impl Session {
         portal: Option<&Portal<ParsedStatement>>,
     ) -> PgWireResult<Planned> {
         let planned = bind(query, portal)?;
-        let batches = execution::stream(self.ctx(), planned.clone()).await?;
+        let batches = execution::stream(self.engine(), self.ctx(), planned.clone()).await?;
         self.cursors.declare(name, batches, hold)?;
         Ok(planned)
     }

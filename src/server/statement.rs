@@ -17,8 +17,8 @@ use pgwire::error::PgWireResult;
 use super::copy::{self, CopyOut};
 use super::cursors::FetchCount;
 use super::run_report::RunReport;
-use super::sql_parser::SqlParser;
 use super::sqlstate::{FEATURE_NOT_SUPPORTED, INVALID_DATETIME_FORMAT, SYNTAX_ERROR, user_error};
+use crate::pgcompat::sql_parser::SqlParser;
 
 /// One statement of a SQL string, classified.
 #[derive(Debug, Clone)]

@@ -164,7 +164,7 @@ const VARIABLES: &[VariableSpec] = &[
     ),
     var(
         "server_version",
-        crate::engine::PG_COMPAT_VERSION,
+        crate::pgcompat::PG_COMPAT_VERSION,
         true,
         true,
         "PostgreSQL version Segmint is compatible with.",

@@ -32,6 +32,7 @@ pub mod bound_parameters;
 pub mod btyd;
 pub mod docs;
 pub mod error;
+pub mod interrupt;
 pub mod kernels;
 mod options;
 pub mod scalar_spec;

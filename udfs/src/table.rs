@@ -16,6 +16,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column, TableReference};
 use datafusion::config::ExtensionOptions;
@@ -481,7 +482,19 @@ impl ExecutionPlan for KernelExec {
                 .await?;
             let all = concat_batches(&input_schema, &batches)?;
             drop(batches);
-            let output = kernel.compute_projected(all, projection.as_deref())?;
+            // Off the async threads, so a cancel reaches the query while the kernel computes;
+            // dropping this future raises `stop`, which the kernel's long loops watch.
+            let stop = crate::interrupt::Stop::default();
+            let flag = stop.flag();
+            let output = SpawnedTask::spawn_blocking(move || {
+                crate::interrupt::Stop::watch(flag, || {
+                    kernel.compute_projected(all, projection.as_deref())
+                })
+            })
+            .join()
+            .await
+            .map_err(|e| datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)))??;
+            drop(stop);
             let rows = output.num_rows();
             let slices: Vec<Result<RecordBatch>> = (0..rows)
                 .step_by(batch_size)

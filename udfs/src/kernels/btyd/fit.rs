@@ -69,6 +69,7 @@ impl CostFunction for Problem<'_> {
     type Output = f64;
 
     fn cost(&self, theta: &Vec<f64>) -> Result<f64, Error> {
+        stop_if_interrupted()?;
         Ok(self.evaluate(theta).0)
     }
 }
@@ -78,9 +79,22 @@ impl Gradient for Problem<'_> {
     type Gradient = Vec<f64>;
 
     fn gradient(&self, theta: &Vec<f64>) -> Result<Vec<f64>, Error> {
+        stop_if_interrupted()?;
         Ok(self.evaluate(theta).1)
     }
 }
+
+/// Ends the search when the query the fit runs for is gone (each evaluation passes over every
+/// customer, so a cancel stops the fit within one pass).
+fn stop_if_interrupted() -> Result<(), Error> {
+    if crate::interrupt::interrupted() {
+        return Err(Error::msg(CANCELLED));
+    }
+    Ok(())
+}
+
+/// Why a fit stopped early.
+const CANCELLED: &str = "the query was cancelled";
 
 fn problem<'a>(objective: &'a Objective<'a>) -> Problem<'a> {
     Problem {
@@ -151,6 +165,9 @@ pub fn maximize(
 ) -> Result<Estimate, String> {
     let mut best: Option<(Vec<f64>, f64)> = None;
     for start in starts {
+        if crate::interrupt::interrupted() {
+            return Err(format!("{model}: {CANCELLED}"));
+        }
         let theta: Vec<f64> = start.iter().map(|p| p.ln()).collect();
         let found = lbfgs(objective, &theta).or_else(|| nelder_mead(objective, &theta));
         if let Some((point, value)) = found
@@ -204,6 +221,24 @@ mod tests {
         gradient[0] = 2.0 * (theta[0] - 1.0);
         gradient[1] = 8.0 * (theta[1] + 2.0);
         (theta[0] - 1.0).powi(2) + 4.0 * (theta[1] + 2.0).powi(2)
+    }
+
+    #[test]
+    fn an_interrupted_fit_stops() {
+        let stop = crate::interrupt::Stop::default();
+        let flag = stop.flag();
+        drop(stop);
+        let result = crate::interrupt::Stop::watch(flag, || {
+            maximize(
+                "bowl",
+                &["u", "v"],
+                &[1.0, 1.0],
+                &[vec![1.0, 1.0]],
+                10.0,
+                &bowl,
+            )
+        });
+        assert_eq!(result, Err(format!("bowl: {CANCELLED}")));
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl ExprRule for RecordFieldAccess {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::rewrite::rewritten_by;
+    use crate::pgcompat::rewrite::rewritten_by;
 
     #[test]
     fn fields_of_records_become_get_field() {

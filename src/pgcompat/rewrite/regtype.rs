@@ -51,7 +51,7 @@ impl ExprRule for RegtypeNames {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::rewrite::rewritten_by;
+    use crate::pgcompat::rewrite::rewritten_by;
 
     #[test]
     fn regtype_casts_become_type_names() {

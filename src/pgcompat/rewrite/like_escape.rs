@@ -45,7 +45,7 @@ impl ExprRule for LikeEscapeToBackslash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::rewrite::rewritten_by;
+    use crate::pgcompat::rewrite::rewritten_by;
 
     #[test]
     fn a_custom_escape_becomes_the_backslash() {

@@ -57,7 +57,7 @@ fn guarded(query: &Query, condition: &Expr) -> Option<Expr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::rewrite::rewritten_by;
+    use crate::pgcompat::rewrite::rewritten_by;
 
     #[test]
     fn the_guard_moves_inside_the_subquery() {

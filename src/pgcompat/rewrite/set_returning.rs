@@ -26,7 +26,7 @@ impl ExprRule for UnnestSetReturningCalls {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::rewrite::rewritten_by;
+    use crate::pgcompat::rewrite::rewritten_by;
 
     #[test]
     fn set_returning_calls_are_unnested() {

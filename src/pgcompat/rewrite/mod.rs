@@ -3,7 +3,7 @@
 //! rewrite is a named rule in its own module, with its tests (input SQL -> output SQL):
 //!
 //! - [`information_schema_views`]: `information_schema.columns` and the key and constraint
-//!   views read the tables of [`crate::engine::information_schema`];
+//!   views read the tables of [`crate::pgcompat::information_schema`];
 //! - [`array_subquery`]: `ARRAY(SELECT e FROM ...)` (psql's `\du`) becomes
 //!   `(SELECT array_agg(e) FROM ...)`;
 //! - [`set_returning`]: `_pg_expandarray(a)` and `generate_subscripts(a, 1)` become

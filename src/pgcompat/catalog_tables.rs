@@ -98,7 +98,7 @@ pub async fn pg_type_with_regproc_oids(
         }
     }
     let regproc = Field::new("", DataType::Int32, true).with_metadata(HashMap::from([(
-        arrow_pg::datatypes::PG_OID_ALIAS_KEY.to_string(),
+        super::types::OID_ALIAS_KEY.to_string(),
         "regproc".to_string(),
     )]));
     retype_text_columns(ctx, pg_type, REGPROC_COLUMNS, &regproc, |text| {

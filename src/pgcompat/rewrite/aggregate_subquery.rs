@@ -46,7 +46,7 @@ impl ExprRule for AggregateValueSubquery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::rewrite::rewritten_by;
+    use crate::pgcompat::rewrite::rewritten_by;
 
     #[test]
     fn a_correlated_value_subquery_is_aggregated() {

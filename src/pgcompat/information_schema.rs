@@ -9,6 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::types::Type;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int32Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -17,7 +18,6 @@ use datafusion::datasource::MemTable;
 use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
-use pgwire::api::Type;
 
 /// The name the table is registered under in `pg_catalog` (the rewrite's target).
 pub const TABLE_NAME: &str = "_segmint_information_schema_columns";
@@ -318,7 +318,7 @@ struct ColumnType {
 }
 
 fn describe(data_type: &DataType) -> ColumnType {
-    let pg = arrow_pg::datatypes::into_pg_type(data_type).unwrap_or(Type::TEXT);
+    let pg = super::types::pg_type(data_type).unwrap_or(Type::TEXT);
     let udt_name = pg.name().to_string();
     let sql_name = match pg {
         Type::INT2 => "smallint",

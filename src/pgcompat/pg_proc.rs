@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
-use super::sql_functions::{SqlFunction, SqlFunctions};
+use crate::engine::sql_functions::{SqlFunction, SqlFunctions};
 
 /// First oid given to Segmint functions (above PostgreSQL's and the dynamic catalog range).
 const FIRST_FUNCTION_OID: i32 = 900_000;
@@ -111,9 +111,9 @@ impl Lookup {
 }
 
 fn pg_type_name(data_type: &DataType) -> String {
-    arrow_pg::datatypes::into_pg_type(data_type)
+    super::types::pg_type(data_type)
         .map(|t| t.name().to_string())
-        .unwrap_or_else(|_| "any".to_string())
+        .unwrap_or_else(|| "any".to_string())
 }
 
 fn describe_signature(signature: &Signature) -> (String, i16, Option<Vec<DataType>>) {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::types::Type;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int32Array, Int32Builder, ListArray, StructArray,
 };
@@ -15,7 +16,6 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
-use pgwire::api::Type;
 
 /// SQL types DataFusion has no Arrow type for, planned as text: `uuid`, `json` and `jsonb`
 /// values travel as their text form (wire type `text`); everything else goes to
@@ -44,7 +44,7 @@ impl datafusion::logical_expr::planner::TypePlanner for TypePlanner {
                 Ok(Some(Arc::new(
                     Field::new("", DataType::Utf8, true).with_metadata(
                         std::collections::HashMap::from([(
-                            arrow_pg::datatypes::PG_CHAR_KEY.to_string(),
+                            super::types::CHAR_KEY.to_string(),
                             "char".to_string(),
                         )]),
                     ),

@@ -34,7 +34,7 @@ impl ExprRule for ArraySubqueryToAggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::rewrite::rewritten_by;
+    use crate::pgcompat::rewrite::rewritten_by;
 
     #[test]
     fn array_of_subquery_becomes_array_agg() {

@@ -1,5 +1,5 @@
 //! `information_schema.columns` and the key and constraint views read the tables Segmint
-//! serves itself ([`crate::engine::information_schema`]), under the view's name.
+//! serves itself ([`crate::pgcompat::information_schema`]), under the view's name.
 
 use std::ops::ControlFlow;
 
@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::ast::{
     Ident, ObjectName, ObjectNamePart, TableAlias, TableFactor, VisitorMut,
 };
 
-use crate::engine::information_schema::{EXTRA_VIEWS, REWRITE_PREFIX};
+use crate::pgcompat::information_schema::{EXTRA_VIEWS, REWRITE_PREFIX};
 
 /// The `information_schema` view rewrite.
 pub struct OwnInformationSchemaViews;
@@ -63,7 +63,7 @@ mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> String {
-        crate::server::rewrite::visited(&mut OwnInformationSchemaViews, sql)
+        crate::pgcompat::rewrite::visited(&mut OwnInformationSchemaViews, sql)
     }
 
     #[test]
