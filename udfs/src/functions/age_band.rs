@@ -1,15 +1,5 @@
 //! `age_band(birth_date, as_of [, bands])`: a customer's age group on an analysis date.
-//!
-//! Business meaning: the basic demographic tag of crm-reference §3.3 ("18-24", "25-34", …),
-//! used to split campaigns and reports by age. The age is in whole years and birthday-aware:
-//! it goes up on the birthday itself, as PostgreSQL's `age()` counts it (someone born on
-//! 29 February becomes a year older on 1 March in other years). Bands are lower-inclusive and
-//! upper-exclusive: with the default bands `[18, 25, 35, 45, 55]` the labels are `'<18'`,
-//! `'18-24'`, `'25-34'`, `'35-44'`, `'45-54'` and `'55+'`.
-//!
-//! `bands` is an array of whole numbers (`[18, 30, 50]`) or text (`'18;30;50'`), strictly
-//! ascending and not negative; a NULL `bands` takes the default. A NULL date gives NULL. A birth
-//! date after `as_of`, or malformed bands, is an error at execution.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use std::sync::Arc;
 
@@ -43,20 +33,22 @@ pub fn functions() -> Vec<CrmFunction> {
 }
 
 const DOC: Doc = Doc {
-    description: "The age group of a customer on an analysis date (crm-reference §3.3). Age is \
-                 in whole years and goes up on the birthday (as PostgreSQL's age() counts it; \
+    description: "The age group of a customer on an analysis date (crm-reference §3.3). The \
+                 basic demographic tag, used to split campaigns and reports by age. Age is in \
+                 whole years and goes up on the birthday (as PostgreSQL's age() counts it; \
                  29 February birthdays count from 1 March in other years). Bands are \
                  lower-inclusive, upper-exclusive: the default [18, 25, 35, 45, 55] gives '<18', \
                  '18-24', '25-34', '35-44', '45-54', '55+'. A NULL date gives NULL, NULL bands \
-                 the default; a birth date after as_of is an error.",
+                 the default; a birth date after as_of, or malformed bands, is an error at \
+                 execution.",
     syntax: "age_band(birth_date, as_of [, bands])",
     arguments: &[
         ("birth_date", "date (or timestamp) of birth"),
         ("as_of", "the analysis date (e.g. segmint_as_of())"),
         (
             "bands",
-            "ascending whole-number band edges: an array [18, 30, 50] or text '18;30;50' \
-                 (default [18, 25, 35, 45, 55])",
+            "strictly ascending whole-number band edges from 0 to 1000 (years): an array \
+                 [18, 30, 50] or text '18;30;50' (default [18, 25, 35, 45, 55])",
         ),
     ],
     example: "SELECT age_band(DATE '1990-05-20', DATE '2026-01-01'),\n       \

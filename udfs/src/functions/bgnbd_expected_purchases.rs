@@ -1,15 +1,5 @@
-//! `bgnbd_expected_purchases(r, alpha, a, b, t, x, t_x, T)`: the number of purchases a
-//! customer is expected to make in the next `t` time units under BG/NBD (crm-reference §4.1).
-//!
-//! Business meaning: how much a customer will buy. The conditional expectation
-//! `E[Y(t) | x, t_x, T] = (a+b+x−1)/(a−1) [1 − ((α+T)/(α+T+t))^(r+x) ₂F₁(r+x, b+x; a+b+x−1;
-//! t/(α+T+t))] P(alive)`; with `x = t_x = T = 0` it is `E[X(t)]`, the expectation for a
-//! brand-new customer. Computed through an Euler transformation of `₂F₁` that stays accurate
-//! for large `x` and is continuous at `a = 1`; its series needs about `(α+T+t)/(α+T)` terms,
-//! so horizons beyond about a thousand times `α + T` are refused as not converging.
-//!
-//! NULL in any argument gives NULL. Errors: a parameter that is not positive, `t < 0`,
-//! `x` not a whole number >= 0, `t_x` outside `[0, T]`, `a + b + x <= 1`.
+//! `bgnbd_expected_purchases(r, alpha, a, b, t, x, t_x, T)`: expected purchases under BG/NBD.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
@@ -33,6 +23,8 @@ pub fn functions() -> Vec<CrmFunction> {
     vec![ScalarSpec::numbers("bgnbd_expected_purchases", PARAMS, expected, DOC).into_function()]
 }
 
+// The kernel evaluates ₂F₁ after an Euler transformation, which stays accurate for large `x`
+// and is continuous at `a = 1`; its series needs about `(α+T+t)/(α+T)` terms.
 fn expected(v: &[f64]) -> Result<f64, String> {
     let model = BgNbd::new(v[0], v[1], v[2], v[3])?;
     model.expected_purchases(v[4], History::new(v[5], v[6], v[7])?)
@@ -41,9 +33,14 @@ fn expected(v: &[f64]) -> Result<f64, String> {
 const DOC: Doc = Doc {
     description: "Expected purchases in the next t time units under BG/NBD, given the customer's \
              history (crm-reference §4.1): E[Y(t) | x, t_x, T], which already weighs in \
+             P(alive). It tells how much a customer will buy: (a+b+x-1)/(a-1) \
+             [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))] \
              P(alive). With x = t_x = T = 0 it is E[X(t)] for a new customer. Parameters from \
              bgnbd_fit; t, t_x and T in the same time unit (weeks by default in \
-             btyd_summary). NULL in any argument gives NULL.",
+             btyd_summary). NULL in any argument gives NULL. Errors: a parameter that is not \
+             positive, t < 0, x not a whole number >= 0, t_x outside [0, T], a + b + x <= 1, \
+             a horizon too long for the series to converge (up to about a thousand times \
+             alpha + T is fine).",
     syntax: "bgnbd_expected_purchases(r, alpha, a, b, t, x, t_x, T)",
     arguments: &[
         (

@@ -1,13 +1,5 @@
-//! `bgnbd_p_alive(r, alpha, a, b, x, t_x, T)`: the probability that a customer is still
-//! "alive" (has not dropped out) under the BG/NBD model (crm-reference §4.1).
-//!
-//! Business meaning: who is likely to come back. `1 / (1 + [x>0] a/(b+x−1)
-//! ((α+T)/(α+t_x))^(r+x))`: 1 for a customer with no repeat purchase (BG/NBD only lets a
-//! customer drop out right after a purchase), falling the longer a frequent buyer has been
-//! silent. Parameters come from `bgnbd_fit`; `x, t_x, T` from `btyd_summary`.
-//!
-//! NULL in any argument gives NULL. Errors: a parameter that is not positive, `x < 0`,
-//! `t_x` outside `[0, T]`.
+//! `bgnbd_p_alive(r, alpha, a, b, x, t_x, T)`: the probability that a customer is still alive.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
@@ -37,9 +29,12 @@ fn p_alive(v: &[f64]) -> Result<f64, String> {
 
 const DOC: Doc = Doc {
     description: "Probability that a customer is still alive under the BG/NBD model (crm-reference \
-             §4.1): 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)). 1 for customers \
-             without repeat purchases. Parameters from bgnbd_fit; x, t_x, T from btyd_summary \
-             (same time unit). NULL in any argument gives NULL.",
+             §4.1): 1 / (1 + [x>0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x)). It tells who is \
+             likely to come back (alive: has not dropped out). 1 for customers without repeat \
+             purchases (BG/NBD only lets a customer drop out right after a purchase), falling \
+             the longer a frequent buyer has been silent. Parameters from bgnbd_fit; x, t_x, T \
+             from btyd_summary (same time unit). NULL in any argument gives NULL. Errors: a \
+             parameter that is not positive, x not a whole number >= 0, t_x outside [0, T].",
     syntax: "bgnbd_p_alive(r, alpha, a, b, x, t_x, T)",
     arguments: &[
         ("r, alpha", "purchase-rate Gamma shape and scale (> 0)"),

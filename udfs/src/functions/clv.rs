@@ -1,14 +1,6 @@
 //! `clv(r, alpha, a, b, p, q, gamma, x, t_x, T, m_x, months, monthly_discount,
-//! periods_per_month)`: a customer's lifetime value over the next `months` months, from
-//! BG/NBD purchases and Gamma-Gamma spend (crm-reference §4.4).
-//!
-//! Business meaning: what a customer is worth, in money, discounted to today. lifetimes'
-//! discrete monthly formula `Σ_{i=1..months} E[M] (E[Y(i f)] − E[Y((i−1) f)]) / (1+d)^i` with
-//! `E[M]` the Gamma-Gamma expected spend and `f = periods_per_month` (4.345 when times are in
-//! weeks, 30 in days, 1 in months).
-//!
-//! NULL in any argument gives NULL. Errors: a parameter that is not positive, a fractional or
-//! negative `months`, `monthly_discount <= -1`, `periods_per_month <= 0`, bad histories.
+//! periods_per_month)`: a customer's discounted lifetime value over the next `months` months.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
@@ -56,7 +48,11 @@ const DOC: Doc = Doc {
              §4.4, lifetimes' customer_lifetime_value): the sum over i = 1..months of \
              E[M] (E[Y(i f)] - E[Y((i-1) f)]) / (1 + monthly_discount)^i, with E[Y] from BG/NBD, \
              E[M] from Gamma-Gamma and f = periods_per_month (4.345 for weeks, 30 for days, \
-             1 for months). NULL in any argument gives NULL.",
+             1 for months). It is what a customer is worth, in money, discounted to today. \
+             NULL in any argument gives NULL. Errors: a model parameter that is not positive, \
+             months that is not a whole number from 0 to 1200, monthly_discount <= -1, \
+             periods_per_month <= 0, and the histories and spends that \
+             bgnbd_expected_purchases and gamma_gamma_expected_spend refuse.",
     syntax: "clv(r, alpha, a, b, p, q, gamma, x, t_x, T, m_x, months, monthly_discount, \
              periods_per_month)",
     arguments: &[

@@ -1,13 +1,5 @@
-//! `gamma_gamma_expected_spend(p, q, gamma, x, m_x)`: a customer's expected spend per
-//! transaction under the Gamma-Gamma model (crm-reference §4.3).
-//!
-//! Business meaning: what a customer's next orders are worth. `E[M | x, m_x] = (γ + m_x x) p /
-//! (p x + q − 1)`, a weighted mean of the population mean `pγ/(q−1)` and the customer's own
-//! mean repeat spend `m_x`: the more repeat purchases, the more weight on `m_x`. With `x = 0`
-//! it is the population mean (whatever `m_x`).
-//!
-//! NULL in any argument gives NULL. Errors: a parameter that is not positive, `x < 0`,
-//! `m_x <= 0` with `x > 0`, `p x + q <= 1` (the mean is infinite).
+//! `gamma_gamma_expected_spend(p, q, gamma, x, m_x)`: expected spend per transaction.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
@@ -37,8 +29,11 @@ fn expected_spend(v: &[f64]) -> Result<f64, String> {
 const DOC: Doc = Doc {
     description: "Expected spend per transaction under the Gamma-Gamma model (crm-reference §4.3): \
              (gamma + m_x x) p / (p x + q - 1), between the population mean p gamma/(q-1) \
-             (x = 0) and the customer's mean repeat spend m_x. Parameters from \
-             gamma_gamma_fit. NULL in any argument gives NULL.",
+             (x = 0) and the customer's mean repeat spend m_x. It tells what a customer's next \
+             orders are worth: a weighted mean of the two, with more weight on m_x the more \
+             repeat purchases; with x = 0 it is the population mean, whatever m_x. Parameters \
+             from gamma_gamma_fit. NULL in any argument gives NULL. Errors: a parameter that is \
+             not positive, x < 0, m_x <= 0 with x > 0, p x + q <= 1 (the mean is infinite).",
     syntax: "gamma_gamma_expected_spend(p, q, gamma, x, m_x)",
     arguments: &[
         ("p, q, gamma", "Gamma-Gamma parameters (> 0)"),

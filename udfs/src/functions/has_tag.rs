@@ -1,5 +1,5 @@
-//! `has_tag(tags, name)`: whether a customer's tag array contains a tag, the readable filter
-//! for audiences (the rule and its NULL behaviour are in [`DOC`]).
+//! `has_tag(tags, name)`: whether a customer's tag array contains a tag.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use std::sync::Arc;
 

@@ -1,22 +1,6 @@
 //! `lifecycle_stage(first_order, last_order, n_orders, as_of [, new_days, active_days,
 //! churn_days [, gap_before_last_days]])`: a customer's lifecycle stage on an analysis date.
-//!
-//! Business meaning: the label a CRM team uses to pick a campaign (welcome series, win-back,
-//! sunset). Stages follow crm-reference §2, evaluated top-down by
-//! [`kernels::lifecycle::stage`](crate::kernels::lifecycle::stage):
-//! `prospect` (no orders yet), `new` (first order at most `new_days` ago), `reactivated` (last
-//! order at most `active_days` ago after a gap of more than `churn_days`; only when the 8th
-//! argument is given), `active` (last order at most `active_days` ago), `dormant` (at most
-//! `churn_days` ago) and `churned`.
-//!
-//! Defaults come from the session (`segmint.lifecycle_new_days`, `segmint.lifecycle_active_days`,
-//! `segmint.lifecycle_churn_days`: 30 / 90 / 180), and an optional argument given as NULL takes
-//! its default, so `lifecycle_stage(f, l, n, d, NULL, NULL, 365)` only moves the churn line.
-//!
-//! Dates may be dates or timestamps (a timestamp counts by its date). `n_orders = 0` is
-//! `prospect` whatever the dates; a NULL `n_orders`, `as_of` or order date of a buyer gives NULL.
-//! Errors (at execution, naming the function): an order after `as_of`, a first order after the
-//! last one, a negative count or gap, negative thresholds or `active_days > churn_days`.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use std::sync::Arc;
 
@@ -73,15 +57,20 @@ pub fn functions() -> Vec<CrmFunction> {
 
 const DOC: Doc = Doc {
     description: "A customer's lifecycle stage on an analysis date: prospect, new, reactivated, \
-                 active, dormant or churned (crm-reference §2). Rules are evaluated top-down: \
-                 'prospect' (no orders), 'new' (first order at most new_days \
+                 active, dormant or churned (crm-reference §2). It is the label a CRM team uses \
+                 to pick a campaign (welcome series, win-back, sunset). Rules are evaluated \
+                 top-down: 'prospect' (no orders), 'new' (first order at most new_days \
                  ago), 'reactivated' (last order at most active_days ago after a gap of more than \
                  churn_days; only when gap_before_last_days is given), 'active' (last order at \
                  most active_days ago), 'dormant' (at most churn_days ago), 'churned'. Defaults \
                  come from segmint.lifecycle_new_days / _active_days / _churn_days (30 / 90 / \
-                 180); an optional argument given as NULL takes its default. Dates may be dates \
-                 or timestamps. n_orders = 0 gives 'prospect' even with NULL dates; other NULLs \
-                 give NULL. An order after as_of is an error.",
+                 180); an optional argument given as NULL takes its default, so \
+                 lifecycle_stage(f, l, n, d, NULL, NULL, 365) only moves the churn line. Dates \
+                 may be dates or timestamps (a timestamp counts by its date). n_orders = 0 gives \
+                 'prospect' whatever the dates, even NULL ones; a NULL n_orders, or a NULL as_of \
+                 or order date of a buyer, gives NULL. Errors (at execution): an order after \
+                 as_of, a first order after the last one, a negative n_orders or \
+                 gap_before_last_days, negative thresholds or active_days > churn_days.",
     syntax: "lifecycle_stage(first_order, last_order, n_orders, as_of [, new_days, \
                  active_days, churn_days [, gap_before_last_days]])",
     arguments: &[

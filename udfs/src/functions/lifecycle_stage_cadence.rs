@@ -1,17 +1,6 @@
-//! `lifecycle_stage_cadence(last_order, typical_gap_days, as_of [, k1, k2])`: the lifecycle
-//! stage measured against the customer's own purchase rhythm.
-//!
-//! Business meaning: a coffee buyer who orders every week is lapsing after three quiet weeks,
-//! a sofa buyer is not lapsing after a year. This is crm-reference §2's purchase-interval
-//! variant, via [`kernels::lifecycle::cadence_stage`](crate::kernels::lifecycle::cadence_stage):
-//! with `d = as_of - last_order` in days, `active` when `d <= k1 * gap`, `dormant` when
-//! `d <= k2 * gap`, else `churned` (k1 = 1.5, k2 = 3 by default). `typical_gap_days` is
-//! usually the median gap between the customer's orders (needs 3+ orders), else the median
-//! gap of all repeat buyers.
-//!
-//! NULL `last_order`, `typical_gap_days` or `as_of` give NULL; a NULL `k1` or `k2` takes its
-//! default. Errors (at execution, naming the function): a gap that is not positive, an order
-//! after `as_of`, `k1 <= 0` or `k2 < k1`.
+//! `lifecycle_stage_cadence(last_order, typical_gap_days, as_of [, k1 [, k2]])`: the lifecycle
+//! stage against the customer's own purchase rhythm.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use std::sync::Arc;
 
@@ -53,13 +42,15 @@ pub fn functions() -> Vec<CrmFunction> {
 
 const DOC: Doc = Doc {
     description: "A customer's lifecycle stage (active, dormant or churned) measured against their \
-                 own purchase rhythm (crm-reference §2, purchase-interval variant). With d = days \
-                 from last_order to as_of: 'active' when d <= k1 * typical_gap_days, 'dormant' \
-                 when d <= k2 * typical_gap_days, else 'churned' (k1 = 1.5, k2 = 3). \
-                 typical_gap_days is \
-                 usually the median gap between the customer's orders. NULL dates or gap give \
-                 NULL; a NULL k1 or k2 takes its default. A gap that is not positive, an order \
-                 after as_of, k1 <= 0 or k2 < k1 is an error.",
+                 own purchase rhythm (crm-reference §2, purchase-interval variant). A coffee \
+                 buyer who orders every week is lapsing after three quiet weeks, a sofa buyer is \
+                 not lapsing after a year. With d = days from last_order to as_of: 'active' when \
+                 d <= k1 * typical_gap_days, 'dormant' when d <= k2 * typical_gap_days, else \
+                 'churned' (k1 = 1.5, k2 = 3 by default). typical_gap_days is usually the median \
+                 gap between the customer's orders (for customers with 3+ orders), else the \
+                 median gap of all repeat buyers. NULL last_order, typical_gap_days or as_of \
+                 give NULL; a NULL k1 or k2 takes its default. A gap that is not positive, an \
+                 order after as_of, k1 <= 0 or k2 < k1 is an error at execution.",
     syntax: "lifecycle_stage_cadence(last_order, typical_gap_days, as_of [, k1 [, k2]])",
     arguments: &[
         (

@@ -1,12 +1,5 @@
-//! `pareto_nbd_expected_purchases(r, alpha, s, beta, t, x, t_x, T)`: the number of purchases
-//! a customer is expected to make in the next `t` time units under Pareto/NBD
-//! (crm-reference §4.2).
-//!
-//! `E[Y(t) | x, t_x, T] = (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)] P(alive)`,
-//! continuous at `s = 1`; with `x = t_x = T = 0` it is `E[X(t)]` for a new customer.
-//!
-//! NULL in any argument gives NULL. Errors: a parameter that is not positive, `t < 0`,
-//! `x < 0`, `t_x` outside `[0, T]`.
+//! `pareto_nbd_expected_purchases(r, alpha, s, beta, t, x, t_x, T)`: expected purchases.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
@@ -40,8 +33,11 @@ fn expected(v: &[f64]) -> Result<f64, String> {
 const DOC: Doc = Doc {
     description: "Expected purchases in the next t time units under Pareto/NBD, given the \
              customer's history (crm-reference §4.2): E[Y(t) | x, t_x, T], P(alive) included. \
-             With x = t_x = T = 0 it is E[X(t)] for a new customer. Parameters from \
-             pareto_nbd_fit. NULL in any argument gives NULL.",
+             It is (r+x)(beta+T)/((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)] P(alive), \
+             continuous at s = 1. With x = t_x = T = 0 it is E[X(t)] for a new customer. \
+             Parameters from pareto_nbd_fit. NULL in any argument gives NULL. Errors: a \
+             parameter that is not positive, t < 0, x not a whole number >= 0, t_x outside \
+             [0, T].",
     syntax: "pareto_nbd_expected_purchases(r, alpha, s, beta, t, x, t_x, T)",
     arguments: &[
         ("r, alpha, s, beta", "Pareto/NBD parameters (> 0)"),

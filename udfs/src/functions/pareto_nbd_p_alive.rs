@@ -1,13 +1,5 @@
-//! `pareto_nbd_p_alive(r, alpha, s, beta, x, t_x, T)`: the probability that a customer is
-//! still alive under the Pareto/NBD model (crm-reference §4.2).
-//!
-//! Business meaning: as `bgnbd_p_alive`, for the model where customers can drop out at any
-//! time (not only after a purchase), so even a customer without repeat purchases fades.
-//! `1 / (1 + s/(r+s+x) (α+T)^(r+x) (β+T)^s A0)`, with `A0` from the Gauss hypergeometric
-//! function, evaluated in log space.
-//!
-//! NULL in any argument gives NULL. Errors: a parameter that is not positive, `x < 0`,
-//! `t_x` outside `[0, T]`.
+//! `pareto_nbd_p_alive(r, alpha, s, beta, x, t_x, T)`: the probability that a customer is alive.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use crate::CrmFunction;
 use crate::args::scalar::{Kind, Param, param};
@@ -30,6 +22,7 @@ pub fn functions() -> Vec<CrmFunction> {
     vec![ScalarSpec::numbers("pareto_nbd_p_alive", PARAMS, p_alive, DOC).into_function()]
 }
 
+// The kernel evaluates A0 in log space.
 fn p_alive(v: &[f64]) -> Result<f64, String> {
     let model = ParetoNbd::new(v[0], v[1], v[2], v[3])?;
     model.p_alive(History::new(v[4], v[5], v[6])?)
@@ -37,9 +30,13 @@ fn p_alive(v: &[f64]) -> Result<f64, String> {
 
 const DOC: Doc = Doc {
     description: "Probability that a customer is still alive under the Pareto/NBD model \
-             (crm-reference §4.2): 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0). \
+             (crm-reference §4.2): 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0). A0 comes \
+             from the Gauss hypergeometric function. The same question as bgnbd_p_alive (who is \
+             likely to come back), for the model where customers can drop out at any time, not \
+             only after a purchase, so even a customer without repeat purchases fades. \
              Parameters from pareto_nbd_fit; x, t_x, T from btyd_summary (same time unit). \
-             NULL in any argument gives NULL.",
+             NULL in any argument gives NULL. Errors: a parameter that is not positive, x not a \
+             whole number >= 0, t_x outside [0, T].",
     syntax: "pareto_nbd_p_alive(r, alpha, s, beta, x, t_x, T)",
     arguments: &[
         ("r, alpha", "purchase-rate Gamma shape and scale (> 0)"),

@@ -1,17 +1,6 @@
 //! `price_sensitivity(discount_share, discount_depth [, thresholds])`: how strongly a customer
 //! buys on discount.
-//!
-//! Business meaning: the "price-sensitive" tag of crm-reference §3.3 as a three-level score,
-//! to decide who gets coupons and who buys at full price anyway. `discount_share` is the share
-//! of the customer's orders that carried a discount, `discount_depth` the spend-weighted
-//! discount (`sum(discount) / sum(gross)`). The level is `'high'` when
-//! `discount_share >= share_threshold` (default 0.5) AND `discount_depth >= depth_threshold`
-//! (default 0.15), which is the spec's price-sensitive tag; `'medium'` when exactly one of the
-//! two holds; `'low'` otherwise.
-//!
-//! `thresholds` is the pair `[share_threshold, depth_threshold]`, as an array (`[0.6, 0.2]`) or
-//! text (`'0.6;0.2'`). A NULL share or depth gives NULL; NULL thresholds take the defaults.
-//! Shares, depths and thresholds outside [0, 1] (or NaN) are an error at execution.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use std::sync::Arc;
 
@@ -47,12 +36,14 @@ pub fn functions() -> Vec<CrmFunction> {
 
 const DOC: Doc = Doc {
     description: "How strongly a customer buys on discount: 'high', 'medium' or 'low' \
-                 (crm-reference §3.3 price sensitivity). 'high' when discount_share >= \
+                 (crm-reference §3.3 price sensitivity). A three-level score to decide who gets \
+                 coupons and who buys at full price anyway: 'high' when discount_share >= \
                  share_threshold (default 0.5) AND discount_depth >= depth_threshold (default \
                  0.15), the spec's price-sensitive tag; 'medium' when exactly one holds; 'low' \
                  otherwise. thresholds = [share_threshold, depth_threshold] (array or '0.5;0.15'). \
-                 A NULL share or depth gives NULL, NULL thresholds the defaults; values outside \
-                 [0, 1] are an error.",
+                 A NULL share or depth gives NULL, NULL thresholds the defaults; shares, depths \
+                 and thresholds outside [0, 1] (or NaN), or thresholds that are not two numbers, \
+                 are an error at execution.",
     syntax: "price_sensitivity(discount_share, discount_depth [, thresholds])",
     arguments: &[
         (

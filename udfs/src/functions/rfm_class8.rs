@@ -1,17 +1,6 @@
 //! `rfm_class8(recency, frequency, monetary, mean_r, mean_f, mean_m)`: the Chinese 8-class RFM
 //! customer type (RFM 八大客户类型).
-//!
-//! Business meaning: the classic Chinese CRM split of customers into eight types
-//! (重要价值客户 "important value" … 一般挽留客户 "general win-back") from three high/low flags
-//! (crm-reference §1.3). Each raw measure is compared with a comparison value, usually the
-//! population mean (pass `avg(x) OVER ()`), via
-//! [`kernels::segments::class8_raw`](crate::kernels::segments::class8_raw): R is high when
-//! `recency < mean_r` (a recent purchase), F and M when strictly above their means; ties count
-//! as low.
-//!
-//! Any NULL or NaN argument gives NULL. A negative recency or frequency is an error (recency
-//! is days since the last order, frequency a count of orders); monetary may be negative (net
-//! of refunds).
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use std::sync::Arc;
 
@@ -46,11 +35,13 @@ pub fn functions() -> Vec<CrmFunction> {
 
 const DOC: Doc = Doc {
     description: "The Chinese 8-class RFM customer type (RFM 八大客户类型, crm-reference §1.3) of raw \
-                 measures against comparison values, usually the population means. R is high \
-                 when recency < mean_r, F when frequency > mean_f, M when monetary > mean_m; \
-                 ties count as low. High/high/high is 重要价值客户 (important value), low/low/low \
-                 一般挽留客户 (general win-back). Any NULL gives NULL; a negative recency or \
-                 frequency is an error.",
+                 measures against comparison values, usually the population means. The classic \
+                 Chinese CRM split of customers into eight types from three high/low flags: R \
+                 is high when recency < mean_r (a recent purchase), F when frequency > mean_f, M \
+                 when monetary > mean_m; ties count as low. High/high/high is 重要价值客户 \
+                 (important value), low/low/low 一般挽留客户 (general win-back). Any NULL or NaN \
+                 argument gives NULL; a negative recency or frequency is an error; monetary may \
+                 be negative (net of refunds).",
     syntax: "rfm_class8(recency, frequency, monetary, mean_r, mean_f, mean_m)",
     arguments: &[
         ("recency", "days since the customer's last order"),

@@ -1,5 +1,5 @@
-//! `rfm_segment(r, f, m [, preset])`: the named segment of a customer's RFM scores (the
-//! rule and its presets are in [`DOC`]).
+//! `rfm_segment(r_score, f_score, m_score [, preset])`: the named segment of RFM scores.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use std::sync::Arc;
 

@@ -1,17 +1,6 @@
 //! `rfm_threshold_score(value, cuts, reverse)`: an RFM score from fixed, business-chosen
 //! thresholds.
-//!
-//! Business meaning: many teams score R, F and M against fixed cut points ("ordered within 10
-//! days", "3+ orders", "spent 200+") rather than population quantiles, so scores stay stable
-//! from month to month (crm-reference §1.2 C). With ascending `cuts` the score is
-//! `1 + count(cuts <= value)`, from 1 to `len(cuts) + 1`; with `reverse` (for recency, where
-//! fewer days is better) it is `len(cuts) + 1 - count(cuts <= value)`. Computed by
-//! [`kernels::scoring::threshold_score`](crate::kernels::scoring::threshold_score).
-//!
-//! `cuts` is text like `'10;30;90'` (separated by `;`, `|`, `,` or spaces) or an array of
-//! numbers (`[10, 30, 90]`, `make_array(10, 30, 90)`). Any NULL argument, or a NaN value, gives
-//! NULL. Cuts that are empty, not numbers, not strictly ascending, contain NULL or are more than
-//! 254 are an error at execution.
+//! Documented once, in `DOC` (FUNCTIONS.md is generated from it).
 
 use std::sync::Arc;
 
@@ -45,12 +34,16 @@ pub fn functions() -> Vec<CrmFunction> {
 }
 
 const DOC: Doc = Doc {
-    description: "An RFM score from fixed, business-chosen cut points (crm-reference §1.2 C). It \
-                 is 1 + the number of cut points <= value, so scores run from 1 to len(cuts) + 1; \
-                 with reverse = true (recency, where fewer days is better) it is len(cuts) + 1 \
-                 minus that count. cuts is \
-                 text like '10;30;90' or an array of numbers, strictly ascending. Any NULL \
-                 argument gives NULL; malformed cuts are an error.",
+    description: "An RFM score from fixed, business-chosen cut points (crm-reference §1.2 C). \
+                 Many teams score R, F and M against fixed cut points ('ordered within 10 \
+                 days', '3+ orders', 'spent 200+') rather than population quantiles, so scores \
+                 stay stable from month to month. The score is 1 + the number of cut points <= \
+                 value, so scores run from 1 to len(cuts) + 1; with reverse = true (recency, \
+                 where fewer days is better) it is len(cuts) + 1 minus that count. cuts is text \
+                 like '10;30;90' (separated by ';', '|', ',' or spaces) or an array of numbers, \
+                 strictly ascending. Any NULL argument, or a NaN value, gives NULL. Cuts that \
+                 are empty, not numbers, not strictly ascending, contain NULL or are more than \
+                 254 are an error at execution.",
     syntax: "rfm_threshold_score(value, cuts, reverse)",
     arguments: &[
         (
@@ -59,7 +52,8 @@ const DOC: Doc = Doc {
         ),
         (
             "cuts",
-            "ascending cut points: text '10;30;90' or an array such as [10, 30, 90]",
+            "ascending cut points: text '10;30;90' or an array such as [10, 30, 90] or \
+                 make_array(10, 30, 90)",
         ),
         ("reverse", "true when smaller values are better (recency)"),
     ],
