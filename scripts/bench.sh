@@ -2,12 +2,16 @@
 # Side-by-side benchmark: Segmint against DuckDB (CRM suite) and PostgreSQL 15 (1M-row
 # transfers, pgbench small queries), in one run; writes docs/performance.md.
 #
-#   scripts/bench.sh [--scales S1,S10[,S50]] [--runs N] [--pgbench-seconds S]
+#   scripts/bench.sh [--scales S1,S10[,S50]] [--runs N] [--pgbench-seconds S] [--baseline BIN]
 #   scripts/bench.sh --cluster [--scales S10] [--runs N]
 #
 # Installs what it needs: DuckDB, pyarrow and psycopg in a virtual environment
 # ($SEGMINT_BENCH_VENV, default <target dir>/bench-venv), and starts a throw-away
 # PostgreSQL 15 on loopback. Demo data is generated once into target/bench-data/.
+#
+# --baseline BIN: also measures the wire section (transfers, pgbench, cancel) on an earlier
+# `segmint` binary in the same run, and writes a before/after table (each build as its ratio
+# to PostgreSQL measured beside it).
 #
 # --cluster: the CRM suite (default S10 only) through pgwire on a single-node `segmint serve`
 # and on the same server with `--cluster` in front of a local Ballista cluster (one
@@ -22,12 +26,14 @@ scales=""
 runs=5
 pgbench_seconds=10
 cluster=0
+baseline=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --scales) scales="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --pgbench-seconds) pgbench_seconds="$2"; shift 2 ;;
         --cluster) cluster=1; shift ;;
+        --baseline) baseline="$(realpath "$2")"; shift 2 ;;
         *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
     esac
 done
@@ -96,6 +102,7 @@ log "starting PostgreSQL ($("$pg_bin/postgres" --version)) on 127.0.0.1:$pg_port
 
 log "running the suite (scales $scales, $runs runs each)"
 SEGMINT_BIN="$target/release/segmint" \
+SEGMINT_BENCH_BASELINE_BIN="$baseline" \
 SEGMINT_BENCH_PYTHON="$venv/bin/python" \
 SEGMINT_BENCH_PG_PORT="$pg_port" \
 SEGMINT_BENCH_SCALES="$scales" \

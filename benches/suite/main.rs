@@ -64,6 +64,9 @@ pub struct Settings {
     pub runs: usize,
     /// The `segmint` binary served over the wire.
     pub bin: PathBuf,
+    /// An earlier `segmint` build whose wire figures are measured in the same run
+    /// (`SEGMINT_BENCH_BASELINE_BIN`), for before/after comparisons.
+    pub baseline_bin: Option<PathBuf>,
     /// Python with the worker's packages.
     pub python: PathBuf,
     /// PostgreSQL's port, when the wire sections run.
@@ -122,6 +125,9 @@ fn settings() -> BenchResult<Settings> {
             "SEGMINT_BIN",
             &target.join("release/segmint").display().to_string(),
         )),
+        baseline_bin: Some(env_or("SEGMINT_BENCH_BASELINE_BIN", ""))
+            .filter(|path| !path.trim().is_empty())
+            .map(PathBuf::from),
         python: PathBuf::from(env_or("SEGMINT_BENCH_PYTHON", "python3")),
         postgres_port: std::env::var("SEGMINT_BENCH_PG_PORT")
             .ok()

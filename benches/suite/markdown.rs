@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::Settings;
 use crate::cluster::{ClusterQuery, ClusterScale, TRIVIAL_SQL};
 use crate::processes::BenchResult;
-use crate::suite::{QueryResult, ScaleResult, WireResult};
+use crate::suite::{QueryResult, ScaleResult, WireFigures, WireResult};
 
 const BEGIN: &str = "<!-- results:begin (written by scripts/bench.sh) -->";
 const END: &str = "<!-- results:end -->";
@@ -166,7 +166,7 @@ impl Report {
         }
         match &self.wire {
             Some(wire) => {
-                for t in &wire.transfers {
+                for t in &wire.figures.transfers {
                     let ratio = t.segmint_ms / t.postgres_ms;
                     row(
                         format!(
@@ -180,7 +180,7 @@ impl Report {
                         Some(ratio <= 1.0),
                     );
                 }
-                for t in &wire.throughput {
+                for t in &wire.figures.throughput {
                     let ratio = t.segmint_tps / t.postgres_tps;
                     row(
                         format!(
@@ -194,7 +194,7 @@ impl Report {
                         Some(ratio >= 0.5),
                     );
                 }
-                for c in &wire.cancels {
+                for c in &wire.figures.cancels {
                     row(
                         format!("a cancel 1 s into a {} ends it within 100 ms", c.query),
                         format!(
@@ -483,7 +483,7 @@ fn render_wire(out: &mut String, wire: &WireResult) {
         out,
         "| client | statement | Segmint ms | PostgreSQL ms | Segmint / PostgreSQL |\n|---|---|--:|--:|--:|"
     );
-    for t in &wire.transfers {
+    for t in &wire.figures.transfers {
         let _ = writeln!(
             out,
             "| {} | `{}` | {:.0} | {:.0} | {:.2}× |",
@@ -499,7 +499,7 @@ fn render_wire(out: &mut String, wire: &WireResult) {
         "\n### Small queries: pgbench, {} clients\n\n| script | protocol | Segmint tps | PostgreSQL tps | Segmint / PostgreSQL |\n|---|---|--:|--:|--:|",
         wire.clients
     );
-    for t in &wire.throughput {
+    for t in &wire.figures.throughput {
         let _ = writeln!(
             out,
             "| `{}` | {} | {:.0} | {:.0} | {:.2}× |",
@@ -514,7 +514,7 @@ fn render_wire(out: &mut String, wire: &WireResult) {
         out,
         "\n### Cancel: a `CancelRequest` 1 s into a query, until its error arrives\n\n| query | Segmint ms | PostgreSQL ms |\n|---|--:|--:|"
     );
-    for c in &wire.cancels {
+    for c in &wire.figures.cancels {
         let _ = writeln!(
             out,
             "| {} | {:.1} | {:.1} |",
@@ -522,6 +522,72 @@ fn render_wire(out: &mut String, wire: &WireResult) {
         );
     }
     let _ = writeln!(out);
+    if let Some(baseline) = &wire.baseline {
+        render_before_after(out, &wire.figures, baseline);
+    }
+}
+
+/// This build against the baseline build, each as its ratio to PostgreSQL measured beside it
+/// (so the two builds are compared through the same yardstick in one run).
+fn render_before_after(out: &mut String, after: &WireFigures, before: &WireFigures) {
+    let _ = writeln!(
+        out,
+        "### Before and after: this build against the baseline build, same run\n\n\
+         | measurement | baseline / PostgreSQL | this build / PostgreSQL | change |\n|---|--:|--:|--:|"
+    );
+    let mut row = |what: String, before: f64, after: f64| {
+        let _ = writeln!(
+            out,
+            "| {what} | {} | {} | {} |",
+            ratio(before),
+            ratio(after),
+            change(before, after)
+        );
+    };
+    for (b, a) in before.transfers.iter().zip(&after.transfers) {
+        row(
+            format!("1M rows, {} `{}` (time)", a.client, a.statement),
+            b.segmint_ms / b.postgres_ms,
+            a.segmint_ms / a.postgres_ms,
+        );
+    }
+    for (b, a) in before.throughput.iter().zip(&after.throughput) {
+        row(
+            format!("pgbench `{}` ({}) (throughput)", a.script, a.protocol),
+            b.segmint_tps / b.postgres_tps,
+            a.segmint_tps / a.postgres_tps,
+        );
+    }
+    for (b, a) in before.cancels.iter().zip(&after.cancels) {
+        row(
+            format!("cancel of a {} (latency)", a.query),
+            b.segmint_ms / b.postgres_ms,
+            a.segmint_ms / a.postgres_ms,
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// A ratio to PostgreSQL: two decimals, thousands separated once it is large.
+fn ratio(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{}×", thousands(r.round() as u64))
+    } else {
+        format!("{r:.2}×")
+    }
+}
+
+/// How far a figure moved: a percentage, or a factor once it moved tenfold or more (a
+/// percentage would read -100%).
+fn change(before: f64, after: f64) -> String {
+    let factor = after / before;
+    if factor <= 0.1 {
+        format!("÷{}", thousands((1.0 / factor).round() as u64))
+    } else if factor >= 10.0 {
+        format!("×{}", thousands(factor.round() as u64))
+    } else {
+        format!("{:+.0}%", (factor - 1.0) * 100.0)
+    }
 }
 
 fn thousands(n: u64) -> String {

@@ -68,17 +68,26 @@ pub struct ScaleResult {
     pub duckdb_version: String,
 }
 
-/// The wire section's results.
+/// One Segmint build's wire figures, each against PostgreSQL measured beside it.
 #[derive(Debug, Clone)]
-pub struct WireResult {
+pub struct WireFigures {
     /// 1M-row transfers.
     pub transfers: Vec<Transfer>,
     /// pgbench throughput.
     pub throughput: Vec<Throughput>,
-    /// pgbench clients.
-    pub clients: usize,
     /// How soon a cancel ends a long query.
     pub cancels: Vec<wire::CancelLatency>,
+}
+
+/// The wire section's results.
+#[derive(Debug, Clone)]
+pub struct WireResult {
+    /// This build.
+    pub figures: WireFigures,
+    /// The baseline build (`SEGMINT_BENCH_BASELINE_BIN`), measured in the same run.
+    pub baseline: Option<WireFigures>,
+    /// pgbench clients.
+    pub clients: usize,
     /// PostgreSQL's version string.
     pub postgres_version: String,
 }
@@ -485,30 +494,51 @@ pub async fn run_wire(
 
     let config = work.join("segmint.toml");
     server_config(settings, &config, &tables, None, None, &work.join("spill"))?;
-    let server = Server::start(&settings.bin, &config, &work.join("server.log"))?;
+    println!("\nwire: 1,000,000 rows; PostgreSQL {postgres_version}");
+    let clients = 4;
+    let figures =
+        wire_figures(settings, worker, &settings.bin, &config, &postgres, clients).await?;
+    let baseline = match &settings.baseline_bin {
+        Some(bin) => {
+            println!("\nwire, baseline build {}", bin.display());
+            Some(wire_figures(settings, worker, bin, &config, &postgres, clients).await?)
+        }
+        None => None,
+    };
+    Ok(WireResult {
+        figures,
+        baseline,
+        clients,
+        postgres_version,
+    })
+}
+
+/// Transfers, pgbench and cancels of the server `bin` runs with `config`, each beside
+/// PostgreSQL.
+async fn wire_figures(
+    settings: &Settings,
+    worker: &mut Worker,
+    bin: &Path,
+    config: &Path,
+    postgres: &Endpoint,
+    clients: usize,
+) -> BenchResult<WireFigures> {
+    let work = settings.work.join("wire");
+    let server = Server::start(bin, config, &work.join("server.log"))?;
     let segmint = Endpoint {
         label: "Segmint",
         port: server.port,
         user: "segmint".into(),
         database: "segmint".into(),
     };
-    println!("\nwire: 1,000,000 rows; PostgreSQL {postgres_version}");
-    let transfers = wire::transfer(worker, &segmint, &postgres, settings.runs.min(5))?;
-    let clients = 4;
-    let throughput = wire::small_queries(
-        &work,
-        &segmint,
-        &postgres,
-        clients,
-        settings.pgbench_seconds,
-    )?;
-    let cancels = wire::cancel_latency(&segmint, &postgres, settings.runs.min(5)).await?;
+    let transfers = wire::transfer(worker, &segmint, postgres, settings.runs.min(5))?;
+    let throughput =
+        wire::small_queries(&work, &segmint, postgres, clients, settings.pgbench_seconds)?;
+    let cancels = wire::cancel_latency(&segmint, postgres, settings.runs.min(5)).await?;
     drop(server);
-    Ok(WireResult {
+    Ok(WireFigures {
         transfers,
         throughput,
-        clients,
         cancels,
-        postgres_version,
     })
 }
