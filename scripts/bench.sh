@@ -2,12 +2,17 @@
 # Side-by-side benchmark: Segmint against DuckDB (CRM suite) and PostgreSQL 15 (1M-row
 # transfers, pgbench small queries), in one run; writes docs/performance.md.
 #
-#   scripts/bench.sh [--scales S1,S10[,S50]] [--runs N] [--pgbench-seconds S] [--baseline BIN]
+#   scripts/bench.sh [--scales S1,S10[,S50]] [--layouts demo,foreign] [--runs N]
+#                    [--pgbench-seconds S] [--baseline BIN]
 #   scripts/bench.sh --cluster [--scales S10] [--runs N]
 #
 # Installs what it needs: DuckDB, pyarrow and psycopg in a virtual environment
 # ($SEGMINT_BENCH_VENV, default <target dir>/bench-venv), and starts a throw-away
 # PostgreSQL 15 on loopback. Demo data is generated once into target/bench-data/.
+#
+# --layouts: the file layouts every scale is measured on (default both): `demo`, the files
+# `segmint demo` writes, and `foreign`, the same rows as pyarrow writes them by default (orders
+# sorted by time in a few large files, 1Mi-row row groups, snappy, no page index).
 #
 # --baseline BIN: also measures the wire section (transfers, pgbench, cancel) on an earlier
 # `segmint` binary in the same run, and writes a before/after table (each build as its ratio
@@ -23,6 +28,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 scales=""
+layouts=""
 runs=5
 pgbench_seconds=10
 cluster=0
@@ -30,6 +36,7 @@ baseline=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --scales) scales="$2"; shift 2 ;;
+        --layouts) layouts="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --pgbench-seconds) pgbench_seconds="$2"; shift 2 ;;
         --cluster) cluster=1; shift ;;
@@ -106,6 +113,7 @@ SEGMINT_BENCH_BASELINE_BIN="$baseline" \
 SEGMINT_BENCH_PYTHON="$venv/bin/python" \
 SEGMINT_BENCH_PG_PORT="$pg_port" \
 SEGMINT_BENCH_SCALES="$scales" \
+SEGMINT_BENCH_LAYOUTS="$layouts" \
 SEGMINT_BENCH_RUNS="$runs" \
 SEGMINT_BENCH_PGBENCH_SECONDS="$pgbench_seconds" \
     cargo bench --locked --manifest-path "$root/Cargo.toml" --bench suite

@@ -3,7 +3,8 @@
 //! `scripts/bench.sh` installs what it needs and runs it; it writes `docs/performance.md`.
 //!
 //! Settings (environment): `SEGMINT_BENCH_SCALES` (`S1,S10`; add `S50` for the spilling RFM
-//! run), `SEGMINT_BENCH_RUNS` (5), `SEGMINT_BIN` (the release `segmint`),
+//! run), `SEGMINT_BENCH_LAYOUTS` (`demo,foreign`: the file layouts of [`layouts`] each scale is
+//! measured on), `SEGMINT_BENCH_RUNS` (5), `SEGMINT_BIN` (the release `segmint`),
 //! `SEGMINT_BENCH_PYTHON` (a Python with duckdb, pyarrow and psycopg), `SEGMINT_BENCH_PG_PORT`
 //! (PostgreSQL on loopback, user `postgres`; without it the wire sections are skipped),
 //! `SEGMINT_BENCH_PGBENCH_SECONDS` (10), `SEGMINT_BENCH_DOC` (where the report goes),
@@ -17,6 +18,7 @@
 //! there); no DuckDB, PostgreSQL or Python. It writes only the cluster section of the report.
 
 mod cluster;
+mod layouts;
 mod markdown;
 mod processes;
 mod queries;
@@ -60,6 +62,8 @@ fn env_or(name: &str, default: &str) -> String {
 pub struct Settings {
     /// Scales of the CRM suite.
     pub scales: Vec<Scale>,
+    /// File layouts each scale is measured on.
+    pub layouts: Vec<layouts::Layout>,
     /// Measured runs per query (after one warm-up).
     pub runs: usize,
     /// The `segmint` binary served over the wire.
@@ -114,12 +118,17 @@ fn settings() -> BenchResult<Settings> {
     .split(',')
     .map(scale)
     .collect::<BenchResult<Vec<_>>>()?;
+    let layouts = env_or("SEGMINT_BENCH_LAYOUTS", "demo,foreign")
+        .split(',')
+        .map(layouts::Layout::parse)
+        .collect::<BenchResult<Vec<_>>>()?;
     let runs = env_or("SEGMINT_BENCH_RUNS", "5").parse::<usize>()?.max(1);
     let work = target.join("bench-suite");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     Ok(Settings {
         scales,
+        layouts,
         runs,
         bin: PathBuf::from(env_or(
             "SEGMINT_BIN",
@@ -155,20 +164,21 @@ fn main() -> BenchResult<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let mut report = markdown::Report::new(&settings);
     for scale in &settings.scales {
-        match runtime.block_on(suite::run_scale(&settings, scale, &mut worker)) {
-            Ok(result) => {
-                report.duckdb_version = result.duckdb_version.clone();
-                report.scales.push(result);
+        for &layout in &settings.layouts {
+            match runtime.block_on(suite::run_scale(&settings, scale, layout, &mut worker)) {
+                Ok(result) => {
+                    report.duckdb_version = result.duckdb_version.clone();
+                    report.scales.push(result);
+                }
+                // The memory-limited scale is the test of spilling: its failure is a result.
+                Err(error) if suite::is_memory_limited(scale) => {
+                    let label = format!("{} ({} layout)", scale.label, layout.name());
+                    println!("{label}: failed under the memory limit: {error}");
+                    report.failures.push((label, error.to_string()));
+                    worker = Worker::start(&settings.python, &script)?;
+                }
+                Err(error) => return Err(error),
             }
-            // The memory-limited scale is the test of spilling: its failure is a result.
-            Err(error) if suite::is_memory_limited(scale) => {
-                println!("{}: failed under the memory limit: {error}", scale.label);
-                report
-                    .failures
-                    .push((scale.label.clone(), error.to_string()));
-                worker = Worker::start(&settings.python, &script)?;
-            }
-            Err(error) => return Err(error),
         }
     }
     if let Some(port) = settings.postgres_port {

@@ -106,6 +106,48 @@ pub fn suite(customer: i64, out: &str) -> Vec<SuiteQuery> {
                 count(*) AS customers
          FROM last GROUP BY 1 ORDER BY 1"
     );
+    let lifecycle_region = format!(
+        "WITH last AS (
+           SELECT customer_id, min(order_ts) AS first_ts, max(order_ts) AS last_ts
+           FROM completed_orders WHERE order_ts < '{AS_OF}T00:00:00Z'
+           GROUP BY customer_id)
+         SELECT k.region,
+                CASE WHEN l.last_ts IS NULL THEN 'prospect'
+                     WHEN DATE '{AS_OF}' - CAST(l.first_ts AS DATE) <= 30 THEN 'new'
+                     WHEN DATE '{AS_OF}' - CAST(l.last_ts AS DATE) <= 90 THEN 'active'
+                     WHEN DATE '{AS_OF}' - CAST(l.last_ts AS DATE) <= 180 THEN 'dormant'
+                     ELSE 'churned' END AS stage,
+                count(*) AS customers
+         FROM customers k LEFT JOIN last l ON l.customer_id = k.customer_id
+         GROUP BY 1, 2 ORDER BY 1, 2"
+    );
+    // At Risk as the R package's vignette maps it: R 1-2, F 2-5, M 4-5.
+    let at_risk = format!(
+        "WITH {rfm},
+         s AS (
+           SELECT customer_id, recency_days, frequency, monetary,
+                  NTILE(5) OVER (ORDER BY recency_days DESC, customer_id) AS r_score,
+                  NTILE(5) OVER (ORDER BY frequency, customer_id) AS f_score,
+                  NTILE(5) OVER (ORDER BY monetary, customer_id) AS m_score
+           FROM c)
+         SELECT s.customer_id, k.region, k.acquisition_channel, s.recency_days, s.frequency,
+                s.monetary, s.r_score, s.f_score, s.m_score
+         FROM s JOIN customers k ON k.customer_id = s.customer_id
+         WHERE s.r_score <= 2 AND s.f_score >= 2 AND s.m_score >= 4"
+    );
+    let repurchase = "WITH firsts AS (
+           SELECT customer_id, min(order_month) AS first_month
+           FROM completed_orders GROUP BY customer_id)
+         SELECT o.order_month, k.acquisition_channel AS channel,
+                count(DISTINCT o.customer_id) AS buyers,
+                count(DISTINCT CASE WHEN o.order_month > f.first_month THEN o.customer_id END)
+                  * 1.0 / count(DISTINCT o.customer_id) AS repurchase_rate,
+                sum(o.net_amount) / count(*) AS aov
+         FROM completed_orders o
+         JOIN customers k ON k.customer_id = o.customer_id
+         JOIN firsts f ON f.customer_id = o.customer_id
+         GROUP BY 1, 2 ORDER BY 1, 2"
+        .to_string();
     let export = format!(
         "WITH {rfm}
          SELECT k.customer_id, k.region, k.acquisition_channel, c.recency_days, c.frequency, c.monetary
@@ -175,6 +217,22 @@ pub fn suite(customer: i64, out: &str) -> Vec<SuiteQuery> {
             kind: Kind::Query,
         },
         SuiteQuery {
+            name: "lifecycle_region",
+            question: "Customers per lifecycle stage and region (aggregate + join)",
+            segmint: lifecycle_region.clone(),
+            duckdb: Some(lifecycle_region),
+            baseline: None,
+            kind: Kind::Query,
+        },
+        SuiteQuery {
+            name: "at_risk_export",
+            question: "Export the At Risk segment from three NTILE() windows, with profile",
+            segmint: at_risk.clone(),
+            duckdb: Some(at_risk),
+            baseline: None,
+            kind: Kind::Query,
+        },
+        SuiteQuery {
             name: "segment_export",
             question: "Export the lapsing repeat buyers with their profile (every row fetched)",
             segmint: export.clone(),
@@ -187,6 +245,14 @@ pub fn suite(customer: i64, out: &str) -> Vec<SuiteQuery> {
             question: "Monthly repurchase rate and AOV by channel",
             segmint: goal.clone(),
             duckdb: Some(goal),
+            baseline: None,
+            kind: Kind::Query,
+        },
+        SuiteQuery {
+            name: "repurchase_channel",
+            question: "Monthly buyers, repurchase rate and AOV by acquisition channel (joins + count distinct)",
+            segmint: repurchase.clone(),
+            duckdb: Some(repurchase),
             baseline: None,
             kind: Kind::Query,
         },
@@ -214,20 +280,5 @@ pub fn suite(customer: i64, out: &str) -> Vec<SuiteQuery> {
             baseline: None,
             kind: Kind::Query,
         },
-    ]
-}
-
-/// DuckDB views over the same files Segmint serves.
-pub fn duckdb_setup(data: &str) -> Vec<String> {
-    vec![
-        "SET TimeZone = 'UTC'".to_string(),
-        format!(
-            "CREATE VIEW orders AS SELECT * FROM read_parquet('{data}/orders/*/*.parquet', hive_partitioning = true)"
-        ),
-        format!(
-            "CREATE VIEW customers AS SELECT * FROM read_parquet('{data}/customers/*.parquet')"
-        ),
-        "CREATE VIEW completed_orders AS SELECT * FROM orders WHERE status = 'completed'"
-            .to_string(),
     ]
 }

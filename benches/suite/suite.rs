@@ -13,6 +13,7 @@ use segmint::{Config, Engine};
 use serde_json::json;
 use tokio_postgres::NoTls;
 
+use crate::layouts::{self, Layout};
 use crate::processes::{BenchResult, Server, Worker, median, peak_mib, reset_peak};
 use crate::queries::{self, Kind, SuiteQuery};
 use crate::wire::{self, Endpoint, Throughput, Transfer};
@@ -56,6 +57,8 @@ pub struct QueryResult {
 pub struct ScaleResult {
     /// `S1`, `S10`...
     pub label: String,
+    /// How the files were laid out.
+    pub layout: Layout,
     /// Orders in the data.
     pub orders: u64,
     /// Customers in the data.
@@ -240,14 +243,18 @@ pub fn is_memory_limited(scale: &Scale) -> bool {
     scale.customers >= MEMORY_LIMITED_FROM
 }
 
-/// Runs the suite at one scale.
+/// Runs the suite at one scale on one layout of its files.
 pub async fn run_scale(
     settings: &Settings,
     scale: &Scale,
+    layout: Layout,
     worker: &mut Worker,
 ) -> BenchResult<ScaleResult> {
-    let data = segmint::demo::ensure_cached(&settings.data_root, scale.customers, 42)?;
-    let work = settings.work.join(&scale.label);
+    let demo = segmint::demo::ensure_cached(&settings.data_root, scale.customers, 42)?;
+    let data = layouts::ensure(layout, &demo, worker)?;
+    let work = settings
+        .work
+        .join(format!("{}-{}", scale.label, layout.name()));
     let reports_dir = work.join("reports");
     std::fs::create_dir_all(&reports_dir)?;
     std::fs::write(
@@ -258,7 +265,7 @@ pub async fn run_scale(
     std::fs::create_dir_all(&duckdb_out)?;
     let memory_limit = is_memory_limited(scale).then_some(S50_MEMORY_LIMIT);
 
-    let datasets = segmint::demo::datasets(&data);
+    let datasets = layouts::datasets(layout, &data);
     let mut config = Config {
         datasets: datasets.clone(),
         reports: ReportsConfig {
@@ -294,7 +301,7 @@ pub async fn run_scale(
     )
     .await?;
     tokio::spawn(connection);
-    let mut setup = queries::duckdb_setup(&data.display().to_string());
+    let mut setup = layouts::duckdb_setup(layout, &data);
     if memory_limit.is_some() {
         setup.push("SET memory_limit = '2GiB'".to_string());
     }
@@ -311,8 +318,9 @@ pub async fn run_scale(
     )
     .await?;
     println!(
-        "\n{}: {orders} orders, {customers} customers{}; DuckDB {duckdb_version}",
+        "\n{} ({} layout): {orders} orders, {customers} customers{}; DuckDB {duckdb_version}",
         scale.label,
+        layout.name(),
         memory_limit.map_or(String::new(), |l| format!(", memory limit {l}"))
     );
     let mut suite = queries::suite(customer, &duckdb_out.display().to_string());
@@ -424,6 +432,7 @@ pub async fn run_scale(
     }
     Ok(ScaleResult {
         label: scale.label.clone(),
+        layout,
         orders,
         customers,
         memory_limit,
@@ -453,7 +462,7 @@ pub async fn run_wire(
         .min_by_key(|s| s.customers)
         .ok_or("no scale")?;
     let data = segmint::demo::ensure_cached(&settings.data_root, smallest.customers, 42)?;
-    worker.open_duckdb(&queries::duckdb_setup(&data.display().to_string()))?;
+    worker.open_duckdb(&layouts::duckdb_setup(Layout::Demo, &data))?;
     let select = "SELECT order_id, customer_id, order_ts, channel, net_amount, status FROM orders ORDER BY order_id LIMIT 1000000";
     let kpi = "SELECT CAST(order_ts AS DATE) AS day, channel, count(*) AS orders, sum(net_amount) AS revenue FROM completed_orders GROUP BY 1, 2 ORDER BY 1, 2";
     let mut tables = Vec::new();

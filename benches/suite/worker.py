@@ -6,6 +6,9 @@ Requests:
   {"op": "duckdb", "sql": "..."}                         run a query, fetch it as Arrow
   {"op": "psycopg_select", "dsn": "...", "sql": "..."}  execute + fetchall over the wire
   {"op": "psycopg_copy", "dsn": "...", "sql": "..."}    COPY ... TO STDOUT, read every block
+  {"op": "write_foreign", "source": dir, "out": dir, "rows_per_file": n}
+                                                         the demo's orders and customers as
+                                                         pyarrow writes them by default
 Answers: {"ms": elapsed, "rows": n} (rows: bytes for COPY) or {"error": "..."}.
 Timing covers only the work (not this protocol), so the harness compares like with like.
 """
@@ -38,6 +41,8 @@ def run(request):
         else:
             rows = duck.sql(sql).to_arrow_table().num_rows
         return {"ms": (time.perf_counter() - started) * 1e3, "rows": rows}
+    if op == "write_foreign":
+        return write_foreign(request["source"], request["out"], request["rows_per_file"])
     if op in ("psycopg_select", "psycopg_copy"):
         import psycopg
 
@@ -54,6 +59,60 @@ def run(request):
                             rows += len(block)
                 return {"ms": (time.perf_counter() - started) * 1e3, "rows": rows}
     return {"error": f"unknown op {op}"}
+
+
+def write_foreign(source, out, rows_per_file):
+    """The demo data as another tool leaves it: pyarrow.parquet's defaults (1Mi-row row
+    groups, snappy, dictionaries on every column, no page index); orders sorted by time,
+    `order_month` (a hive partition in the demo) an ordinary column, `rows_per_file` per file;
+    customers in one file."""
+    import os
+
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    started = time.perf_counter()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    orders = con.sql(
+        f"SELECT * FROM read_parquet('{source}/orders/*/*.parquet', hive_partitioning = true) "
+        "ORDER BY order_ts, order_id"
+    )
+    os.makedirs(f"{out}/orders")
+    reader = orders.to_arrow_reader(batch_size=1 << 16)
+    written = 0
+    part = 0
+    writer = None
+    pending = []
+    pending_rows = 0
+
+    def flush():
+        nonlocal pending, pending_rows
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending))
+        pending, pending_rows = [], 0
+
+    for batch in reader:
+        if writer is None or written >= rows_per_file:
+            flush()
+            if writer is not None:
+                writer.close()
+            writer = pq.ParquetWriter(f"{out}/orders/part-{part:03}.parquet", reader.schema)
+            part += 1
+            written = 0
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        written += batch.num_rows
+        if pending_rows >= 1 << 20:
+            flush()
+    flush()
+    if writer is not None:
+        writer.close()
+    os.makedirs(f"{out}/customers")
+    customers = con.sql(f"SELECT * FROM read_parquet('{source}/customers/*.parquet')")
+    pq.write_table(customers.to_arrow_table(), f"{out}/customers/part-000.parquet")
+    return {"ms": (time.perf_counter() - started) * 1e3, "rows": part}
 
 
 def main():

@@ -36,6 +36,7 @@ pub mod query_memory;
 pub mod query_runtime;
 pub mod report_runner;
 pub mod result_cache;
+mod selective_scans;
 pub mod sql_functions;
 pub mod tag_rules;
 pub mod views;
@@ -167,10 +168,11 @@ impl Engine {
             }
         };
 
-        // Joins and repartitions yield (so a cancel stops the loops reading them), after every
-        // other physical rule has run.
+        // After every other physical rule has run: selective Parquet scans filter rows while
+        // decoding, and joins and repartitions yield (so a cancel stops the loops reading them).
         let ctx = SessionContext::new_with_state(
             SessionStateBuilder::new_from_existing(ctx.state())
+                .with_physical_optimizer_rule(Arc::new(selective_scans::SelectiveScans))
                 .with_physical_optimizer_rule(Arc::new(yielding::YieldingOperators))
                 .build(),
         );
@@ -572,10 +574,11 @@ fn session_config(config: &Config) -> Result<SessionConfig> {
     // Sessions start in UTC (PostgreSQL's TimeZone default here), so `timestamptz` casts and
     // literals carry a zone; `SET TimeZone` changes it per session.
     options.execution.time_zone = Some("+00:00".to_string());
-    // Evaluate Parquet filters while decoding (late materialization) and use the page index:
-    // a customer lookup then decodes one page per file instead of every row group
-    // (docs/performance.md has the measurements). `[engine.options]` can turn them off.
-    options.execution.parquet.pushdown_filters = true;
+    // Parquet scans prune row groups and pages with their filter; the scans whose filter is
+    // selective also evaluate it while decoding (late materialization, `selective_scans`), so
+    // a customer lookup decodes one page per file and a filter keeping most rows costs one
+    // pass. `datafusion.execution.parquet.pushdown_filters = true` in `[engine.options]`
+    // turns it on for every scan.
     options.execution.parquet.reorder_filters = true;
     // What Segmint writes (CREATE TABLE AS, report outputs) gets small pages, so lookups
     // through the page index decode little.
