@@ -6,7 +6,7 @@
 #                    [--pgbench-seconds S] [--baseline BIN]
 #   scripts/bench.sh --cluster [--scales S10] [--runs N]
 #
-# Installs what it needs: DuckDB, pyarrow and psycopg in a virtual environment
+# Installs what it needs: DuckDB, pyarrow, psycopg and lifetimes 0.11.3 in a virtual environment
 # ($SEGMINT_BENCH_VENV, default <target dir>/bench-venv), and starts a throw-away
 # PostgreSQL 15 on loopback. Demo data is generated once into target/bench-data/.
 #
@@ -76,11 +76,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 venv="${SEGMINT_BENCH_VENV:-$target/bench-venv}"
-if ! "$venv/bin/python" -c "import duckdb, pyarrow, psycopg" >/dev/null 2>&1; then
-    log "installing DuckDB, pyarrow and psycopg into $venv"
+if ! "$venv/bin/python" -c "import duckdb, pyarrow, psycopg, lifetimes" >/dev/null 2>&1; then
+    log "installing DuckDB, pyarrow, psycopg and lifetimes 0.11.3 into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
-    "$venv/bin/pip" install -q duckdb pyarrow 'psycopg[binary]'
+    "$venv/bin/pip" install -q duckdb pyarrow 'psycopg[binary]' lifetimes==0.11.3
 fi
 
 # Building the benchmark builds the release `segmint` too, with the same features (a separate

@@ -3,14 +3,18 @@
 //! `scripts/bench.sh` installs what it needs and runs it; it writes `docs/performance.md`.
 //!
 //! Settings (environment): `SEGMINT_BENCH_SCALES` (`S1,S10`; add `S50` for the spilling RFM
-//! run), `SEGMINT_BENCH_LAYOUTS` (`demo,foreign`: the file layouts of [`layouts`] each scale is
-//! measured on), `SEGMINT_BENCH_RUNS` (5), `SEGMINT_BIN` (the release `segmint`),
-//! `SEGMINT_BENCH_PYTHON` (a Python with duckdb, pyarrow and psycopg), `SEGMINT_BENCH_PG_PORT`
+//! run; `none` skips the suite), `SEGMINT_BENCH_LAYOUTS` (`demo,foreign`: the file layouts
+//! of [`layouts`] each scale is measured on), `SEGMINT_BENCH_RUNS` (5), `SEGMINT_BIN` (the
+//! release `segmint`), `SEGMINT_BENCH_PYTHON` (a Python with duckdb, pyarrow, psycopg and
+//! lifetimes), `SEGMINT_BENCH_PG_PORT`
 //! (PostgreSQL on loopback, user `postgres`; without it the wire sections are skipped),
 //! `SEGMINT_BENCH_PGBENCH_SECONDS` (10), `SEGMINT_BENCH_DOC` (where the report goes),
 //! `SEGMINT_BENCH_ENGINE_OPTIONS` (`key=value;...` engine options for Segmint, to measure a
 //! setting on and off), `SEGMINT_BENCH_SERVER_OPTIONS` (`key=value;...` TOML lines added to the
 //! server's `[server]` table, such as `cache_results=false`).
+//!
+//! `SEGMINT_BENCH_FITS` (`20000,100000`, or `none`): demo customer counts at which the BTYD
+//! fits run against `lifetimes` 0.11.3 ([`fits`]; the worker's Python needs `lifetimes`).
 //!
 //! `SEGMINT_BENCH_CLUSTER=1` (`scripts/bench.sh --cluster`) runs the cluster comparison instead
 //! ([`cluster`]): the suite through pgwire on a single-node server and on the same server in
@@ -18,6 +22,7 @@
 //! there); no DuckDB, PostgreSQL or Python. It writes only the cluster section of the report.
 
 mod cluster;
+mod fits;
 mod layouts;
 mod markdown;
 mod processes;
@@ -87,6 +92,8 @@ pub struct Settings {
     pub engine_options: Vec<(String, String)>,
     /// Extra `[server]` settings (TOML values) for the Segmint server.
     pub server_options: Vec<(String, String)>,
+    /// Demo customer counts of the model-fit comparison.
+    pub fits: Vec<u64>,
     /// The cluster comparison instead of the side-by-side suite.
     pub cluster: bool,
 }
@@ -116,6 +123,7 @@ fn settings() -> BenchResult<Settings> {
         if cluster { "S10" } else { "S1,S10" },
     )
     .split(',')
+    .filter(|label| !matches!(label.trim(), "none" | ""))
     .map(scale)
     .collect::<BenchResult<Vec<_>>>()?;
     let layouts = env_or("SEGMINT_BENCH_LAYOUTS", "demo,foreign")
@@ -150,6 +158,11 @@ fn settings() -> BenchResult<Settings> {
         )),
         engine_options: pairs("SEGMINT_BENCH_ENGINE_OPTIONS")?,
         server_options: pairs("SEGMINT_BENCH_SERVER_OPTIONS")?,
+        fits: env_or("SEGMINT_BENCH_FITS", "20000,100000")
+            .split(',')
+            .filter(|n| !matches!(n.trim(), "none" | "0" | ""))
+            .map(|n| n.trim().parse::<u64>())
+            .collect::<Result<Vec<_>, _>>()?,
         cluster,
     })
 }
@@ -178,6 +191,15 @@ fn main() -> BenchResult<()> {
                     worker = Worker::start(&settings.python, &script)?;
                 }
                 Err(error) => return Err(error),
+            }
+        }
+    }
+    for &customers in &settings.fits {
+        match runtime.block_on(fits::run(&settings, customers, &mut worker)) {
+            Ok(result) => report.fits.push(result),
+            Err(error) => {
+                println!("fits at {customers} customers failed: {error}");
+                report.fit_failures.push((customers, error.to_string()));
             }
         }
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::Settings;
 use crate::cluster::{ClusterQuery, ClusterScale, TRIVIAL_SQL};
+use crate::fits::FitsResult;
 use crate::processes::BenchResult;
 use crate::suite::{QueryResult, ScaleResult, WireFigures, WireResult};
 
@@ -32,6 +33,10 @@ pub struct Report {
     pub duckdb_version: String,
     /// Scales that failed (the memory-limited one), with the error.
     pub failures: Vec<(String, String)>,
+    /// The model fits against lifetimes, per customer count.
+    pub fits: Vec<FitsResult>,
+    /// Customer counts whose fit comparison failed, with the error.
+    pub fit_failures: Vec<(u64, String)>,
     runs: usize,
 }
 
@@ -43,6 +48,8 @@ impl Report {
             wire: None,
             duckdb_version: String::new(),
             failures: Vec::new(),
+            fits: Vec::new(),
+            fit_failures: Vec::new(),
             runs: settings.runs,
         }
     }
@@ -85,6 +92,9 @@ impl Report {
         self.render_targets(&mut out);
         for scale in &self.scales {
             render_scale(&mut out, scale);
+        }
+        if !self.fits.is_empty() {
+            render_fits(&mut out, &self.fits);
         }
         if let Some(wire) = &self.wire {
             render_wire(&mut out, wire);
@@ -255,8 +265,110 @@ impl Report {
                 Some(query.pgwire.peak_mib <= 2048.0),
             );
         }
+        self.render_fit_targets(&mut row);
         let _ = writeln!(out);
     }
+
+    fn render_fit_targets(&self, row: &mut impl FnMut(String, String, Option<bool>)) {
+        for (customers, error) in &self.fit_failures {
+            row(
+                format!("model fits at {} customers", thousands(*customers)),
+                format!("failed: {}", error.replace('|', "/").replace('\n', " ")),
+                Some(false),
+            );
+        }
+        if self.fits.is_empty() && self.fit_failures.is_empty() {
+            row(
+                "model fits against lifetimes".into(),
+                "not run (SEGMINT_BENCH_FITS=none)".into(),
+                None,
+            );
+        }
+        if let Some(demo) = self.fits.iter().find(|f| f.customers == 20_000)
+            && let Some(pareto) = demo.rows.iter().find(|r| r.model == "pareto_nbd")
+        {
+            row(
+                "`pareto_nbd_fit` on the 20,000-customer demo under 2 s".into(),
+                format!("{:.2} s", pareto.segmint_ms / 1e3),
+                Some(pareto.segmint_ms < 2000.0),
+            );
+        }
+        if let Some(large) = self.fits.iter().max_by_key(|f| f.customers) {
+            for fit in &large.rows {
+                let (measured, met) = match &fit.lifetimes {
+                    Ok((ms, _)) => (
+                        format!(
+                            "{:.0} ms vs {:.0} ms: {:.1}× faster",
+                            fit.segmint_ms,
+                            ms,
+                            ms / fit.segmint_ms
+                        ),
+                        Some(*ms >= 10.0 * fit.segmint_ms),
+                    ),
+                    Err(error) => (format!("lifetimes failed: {error}"), None),
+                };
+                row(
+                    format!(
+                        "`{}_fit` at {} customers at least 10× faster than lifetimes",
+                        fit.model,
+                        thousands(large.customers)
+                    ),
+                    measured,
+                    met,
+                );
+            }
+        }
+    }
+}
+
+/// The model-fit comparison: each fit's time on both sides and the parameters each found.
+fn render_fits(out: &mut String, fits: &[FitsResult]) {
+    let _ = writeln!(
+        out,
+        "### Model fits against lifetimes
+"
+    );
+    let version = fits.first().map_or("?", |f| f.lifetimes_version.as_str());
+    let _ = writeln!(
+        out,
+        "The demo shop's `btyd_summary` (calibration to 2026-10-31), written once to Parquet; \
+         Segmint's fit aggregates in process (median) and lifetimes {version} once, both on \
+         distinct rows with weights.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| customers (distinct rows) | fit | Segmint ms | lifetimes ms | lifetimes / Segmint | \
+         Segmint parameters | lifetimes parameters |\n|---|---|---:|---:|---:|---|---|"
+    );
+    let params = |values: &[f64]| {
+        values
+            .iter()
+            .map(|v| format!("{v:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for fit in fits {
+        for row in &fit.rows {
+            let (ms, ratio, theirs) = match &row.lifetimes {
+                Ok((ms, p)) => (
+                    format!("{ms:.0}"),
+                    format!("{:.1}×", ms / row.segmint_ms),
+                    params(p),
+                ),
+                Err(error) => ("failed".into(), "-".into(), error.replace('|', "/")),
+            };
+            let _ = writeln!(
+                out,
+                "| {} ({}) | `{}_fit` | {:.0} | {ms} | {ratio} | {} | {theirs} |",
+                thousands(fit.customers),
+                thousands(fit.distinct_rows),
+                row.model,
+                row.segmint_ms,
+                params(&row.segmint_params),
+            );
+        }
+    }
+    let _ = writeln!(out);
 }
 
 /// Replaces the cluster section of `path` (between its markers; the rest of the file stays as

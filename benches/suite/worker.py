@@ -9,6 +9,10 @@ Requests:
   {"op": "write_foreign", "source": dir, "out": dir, "rows_per_file": n}
                                                          the demo's orders and customers as
                                                          pyarrow writes them by default
+  {"op": "lifetimes_open", "path": summary.parquet}    load x, t_x, T, m_x for the fits
+  {"op": "lifetimes_fit", "model": "bgnbd"|"pareto_nbd"|"gamma_gamma"}
+                                                         fit with lifetimes 0.11.3 on distinct
+                                                         rows with weights; params in order
 Answers: {"ms": elapsed, "rows": n} (rows: bytes for COPY) or {"error": "..."}.
 Timing covers only the work (not this protocol), so the harness compares like with like.
 """
@@ -41,6 +45,10 @@ def run(request):
         else:
             rows = duck.sql(sql).to_arrow_table().num_rows
         return {"ms": (time.perf_counter() - started) * 1e3, "rows": rows}
+    if op == "lifetimes_open":
+        return lifetimes_open(request["path"])
+    if op == "lifetimes_fit":
+        return lifetimes_fit(request["model"])
     if op == "write_foreign":
         return write_foreign(request["source"], request["out"], request["rows_per_file"])
     if op in ("psycopg_select", "psycopg_copy"):
@@ -59,6 +67,57 @@ def run(request):
                             rows += len(block)
                 return {"ms": (time.perf_counter() - started) * 1e3, "rows": rows}
     return {"error": f"unknown op {op}"}
+
+
+summary = None
+
+
+def lifetimes_open(path):
+    """Loads the customer summary and groups it into distinct rows with weights, as
+    lifetimes advises for large bases (the fits take `weights`)."""
+    global summary
+    import lifetimes
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    columns = [table.column(name).to_numpy().astype(float) for name in ("x", "t_x", "T", "m_x")]
+    full = np.column_stack(columns)
+    histories, counts = np.unique(full[:, :3], axis=0, return_counts=True)
+    repeat = full[(full[:, 0] > 0) & (full[:, 3] > 0)][:, [0, 3]]
+    spends, spend_counts = np.unique(repeat, axis=0, return_counts=True)
+    summary = {
+        "histories": histories,
+        "weights": counts.astype(float),
+        "spends": spends,
+        "spend_weights": spend_counts.astype(float),
+    }
+    return {"ms": 0.0, "rows": len(full), "distinct": len(histories),
+            "version": lifetimes.__version__}
+
+
+def lifetimes_fit(model):
+    import warnings
+
+    from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
+
+    warnings.simplefilter("ignore")
+    h, w = summary["histories"], summary["weights"]
+    started = time.perf_counter()
+    if model == "bgnbd":
+        fitter = BetaGeoFitter().fit(h[:, 0], h[:, 1], h[:, 2], weights=w)
+        names = ["r", "alpha", "a", "b"]
+    elif model == "pareto_nbd":
+        fitter = ParetoNBDFitter().fit(h[:, 0], h[:, 1], h[:, 2], weights=w)
+        names = ["r", "alpha", "s", "beta"]
+    elif model == "gamma_gamma":
+        s, sw = summary["spends"], summary["spend_weights"]
+        fitter = GammaGammaFitter().fit(s[:, 0], s[:, 1], weights=sw)
+        names = ["p", "q", "v"]
+    else:
+        return {"error": f"unknown model {model}"}
+    ms = (time.perf_counter() - started) * 1e3
+    return {"ms": ms, "rows": 0, "params": [float(fitter.params_[n]) for n in names]}
 
 
 def write_foreign(source, out, rows_per_file):

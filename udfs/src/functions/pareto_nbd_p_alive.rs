@@ -22,7 +22,7 @@ pub fn functions() -> Vec<CrmFunction> {
     vec![ScalarSpec::numbers("pareto_nbd_p_alive", PARAMS, p_alive, DOC).into_function()]
 }
 
-// The kernel evaluates A0 in log space.
+// The kernel evaluates both likelihood terms in log space.
 fn p_alive(v: &[f64]) -> Result<f64, String> {
     let model = ParetoNbd::new(v[0], v[1], v[2], v[3])?;
     model.p_alive(History::new(v[4], v[5], v[6])?)
@@ -30,8 +30,8 @@ fn p_alive(v: &[f64]) -> Result<f64, String> {
 
 const DOC: Doc = Doc {
     description: "Probability that a customer is still alive under the Pareto/NBD model \
-             (crm-reference §4.2): 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0). A0 comes \
-             from the Gauss hypergeometric function. The same question as bgnbd_p_alive (who is \
+             (crm-reference §4.2): 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s A0), with A0 \
+             evaluated as its integral over the time of dropout between t_x and T. The same question as bgnbd_p_alive (who is \
              likely to come back), for the model where customers can drop out at any time, not \
              only after a purchase, so even a customer without repeat purchases fades. \
              Parameters from pareto_nbd_fit; x, t_x, T from btyd_summary (same time unit). \

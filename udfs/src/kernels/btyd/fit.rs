@@ -103,7 +103,7 @@ fn problem<'a>(objective: &'a Objective<'a>) -> Problem<'a> {
     }
 }
 
-/// L-BFGS from `start` (log-parameters): the best point and its value.
+/// L-BFGS from `start` (search variables): the best point and its value.
 fn lbfgs(objective: &Objective<'_>, start: &[f64]) -> Option<(Vec<f64>, f64)> {
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
         .with_tolerance_grad(1e-10)
@@ -152,9 +152,33 @@ fn nelder_mead(objective: &Objective<'_>, start: &[f64]) -> Option<(Vec<f64>, f6
     best_value.is_finite().then_some((best, best_value))
 }
 
-/// Maximises the likelihood from each of `starts` (natural parameters) and returns the best
-/// estimate. `scales` are the parameters' natural sizes (see [`BOUNDARY`]); `customers` is the
-/// total weight (to turn the mean back into a total).
+/// Minimises `objective` from each of `starts` (search variables) and returns the best point
+/// with its value; an error when no start leads anywhere the likelihood can be evaluated.
+pub fn search(
+    model: &str,
+    starts: &[Vec<f64>],
+    objective: &Objective<'_>,
+) -> Result<(Vec<f64>, f64), String> {
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    for theta in starts {
+        if crate::interrupt::interrupted() {
+            return Err(format!("{model}: {CANCELLED}"));
+        }
+        let found = lbfgs(objective, theta).or_else(|| nelder_mead(objective, theta));
+        if let Some((point, value)) = found
+            && best.as_ref().is_none_or(|(_, v)| value < *v)
+        {
+            best = Some((point, value));
+        }
+    }
+    best.ok_or_else(|| {
+        format!("{model}: the likelihood could not be evaluated at any starting point")
+    })
+}
+
+/// Maximises the likelihood over log-parameters from each of `starts` (natural parameters)
+/// and returns the best estimate. `scales` are the parameters' natural sizes (see
+/// [`BOUNDARY`]); `customers` is the total weight (to turn the mean back into a total).
 pub fn maximize(
     model: &str,
     names: &[&str],
@@ -163,24 +187,11 @@ pub fn maximize(
     customers: f64,
     objective: &Objective<'_>,
 ) -> Result<Estimate, String> {
-    let mut best: Option<(Vec<f64>, f64)> = None;
-    for start in starts {
-        if crate::interrupt::interrupted() {
-            return Err(format!("{model}: {CANCELLED}"));
-        }
-        let theta: Vec<f64> = start.iter().map(|p| p.ln()).collect();
-        let found = lbfgs(objective, &theta).or_else(|| nelder_mead(objective, &theta));
-        if let Some((point, value)) = found
-            && best.as_ref().is_none_or(|(_, v)| value < *v)
-        {
-            best = Some((point, value));
-        }
-    }
-    let Some((theta, value)) = best else {
-        return Err(format!(
-            "{model}: the likelihood could not be evaluated at any starting point"
-        ));
-    };
+    let starts: Vec<Vec<f64>> = starts
+        .iter()
+        .map(|start| start.iter().map(|p| p.ln()).collect())
+        .collect();
+    let (theta, value) = search(model, &starts, objective)?;
     if let Some((name, t)) = names
         .iter()
         .zip(theta.iter().zip(scales).map(|(t, s)| t - s.ln()))
@@ -196,20 +207,6 @@ pub fn maximize(
         params: theta.iter().map(|t| t.exp()).collect(),
         log_likelihood: -value * customers,
     })
-}
-
-/// Central-difference gradient of `f` at `theta` (for models without an analytic one).
-pub fn numeric_gradient(f: &dyn Fn(&[f64]) -> f64, theta: &[f64], gradient: &mut [f64]) {
-    let mut point = theta.to_vec();
-    for i in 0..theta.len() {
-        let h = 1e-6 * theta[i].abs().max(1.0);
-        point[i] = theta[i] + h;
-        let up = f(&point);
-        point[i] = theta[i] - h;
-        let down = f(&point);
-        point[i] = theta[i];
-        gradient[i] = (up - down) / (2.0 * h);
-    }
 }
 
 #[cfg(test)]
@@ -278,13 +275,5 @@ mod tests {
             err.contains("cannot identify") && err.contains("u runs off to infinity"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn numeric_gradient_of_a_cubic() {
-        let f = |t: &[f64]| t[0].powi(3) + t[1];
-        let mut gradient = [0.0; 2];
-        numeric_gradient(&f, &[2.0, 5.0], &mut gradient);
-        assert!((gradient[0] - 12.0).abs() < 1e-6 && (gradient[1] - 1.0).abs() < 1e-8);
     }
 }

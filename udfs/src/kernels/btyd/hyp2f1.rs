@@ -1,13 +1,15 @@
 //! The Gauss hypergeometric function `₂F₁(a, b; c; z)` on `0 <= z < 1`, in the forms the BTYD
 //! models need: [`tail_over_b`] returns `(₂F₁(a, b; c; z) − 1) / b` by the power series, and
-//! [`hyp2f1_one`] returns `₂F₁(1, b; c; z)` by a continued fraction near `z = 1`.
+//! (in tests, as the independent oracle of the Pareto/NBD likelihood integral) `hyp2f1_one`
+//! returns `₂F₁(1, b; c; z)` by a continued fraction near `z = 1`.
 //!
 //! Why our own: no maintained pure-Rust crate offers `₂F₁` (GSL bindings need the C library,
 //! `mathru` pulls BLAS/LAPACK). The models only evaluate it at real `0 <= z < 1` after an Euler
 //! transformation (`₂F₁(a,b;c;z) = (1−z)^(c−a−b) ₂F₁(c−a, c−b; c; z)`, DLMF 15.8.1) chosen so
 //! that the terms stay bounded. BG/NBD sums the power series with an honest tail bound (its
 //! cost grows like `1/(1−z)`: horizons up to about a thousand times `α + T` are fine);
-//! Pareto/NBD, whose `z` approaches 1 when α and β are far apart, uses [`hyp2f1_one`].
+//! Pareto/NBD's closed form, whose `z` approaches 1 when α and β are far apart, needs
+//! `hyp2f1_one`.
 //! Dividing by `b` keeps expressions finite as `b → 0` (BG/NBD at `a = 1`).
 
 /// The most terms summed before giving up (reached only when `z` is within about `1e-6` of 1).
@@ -66,6 +68,7 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Result<f64, String> {
 /// steps even at `z = 0.998`: `1/(1 − k₁z/(1 − k₂z/(1 − …)))`,
 /// `k_{2m+1} = (b+m)(c−1+m)/((c−1+2m)(c+2m))`, `k_{2m} = m(c−1−b+m)/((c+2m−2)(c+2m−1))`,
 /// by the modified Lentz method.
+#[cfg(test)]
 pub fn hyp2f1_one(b: f64, c: f64, z: f64) -> Result<f64, String> {
     if !(c > b && b > 0.0 && (0.0..1.0).contains(&z) && c.is_finite()) {
         return Err(format!(

@@ -12,6 +12,7 @@ pub mod bgnbd;
 pub mod clv;
 pub mod fit;
 pub mod gamma_gamma;
+pub mod gauss_legendre;
 pub mod hyp2f1;
 pub mod observations;
 pub mod pareto_nbd;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 /// The rows summed together by one task in [`Rows::sum_chunks`].
-pub const CHUNK: usize = 20_000;
+pub const CHUNK: usize = 2_048;
 
 /// Distinct rows of `N` numbers (the first is `x`) with their weights.
 #[derive(Debug, Clone, Default, PartialEq)]
