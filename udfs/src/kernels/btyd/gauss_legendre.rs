@@ -14,7 +14,7 @@ const NODES: [(f64, f64); 5] = [
 ];
 
 /// Calls `f(y, weight)` at the ten nodes of `[a, b]`, the weights scaled to the interval, so
-/// that the sum of `weight · F(y)` approximates `∫ₐᵇ F`.
+/// that the sum of `weight · F(y)` approximates `∫ₐᵇ F`. The last call is at the rightmost node.
 pub fn for_each_node(a: f64, b: f64, mut f: impl FnMut(f64, f64)) {
     let middle = 0.5 * (a + b);
     let half = 0.5 * (b - a);

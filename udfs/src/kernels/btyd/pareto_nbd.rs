@@ -220,11 +220,10 @@ impl Rates {
         // The nearest singularities of the integrand, at y = −α and y = −β = −1/(μ̄v).
         let beta = 1.0 / (self.mu * self.v);
         let mut panels = 0;
-        while y < h.t {
-            let (here, _) = self.log_gone_at(h.x, y);
-            if here - top < -45.0 {
-                break;
-            }
+        // The integrand at the panel's last node (the rightmost, see `for_each_node`): it
+        // decreases, so stopping once it has fallen by e^45 there drops less than the bound.
+        let mut last = first;
+        while y < h.t && last - top >= -45.0 {
             let width = (2.5 / self.decay(h.x, y))
                 .min(self.alpha + y)
                 .min(beta + y)
@@ -232,6 +231,7 @@ impl Rates {
             let end = if width >= h.t - y { h.t } else { y + width };
             for_each_node(y, end, |node, weight| {
                 let (value, d) = self.log_gone_at(h.x, node);
+                last = value;
                 let term = weight * (value - top).exp();
                 sum += term;
                 for (g, d) in gradient.iter_mut().zip(d) {
@@ -331,7 +331,7 @@ pub fn fit(rows: &Rows<3>, threads: usize) -> Result<Estimate, String> {
         start(1.0, 1.0, 1.0, 1.0),
         start(0.5, 2.0 * scale, 0.5, 2.0 * scale),
     ];
-    let (theta, _) = search("Pareto/NBD", &starts, &objective)?;
+    let (theta, value) = search("Pareto/NBD", &starts, &objective)?;
     let Some(rates) = rates_at(&theta) else {
         return Err("Pareto/NBD: the fit left the parameter space".to_string());
     };
@@ -356,14 +356,13 @@ pub fn fit(rows: &Rows<3>, threads: usize) -> Result<Estimate, String> {
         return off("s", "zero");
     }
     let model = ParetoNbd::new(rates.r, rates.alpha, s, s / rates.mu)?;
-    let mut ignore = [0.0; 4];
-    let reported = [
-        rates.r.ln(),
-        rates.alpha.ln(),
-        rates.mu.ln(),
-        1.0 / s.sqrt(),
-    ];
-    let value = objective(&reported, &mut ignore);
+    // At the limit the reported s is not the optimum's: its likelihood is evaluated again.
+    let value = if s < S_LIMIT {
+        value
+    } else {
+        let reported = [theta[0], theta[1], theta[2], 1.0 / s.sqrt()];
+        objective(&reported, &mut [0.0; 4])
+    };
     Ok(Estimate {
         params: vec![model.r, model.alpha, model.s, model.beta],
         log_likelihood: -value * rows.total(),
