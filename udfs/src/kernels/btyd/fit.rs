@@ -33,6 +33,12 @@ pub struct Estimate {
     pub log_likelihood: f64,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Objective evaluations made on this thread, for tests that bound a fit's work.
+    pub static EVALUATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// A point with its objective value and gradient.
 type Evaluation = (Vec<f64>, f64, Vec<f64>);
 
@@ -51,6 +57,8 @@ impl Problem<'_> {
             return (*value, gradient.clone());
         }
         let mut gradient = vec![0.0; theta.len()];
+        #[cfg(test)]
+        EVALUATIONS.set(EVALUATIONS.get() + 1);
         let value = (self.objective)(theta, &mut gradient);
         let (value, gradient) = if value.is_finite() && gradient.iter().all(|g| g.is_finite()) {
             (value, gradient)
@@ -103,12 +111,25 @@ fn problem<'a>(objective: &'a Objective<'a>) -> Problem<'a> {
     }
 }
 
+/// L-BFGS stops when the gradient's norm (of the mean negative log-likelihood, in the search
+/// variables) falls below this.
+const TOLERANCE_GRADIENT: f64 = 1e-10;
+
+/// ... or when a step improves the mean negative log-likelihood by less than this: about
+/// 10⁴ ulps of a typical mean (1 to 10 nats per customer), a change in the total that no
+/// reported digit shows. Any tighter and the search spends its last iterations on rounding
+/// noise: the Moré-Thuente line search, unable to find a decrease that the last bits of the
+/// sum hide, bisects for ten or more evaluations per step (measured: 314 evaluations instead
+/// of 42 for a BG/NBD fit of 100,000 simulated customers, with the same parameters to eight
+/// digits).
+const TOLERANCE_COST: f64 = 1e-12;
+
 /// L-BFGS from `start` (search variables): the best point and its value.
 fn lbfgs(objective: &Objective<'_>, start: &[f64]) -> Option<(Vec<f64>, f64)> {
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7)
-        .with_tolerance_grad(1e-10)
+        .with_tolerance_grad(TOLERANCE_GRADIENT)
         .ok()?
-        .with_tolerance_cost(1e-15)
+        .with_tolerance_cost(TOLERANCE_COST)
         .ok()?;
     let result = Executor::new(problem(objective), solver)
         .configure(|state| state.param(start.to_vec()).max_iters(1_000))

@@ -5,7 +5,7 @@
 use statrs::function::gamma::{digamma, ln_gamma};
 
 use super::fit::{Estimate, maximize};
-use super::observations::Rows;
+use super::observations::{Rows, runs_of_equal_x};
 use super::positive;
 
 /// Gamma-Gamma parameters.
@@ -73,25 +73,55 @@ impl GammaGamma {
     }
 }
 
-/// The negative mean log-likelihood of `rows` (`[x, m_x]`) at log-parameters `theta`
-/// (`ln p, ln q, ln γ`), and its gradient in `theta` written to `gradient`.
-pub fn objective(rows: &Rows<2>, theta: &[f64], gradient: &mut [f64], threads: usize) -> f64 {
+/// Repeat buyers prepared for the likelihood: rows `[x, m_x, ln m_x]`, sorted by `x`, with the
+/// logarithm of the spend (which no parameter changes) taken once per fit.
+#[derive(Debug, Clone)]
+pub struct Buyers(Rows<3>);
+
+impl Buyers {
+    /// From rows `[x, m_x]` of repeat buyers.
+    pub fn new(rows: &Rows<2>) -> Buyers {
+        Buyers(Rows {
+            values: rows.values.iter().map(|&[x, m]| [x, m, m.ln()]).collect(),
+            weights: rows.weights.clone(),
+        })
+    }
+}
+
+/// The negative mean log-likelihood of `buyers` at log-parameters `theta` (`ln p, ln q,
+/// ln γ`), and its gradient in `theta` written to `gradient`.
+///
+/// Rows come sorted by `x`, so the log-gamma and digamma terms are computed once per run of
+/// equal `x`; each row adds only `ln(γ + m_x x)` and `1/(γ + m_x x)` to its run's sums.
+pub fn objective(buyers: &Buyers, theta: &[f64], gradient: &mut [f64], threads: usize) -> f64 {
+    let rows = &buyers.0;
     let v: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
-    let Ok(model) = GammaGamma::from_slice(&v) else {
+    let Ok(GammaGamma { p, q, gamma }) = GammaGamma::from_slice(&v) else {
         return f64::INFINITY;
     };
-    let GammaGamma { p, q, gamma } = model;
+    let (ln_gamma_q, digamma_q, ln_scale) = (ln_gamma(q), digamma(q), gamma.ln());
     let sums = rows.sum_chunks::<4>(threads, |values, weights| {
         let mut out = [0.0; 4];
-        for (row, w) in values.iter().zip(weights) {
-            let [x, m] = *row;
+        for (run, run_weights) in runs_of_equal_x(values, weights) {
+            let x = run[0][0];
+            // Σw, Σw ln m, Σw ln(γ + m x), Σw / (γ + m x) over the run.
+            let (mut n, mut ln_m, mut ln_d, mut inv_d) = (0.0, 0.0, 0.0, 0.0);
+            for (row, w) in run.iter().zip(run_weights) {
+                let [_, m, log_m] = *row;
+                let d = gamma + m * x;
+                n += w;
+                ln_m += w * log_m;
+                ln_d += w * d.ln();
+                inv_d += w / d;
+            }
             let px = p * x;
-            let log_denominator = (gamma + m * x).ln();
-            let dig = digamma(px + q);
-            out[0] += w * model.log_likelihood(x, m);
-            out[1] += w * x * (dig - digamma(px) + m.ln() + x.ln() - log_denominator);
-            out[2] += w * (dig - digamma(q) + gamma.ln() - log_denominator);
-            out[3] += w * (q / gamma - (px + q) / (gamma + m * x));
+            let (ln_x, dig) = (x.ln(), digamma(px + q));
+            out[0] += n * (ln_gamma(px + q) - ln_gamma(px) - ln_gamma_q + q * ln_scale + px * ln_x)
+                + (px - 1.0) * ln_m
+                - (px + q) * ln_d;
+            out[1] += x * (n * (dig - digamma(px) + ln_x) + ln_m - ln_d);
+            out[2] += n * (dig - digamma_q + ln_scale) - ln_d;
+            out[3] += n * q / gamma - (px + q) * inv_d;
         }
         out
     });
@@ -124,7 +154,9 @@ pub fn fit(rows: &Rows<2>, threads: usize) -> Result<Estimate, String> {
         .map(|(row, w)| row[1] * w)
         .sum::<f64>()
         / total;
-    let objective = |theta: &[f64], gradient: &mut [f64]| objective(rows, theta, gradient, threads);
+    let buyers = Buyers::new(rows);
+    let objective =
+        |theta: &[f64], gradient: &mut [f64]| objective(&buyers, theta, gradient, threads);
     let starts = [vec![1.0; 3], vec![2.0, 3.0, 2.0 * mean_spend]];
     let scales = [1.0, 1.0, mean_spend.max(f64::MIN_POSITIVE)];
     maximize("Gamma-Gamma", &NAMES, &scales, &starts, total, &objective)
@@ -133,8 +165,9 @@ pub fn fit(rows: &Rows<2>, threads: usize) -> Result<Estimate, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::btyd::fit::EVALUATIONS;
     use crate::kernels::btyd::observations::Observations;
-    use crate::kernels::btyd::testing::check_gradient;
+    use crate::kernels::btyd::testing::{check_gradient, simulated_shop};
     use proptest::prelude::*;
 
     #[test]
@@ -155,17 +188,56 @@ mod tests {
     #[test]
     fn analytic_gradient_matches_differences() {
         let mut o = Observations::<2>::new();
-        for (x, m) in [(1.0, 10.0), (2.0, 22.35), (7.0, 41.5)] {
+        for (x, m) in [(1.0, 10.0), (2.0, 22.35), (2.0, 5.0), (7.0, 41.5)] {
             o.add([x, m], 2.0);
         }
-        let rows = o.rows();
+        let buyers = Buyers::new(&o.rows());
         check_gradient(
-            |theta, gradient| objective(&rows, theta, gradient, 1),
+            |theta, gradient| objective(&buyers, theta, gradient, 1),
             &[1.5, 1.2, 2.7],
         );
     }
 
+    /// A fit of a simulated shop's repeat buyers finds the parameters their spend was drawn
+    /// from, in few evaluations (a tighter stop took 434 on the 100,000-customer demo).
+    #[test]
+    fn fits_a_simulated_shop_in_few_evaluations() {
+        let (_, buyers) = simulated_shop(20_000);
+        EVALUATIONS.set(0);
+        let estimate = fit(&buyers, 2).unwrap();
+        let evaluations = EVALUATIONS.get();
+        assert!(evaluations <= 100, "{evaluations} evaluations");
+        // p and γ trade off against each other; the population's mean spend pγ/(q−1) is
+        // what the data pin down (6.25 · 15 / 2.7 in the simulation).
+        let [p, q, gamma] = estimate.params[..] else {
+            panic!("three parameters");
+        };
+        let mean = p * gamma / (q - 1.0);
+        assert!((mean / (6.25 * 15.0 / 2.7) - 1.0).abs() < 0.03, "{mean}");
+    }
+
     proptest! {
+        /// The objective, summed per run of equal `x`, is minus the mean of the customers'
+        /// own log-likelihoods.
+        #[test]
+        fn objective_is_the_mean_log_likelihood(
+            p in 0.5f64..20.0, q in 0.5f64..20.0, gamma in 0.5f64..100.0,
+            buyers in proptest::collection::vec((1u32..30, 0.01f64..500.0, 1u32..4), 1..60),
+        ) {
+            let model = GammaGamma::new(p, q, gamma).unwrap();
+            let mut o = Observations::<2>::new();
+            let (mut total, mut sum) = (0.0, 0.0);
+            for (x, m, w) in &buyers {
+                let (x, w) = (f64::from(*x), f64::from(*w));
+                o.add([x, *m], w);
+                total += w;
+                sum += w * model.log_likelihood(x, *m);
+            }
+            let theta = [p.ln(), q.ln(), gamma.ln()];
+            let value = objective(&Buyers::new(&o.rows()), &theta, &mut [0.0; 3], 2);
+            prop_assert!((value + sum / total).abs() <= 1e-9 * (sum / total).abs().max(1.0));
+        }
+
         /// The expectation lies between the population mean and the customer's own mean.
         #[test]
         fn shrinks_towards_the_population_mean(

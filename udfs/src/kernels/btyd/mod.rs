@@ -78,6 +78,7 @@ pub fn one_minus_exp_over(u: f64, v: f64) -> f64 {
 #[cfg(test)]
 pub mod testing {
     use super::History;
+    use super::observations::{Observations, Rows};
     use proptest::prelude::*;
 
     /// Asserts `|actual − expected| <= tolerance`.
@@ -94,6 +95,68 @@ pub mod testing {
             let t_x = if x == 0 { 0.0 } else { f * t };
             History::new(f64::from(x), t_x, t).expect("a valid history")
         })
+    }
+
+    /// A xorshift generator with gamma variates (Marsaglia and Tsang), for simulated shops.
+    struct Rng(u64);
+    impl Rng {
+        fn u(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            (-2.0 * self.u().ln()).sqrt() * (std::f64::consts::TAU * self.u()).cos()
+        }
+        fn gamma(&mut self, shape: f64) -> f64 {
+            if shape < 1.0 {
+                return self.gamma(shape + 1.0) * self.u().powf(1.0 / shape);
+            }
+            let d = shape - 1.0 / 3.0;
+            let c = 1.0 / (9.0 * d).sqrt();
+            loop {
+                let z = self.normal();
+                let v = (1.0 + c * z).powi(3);
+                if v > 0.0 && self.u().ln() < 0.5 * z * z + d - d * v + d * v.ln() {
+                    return d * v;
+                }
+            }
+        }
+    }
+
+    /// A simulated shop of `n` customers drawn from the models with known parameters: BG/NBD
+    /// r = 0.25, α = 4, a = 0.8, b = 2.5 (weeks, observed for up to a year at day resolution),
+    /// and Gamma-Gamma p = 6.25, q = 3.7, γ = 15 for spend. Returns the `[x, t_x, T]` rows and
+    /// the repeat buyers' `[x, m_x]` rows.
+    pub fn simulated_shop(n: usize) -> (Rows<3>, Rows<2>) {
+        let mut rng = Rng(0x9E3779B97F4A7C15);
+        let (mut o3, mut o2) = (Observations::<3>::new(), Observations::<2>::new());
+        for _ in 0..n {
+            let lambda = rng.gamma(0.25) / 4.0;
+            let pa = rng.gamma(0.8);
+            let p = pa / (pa + rng.gamma(2.5));
+            let big_t = (rng.u() * 364.0).floor() / 7.0;
+            let nu = rng.gamma(3.7) / 15.0;
+            let (mut t, mut x, mut t_x, mut spend) = (0.0, 0.0, 0.0, 0.0);
+            loop {
+                t += -rng.u().ln() / lambda;
+                if t > big_t {
+                    break;
+                }
+                x += 1.0;
+                t_x = (t * 7.0).floor() / 7.0;
+                spend += rng.gamma(6.25) / nu;
+                if rng.u() < p {
+                    break;
+                }
+            }
+            o3.add([x, t_x, big_t], 1.0);
+            if x > 0.0 {
+                o2.add([x, (spend / x * 100.0).round() / 100.0], 1.0);
+            }
+        }
+        (o3.rows(), o2.rows())
     }
 
     /// Asserts that `objective`'s gradient at `theta` matches central differences.

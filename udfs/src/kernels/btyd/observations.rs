@@ -4,7 +4,7 @@
 //! Rows are kept sorted by `x`, so the parts of a likelihood that depend on `x` alone (the
 //! log-gamma and digamma terms) are computed once per distinct `x`.
 
-use std::collections::HashMap;
+use datafusion::common::HashMap;
 
 /// The rows summed together by one task in [`Rows::sum_chunks`].
 pub const CHUNK: usize = 2_048;
@@ -19,7 +19,7 @@ impl<const N: usize> Observations<N> {
     /// No rows.
     pub fn new() -> Self {
         Observations {
-            counts: HashMap::new(),
+            counts: HashMap::default(),
         }
     }
 
@@ -83,56 +83,98 @@ impl<const N: usize> Rows<N> {
         self.weights.iter().sum()
     }
 
-    /// Sums `f(rows, weights)` over fixed chunks of [`CHUNK`] rows, adding each chunk's `K`
-    /// outputs in chunk order, on up to `threads` threads. The chunks and the order of the
-    /// additions do not depend on `threads`, so results are the same on every machine.
+    /// Sums `f(rows, weights)` over fixed chunks of the rows: see [`sum_chunks`].
     pub fn sum_chunks<const K: usize>(
         &self,
         threads: usize,
         f: impl Fn(&[[f64; N]], &[f64]) -> [f64; K] + Sync,
     ) -> [f64; K] {
-        let chunks: Vec<(&[[f64; N]], &[f64])> = self
-            .values
-            .chunks(CHUNK)
-            .zip(self.weights.chunks(CHUNK))
-            .collect();
-        let threads = threads.clamp(1, 16).min(chunks.len().max(1));
-        let mut parts = vec![[0.0; K]; chunks.len()];
-        if threads == 1 {
-            for (part, (values, weights)) in parts.iter_mut().zip(&chunks) {
-                *part = f(values, weights);
-            }
-        } else {
-            std::thread::scope(|scope| {
-                let f = &f;
-                let chunks = &chunks;
-                let handles: Vec<_> = (0..threads)
-                    .map(|worker| {
-                        scope.spawn(move || {
-                            (worker..chunks.len())
-                                .step_by(threads)
-                                .map(|i| (i, f(chunks[i].0, chunks[i].1)))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                for handle in handles {
-                    // A panic in `f` is a bug; surface it as NaN rather than unwinding here.
-                    match handle.join() {
-                        Ok(done) => done.into_iter().for_each(|(i, part)| parts[i] = part),
-                        Err(_) => parts.iter_mut().for_each(|p| *p = [f64::NAN; K]),
-                    }
-                }
-            });
-        }
-        let mut total = [0.0; K];
-        for part in parts {
-            for (t, p) in total.iter_mut().zip(part) {
-                *t += p;
-            }
-        }
-        total
+        sum_chunks(&self.values, &self.weights, threads, f)
     }
+}
+
+/// Sums `f(rows, weights)` over fixed chunks of [`CHUNK`] rows, adding each chunk's `K`
+/// outputs in chunk order, on up to `threads` threads. The chunks and the order of the
+/// additions do not depend on `threads`, so results are the same on every machine.
+pub fn sum_chunks<T: Sync, const K: usize>(
+    values: &[T],
+    weights: &[f64],
+    threads: usize,
+    f: impl Fn(&[T], &[f64]) -> [f64; K] + Sync,
+) -> [f64; K] {
+    let chunks: Vec<(&[T], &[f64])> = values.chunks(CHUNK).zip(weights.chunks(CHUNK)).collect();
+    let threads = threads.clamp(1, 16).min(chunks.len().max(1));
+    let mut parts = vec![[0.0; K]; chunks.len()];
+    if threads == 1 {
+        for (part, (values, weights)) in parts.iter_mut().zip(&chunks) {
+            *part = f(values, weights);
+        }
+    } else {
+        std::thread::scope(|scope| {
+            let f = &f;
+            let chunks = &chunks;
+            let handles: Vec<_> = (0..threads)
+                .map(|worker| {
+                    scope.spawn(move || {
+                        (worker..chunks.len())
+                            .step_by(threads)
+                            .map(|i| (i, f(chunks[i].0, chunks[i].1)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                // A panic in `f` is a bug; surface it as NaN rather than unwinding here.
+                match handle.join() {
+                    Ok(done) => done.into_iter().for_each(|(i, part)| parts[i] = part),
+                    Err(_) => parts.iter_mut().for_each(|p| *p = [f64::NAN; K]),
+                }
+            }
+        });
+    }
+    let mut total = [0.0; K];
+    for part in parts {
+        for (t, p) in total.iter_mut().zip(part) {
+            *t += p;
+        }
+    }
+    total
+}
+
+/// A row that starts with a customer's repeat purchases `x`.
+pub trait RepeatCount {
+    /// The row's `x`.
+    fn x(&self) -> f64;
+}
+
+impl<const N: usize> RepeatCount for [f64; N] {
+    fn x(&self) -> f64 {
+        self[0]
+    }
+}
+
+/// Splits rows sorted by `x` into runs of equal `x`, each with its weights, so a likelihood
+/// computes its `x`-only terms once per run.
+pub fn runs_of_equal_x<'a, T: RepeatCount>(
+    values: &'a [T],
+    weights: &'a [f64],
+) -> impl Iterator<Item = (&'a [T], &'a [f64])> + 'a {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let x = values.get(start)?.x();
+        // At least one row, so a NaN `x` (never equal to itself) cannot stall the walk.
+        let length = values[start..]
+            .iter()
+            .take_while(|row| row.x() == x)
+            .count()
+            .max(1);
+        let run = (
+            &values[start..start + length],
+            &weights[start..start + length],
+        );
+        start += length;
+        Some(run)
+    })
 }
 
 #[cfg(test)]
@@ -153,6 +195,17 @@ mod tests {
         let rows = a.rows();
         assert_eq!(rows.values, vec![[0.0, 0.0, 3.0], [1.0, 2.0, 3.0]]);
         assert_eq!(rows.weights, vec![3.0, 2.0]);
+    }
+
+    #[test]
+    fn runs_split_where_x_changes() {
+        let values = [[0.0, 1.0], [0.0, 2.0], [2.0, 1.0], [3.0, 1.0], [3.0, 5.0]];
+        let weights = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let runs: Vec<(f64, usize, f64)> = runs_of_equal_x(&values, &weights)
+            .map(|(run, w)| (run[0][0], run.len(), w.iter().sum()))
+            .collect();
+        assert_eq!(runs, vec![(0.0, 2, 3.0), (2.0, 1, 3.0), (3.0, 2, 9.0)]);
+        assert_eq!(runs_of_equal_x::<[f64; 2]>(&[], &[]).count(), 0);
     }
 
     #[test]
