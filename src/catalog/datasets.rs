@@ -189,6 +189,9 @@ pub async fn register_dataset(
     let parsed = Url::parse(&url).map_err(|e| fail(e.to_string()))?;
     stores.ensure(&parsed)?;
     let table_url = listing_url(&url).map_err(fail)?;
+    // A listing cached by an earlier try (a report folder caught holding only its staged
+    // files, say) must not decide what this registration finds.
+    relist(ctx, &table_url).await.map_err(fail)?;
     let state = ctx.state();
 
     let mut options = ListingOptions::new(file_format(dataset.format))
@@ -240,6 +243,37 @@ pub async fn register_dataset(
     ))
 }
 
+/// Lists a prefix dataset from its store and swaps the list-files cache's entry for it, so
+/// what the next scan or inference sees is what the store holds now. A single file is not
+/// cached, and nothing is done for it.
+async fn relist(
+    ctx: &SessionContext,
+    table_url: &ListingTableUrl,
+) -> std::result::Result<(), String> {
+    let runtime = ctx.runtime_env();
+    let Some(cache) = runtime.cache_manager.get_list_files_cache() else {
+        return Ok(());
+    };
+    if !table_url.is_collection() {
+        return Ok(());
+    }
+    let store = runtime.object_store(table_url).map_err(|e| e.to_string())?;
+    let mut listed: Vec<_> = store
+        .list(Some(table_url.prefix()))
+        .try_collect()
+        .await
+        .map_err(|e| first_line(&e.to_string()))?;
+    listed.shrink_to_fit();
+    let key = TableScopedPath {
+        table: table_url.get_table_ref().clone(),
+        path: table_url.prefix().clone(),
+    };
+    // An empty listing is not cached (its size is zero): drop what an earlier one left.
+    cache.remove(&key);
+    cache.put(&key, CachedFileList::new(listed));
+    Ok(())
+}
+
 /// Registers (or replaces) the listing table of `served` under `name`.
 fn install(ctx: &SessionContext, name: &str, served: &ServedDataset) -> Result<()> {
     let config = ListingTableConfig::new(served.table_url.clone())
@@ -280,26 +314,7 @@ impl ServedDataset {
             url: url.clone(),
             message,
         };
-        let state = ctx.state();
-        let runtime = state.runtime_env();
-        if self.table_url.is_collection()
-            && let Some(cache) = runtime.cache_manager.get_list_files_cache()
-        {
-            let store = runtime
-                .object_store(&self.table_url)
-                .map_err(|e| fail(e.to_string()))?;
-            let mut listed: Vec<_> = store
-                .list(Some(self.table_url.prefix()))
-                .try_collect()
-                .await
-                .map_err(|e| fail(first_line(&e.to_string())))?;
-            listed.shrink_to_fit();
-            let key = TableScopedPath {
-                table: self.table_url.get_table_ref().clone(),
-                path: self.table_url.prefix().clone(),
-            };
-            cache.put(&key, CachedFileList::new(listed));
-        }
+        relist(ctx, &self.table_url).await.map_err(fail)?;
         let schema = match self.declared {
             true => self.schema.clone(),
             false => infer_schema(ctx, &self.options, &self.table_url)
@@ -398,5 +413,68 @@ mod tests {
         assert!(plain.get_glob().is_none());
         let bucket_glob = listing_url("s3://lake/*.parquet").unwrap();
         assert!(bucket_glob.get_glob().is_some());
+    }
+
+    /// A report folder listed while it held only staged files (a refresh racing a run) is
+    /// registered once its Parquet file lands, and a folder emptied later is found empty: no
+    /// listing the list-files cache kept from an earlier try decides either.
+    #[tokio::test]
+    async fn registration_and_refresh_list_afresh() {
+        use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(
+                CacheManagerConfig::default()
+                    .with_list_files_cache_limit(1 << 20)
+                    .with_list_files_cache_ttl(None),
+            )
+            .build_arc()
+            .unwrap();
+        let ctx = SessionContext::new_with_config_rt(Default::default(), runtime.clone());
+        let stores = ObjectStores::new(runtime, &[]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("goal_attainment");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("2026-10-31.csv"), "a\n1\n").unwrap();
+        std::fs::write(folder.join("2026-10-31.parquet.0123.tmp"), "staged").unwrap();
+        let dataset = DatasetConfig {
+            name: "goal_attainment".into(),
+            url: format!("file://{}/", folder.display()),
+            format: DatasetFormat::Parquet,
+            partition_columns: Some(vec![]),
+            shared: false,
+        };
+        let register = || register_dataset(&ctx, &stores, &dataset, DatasetOrigin::Report, None);
+        let error = register().await.err().expect("no Parquet file yet");
+        assert!(error.to_string().contains("No files found"), "{error}");
+
+        ctx.sql(&format!(
+            "COPY (SELECT 1 AS a) TO '{}' STORED AS PARQUET",
+            folder.join("2026-10-31.parquet").display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        let (mut served, status) = register().await.expect("the Parquet file is found");
+        assert_eq!(status.files, 1);
+        let rows = ctx
+            .sql("SELECT count(*) FROM goal_attainment")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(rows[0].num_rows(), 1);
+
+        std::fs::remove_dir_all(&folder).unwrap();
+        std::fs::create_dir(&folder).unwrap();
+        let error = served.refresh(&ctx, "goal_attainment").await.unwrap_err();
+        assert!(
+            error.to_string().contains("No files found"),
+            "an emptied folder keeps no cached listing: {error}"
+        );
     }
 }
