@@ -43,6 +43,22 @@ pub struct Config {
     pub model: ModelConfig,
     /// A Ballista cluster that runs query execution (`segmint serve --cluster`).
     pub cluster: ClusterConfig,
+    /// Customer indexes on datasets (`CREATE INDEX` over the wire does the same).
+    pub indexes: Vec<IndexConfig>,
+}
+
+/// `[[indexes]]`: an index on one column of a Parquet dataset, which the planner uses for
+/// `column = value` and `column IN (...)` (one customer's orders, say). Built at start, kept
+/// under `[catalog] dir` when there is one, extended when a refresh finds new files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// The index name (a lowercase identifier, not a table's).
+    pub name: String,
+    /// The dataset it is on.
+    pub dataset: String,
+    /// The column it maps to rows (integer or text).
+    pub column: String,
 }
 
 /// `[cluster]`: send query execution to an Apache DataFusion Ballista cluster, whose

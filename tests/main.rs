@@ -14,6 +14,7 @@ mod crm_errors;
 mod demo;
 mod functions;
 mod hardening;
+mod indexes;
 mod load;
 mod own_data;
 mod pgwire;

@@ -503,6 +503,8 @@ async fn row_filters_hold_whatever_the_sql() {
         "CREATE VIEW mine AS SELECT 1",
         "DROP VIEW every_customer",
         "REFRESH DATASETS",
+        "CREATE INDEX mine ON orders (customer_id)",
+        "DROP INDEX IF EXISTS mine",
         "SET datafusion.catalog.default_schema = 'reports'",
         "SET datafusion.runtime.memory_limit = '100G'",
     ] {

@@ -340,6 +340,7 @@ fn setup_config(
         Some((reports_dir, &work.join(format!("{name}-out")))),
         None,
         &work.join(format!("spill-{name}")),
+        &[],
     )?;
     let mut toml = std::fs::read_to_string(&path)?;
     toml.push_str(&format!(
@@ -413,6 +414,8 @@ pub async fn run_scale(settings: &Settings, scale: &Scale) -> BenchResult<Cluste
     );
     let out = work.join("unused-duckdb-out");
     let mut entries = queries::suite(customer, &out.display().to_string());
+    // Index lookups run on the server, not the cluster.
+    entries.retain(|q| q.name != "customer_orders_indexed");
     entries.push(SuiteQuery {
         name: "trivial",
         question: "Fixed cost: a dataset query that matches no row",

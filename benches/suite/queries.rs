@@ -7,6 +7,18 @@ pub const AS_OF: &str = "2026-11-01";
 /// The first day of the 90 days before [`AS_OF`].
 const LAST_90_DAYS: &str = "2026-08-03";
 
+/// The orders files served a second time, with an index on `customer_id`.
+pub const INDEXED_ORDERS: &str = "orders_indexed";
+
+/// The index of [`INDEXED_ORDERS`], as `[[indexes]]` declares it.
+pub fn customer_index() -> segmint::config::IndexConfig {
+    segmint::config::IndexConfig {
+        name: "orders_by_customer".to_string(),
+        dataset: INDEXED_ORDERS.to_string(),
+        column: "customer_id".to_string(),
+    }
+}
+
 /// How a suite entry runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -276,8 +288,16 @@ pub fn suite(customer: i64, out: &str) -> Vec<SuiteQuery> {
             name: "customer_orders",
             question: "One customer's orders (point lookup)",
             segmint: lookup.clone(),
-            duckdb: Some(lookup),
+            duckdb: Some(lookup.clone()),
             baseline: None,
+            kind: Kind::Query,
+        },
+        SuiteQuery {
+            name: "customer_orders_indexed",
+            question: "One customer's orders, with CREATE INDEX on customer_id",
+            segmint: lookup.replace("FROM orders", &format!("FROM {INDEXED_ORDERS}")),
+            duckdb: None,
+            baseline: Some("customer_orders"),
             kind: Kind::Query,
         },
     ]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
-use segmint::config::{DatasetConfig, DatasetFormat, ReportsConfig};
+use segmint::config::{DatasetConfig, DatasetFormat, IndexConfig, ReportsConfig};
 use segmint::reports::{Reports, RunRequest, Trigger};
 use segmint::{Config, Engine};
 use serde_json::json;
@@ -104,6 +104,7 @@ pub fn server_config(
     reports: Option<(&Path, &Path)>,
     memory_limit: Option<&str>,
     spill: &Path,
+    indexes: &[IndexConfig],
 ) -> BenchResult<()> {
     let mut toml = String::from("[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = 64\n");
     // The suite measures queries, not the result cache (the small-query section keeps it on).
@@ -147,6 +148,12 @@ pub fn server_config(
             toml.push_str(&format!("partition_columns = {columns:?}\n"));
         }
         toml.push('\n');
+    }
+    for index in indexes {
+        toml.push_str(&format!(
+            "[[indexes]]\nname = \"{}\"\ndataset = \"{}\"\ncolumn = \"{}\"\n\n",
+            index.name, index.dataset, index.column
+        ));
     }
     std::fs::write(path, toml)?;
     Ok(())
@@ -265,8 +272,26 @@ pub async fn run_scale(
     std::fs::create_dir_all(&duckdb_out)?;
     let memory_limit = is_memory_limited(scale).then_some(S50_MEMORY_LIMIT);
 
-    let datasets = layouts::datasets(layout, &data);
+    let mut datasets = layouts::datasets(layout, &data);
+    // The orders again, with an index on customer_id (the rfm-only memory-limited run has no
+    // lookup to answer).
+    let indexes = match memory_limit {
+        Some(_) => vec![],
+        None => {
+            let orders = datasets
+                .iter()
+                .find(|d| d.name == "orders")
+                .cloned()
+                .ok_or("no orders dataset")?;
+            datasets.push(DatasetConfig {
+                name: queries::INDEXED_ORDERS.to_string(),
+                ..orders
+            });
+            vec![queries::customer_index()]
+        }
+    };
     let mut config = Config {
+        indexes: indexes.clone(),
         datasets: datasets.clone(),
         reports: ReportsConfig {
             dir: Some(reports_dir.clone()),
@@ -290,6 +315,7 @@ pub async fn run_scale(
         Some((&reports_dir, &work.join("server-out"))),
         memory_limit,
         &work.join("spill-server"),
+        &indexes,
     )?;
     let server = Server::start(&settings.bin, &server_toml, &work.join("server.log"))?;
     let (client, connection) = tokio_postgres::connect(
@@ -502,7 +528,15 @@ pub async fn run_wire(
     .to_string();
 
     let config = work.join("segmint.toml");
-    server_config(settings, &config, &tables, None, None, &work.join("spill"))?;
+    server_config(
+        settings,
+        &config,
+        &tables,
+        None,
+        None,
+        &work.join("spill"),
+        &[],
+    )?;
     println!("\nwire: 1,000,000 rows; PostgreSQL {postgres_version}");
     let clients = 4;
     let figures =

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -26,8 +27,10 @@ use datafusion::execution::cache::TableScopedPath;
 use datafusion::execution::cache::cache_manager::CachedFileList;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
+use object_store::{ObjectMeta, ObjectStore};
 use url::Url;
 
+use super::indexes::{IndexHandle, IndexedTable};
 use super::object_stores::ObjectStores;
 use crate::config::{DatasetConfig, DatasetFormat};
 use crate::error::{Result, SegmintError, first_line};
@@ -179,6 +182,7 @@ pub async fn register_dataset(
     dataset: &DatasetConfig,
     origin: DatasetOrigin,
     schema: Option<SchemaRef>,
+    indexes: &[Arc<IndexHandle>],
 ) -> Result<(ServedDataset, DatasetStatus)> {
     let fail = |message: String| SegmintError::Dataset {
         name: dataset.name.clone(),
@@ -226,7 +230,7 @@ pub async fn register_dataset(
         schema,
         declared,
     };
-    install(ctx, &dataset.name, &served).map_err(|e| fail(e.to_string()))?;
+    install(ctx, &dataset.name, &served, indexes).map_err(|e| fail(e.to_string()))?;
     let files = served.count_files(ctx).await.map_err(fail)?;
     Ok((
         served.clone(),
@@ -274,40 +278,81 @@ async fn relist(
     Ok(())
 }
 
-/// Registers (or replaces) the listing table of `served` under `name`.
-fn install(ctx: &SessionContext, name: &str, served: &ServedDataset) -> Result<()> {
+/// Registers (or replaces) the listing table of `served` under `name`, with its `indexes`.
+pub(super) fn install(
+    ctx: &SessionContext,
+    name: &str,
+    served: &ServedDataset,
+    indexes: &[Arc<IndexHandle>],
+) -> Result<()> {
     let config = ListingTableConfig::new(served.table_url.clone())
         .with_listing_options(served.options.clone())
         .with_schema(served.schema.clone());
-    let table = ListingTable::try_new(config)?;
+    let table: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+    let table: Arc<dyn TableProvider> = match indexes {
+        [] => table,
+        indexes => Arc::new(IndexedTable::new(table, indexes.to_vec())),
+    };
     // Replacing is deregistering first: the schema provider refuses to overwrite a name.
     ctx.deregister_table(name)?;
-    ctx.register_table(name, Arc::new(table))?;
+    ctx.register_table(name, table)?;
     Ok(())
 }
 
 impl ServedDataset {
     /// The files the cached listing holds for this dataset.
-    async fn count_files(&self, ctx: &SessionContext) -> std::result::Result<usize, String> {
+    pub async fn files(
+        &self,
+        ctx: &SessionContext,
+    ) -> std::result::Result<Vec<ObjectMeta>, String> {
         let state = ctx.state();
-        let store = state
-            .runtime_env()
-            .object_store(&self.table_url)
-            .map_err(|e| e.to_string())?;
-        let files: Vec<_> = self
-            .table_url
+        let store = self.store(ctx)?;
+        self.table_url
             .list_all_files(&state, store.as_ref(), &self.options.file_extension)
             .await
             .map_err(|e| first_line(&e.to_string()))?
             .try_collect()
             .await
-            .map_err(|e| first_line(&e.to_string()))?;
-        Ok(files.len())
+            .map_err(|e| first_line(&e.to_string()))
+    }
+
+    /// The object store the dataset is in.
+    pub fn store(&self, ctx: &SessionContext) -> std::result::Result<Arc<dyn ObjectStore>, String> {
+        ctx.runtime_env()
+            .object_store(&self.table_url)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The table's columns (the files' columns, then the partition columns).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Whether the dataset is Parquet.
+    pub fn is_parquet(&self) -> bool {
+        self.options.file_extension == DatasetFormat::Parquet.extension()
+    }
+
+    /// Whether `column` comes from the folder names (`key=value`) rather than the files.
+    pub fn is_partition_column(&self, column: &str) -> bool {
+        self.options
+            .table_partition_cols
+            .iter()
+            .any(|(name, _)| name == column)
+    }
+
+    async fn count_files(&self, ctx: &SessionContext) -> std::result::Result<usize, String> {
+        Ok(self.files(ctx).await?.len())
     }
 
     /// Lists the dataset again and swaps the cached listing; registers the table again when
     /// new files widened the schema. Returns the number of files.
-    pub async fn refresh(&mut self, ctx: &SessionContext, name: &str) -> Result<usize> {
+    pub async fn refresh(
+        &mut self,
+        ctx: &SessionContext,
+        name: &str,
+        indexes: &[Arc<IndexHandle>],
+    ) -> Result<usize> {
         let url = redacted_url(self.table_url.as_str());
         let fail = |message: String| SegmintError::Dataset {
             name: name.to_string(),
@@ -331,7 +376,7 @@ impl ServedDataset {
                 schema,
                 ..self.clone()
             };
-            install(ctx, name, &widened)?;
+            install(ctx, name, &widened, indexes)?;
             *self = widened;
         }
         self.count_files(ctx).await.map_err(fail)
@@ -445,8 +490,9 @@ mod tests {
             partition_columns: Some(vec![]),
             shared: false,
         };
-        let register = || register_dataset(&ctx, &stores, &dataset, DatasetOrigin::Report, None);
-        let error = register().await.err().expect("no Parquet file yet");
+        let register =
+            || register_dataset(&ctx, &stores, &dataset, DatasetOrigin::Report, None, &[]);
+        let error = register().await.expect_err("no Parquet file yet");
         assert!(error.to_string().contains("No files found"), "{error}");
 
         ctx.sql(&format!(
@@ -471,7 +517,10 @@ mod tests {
 
         std::fs::remove_dir_all(&folder).unwrap();
         std::fs::create_dir(&folder).unwrap();
-        let error = served.refresh(&ctx, "goal_attainment").await.unwrap_err();
+        let error = served
+            .refresh(&ctx, "goal_attainment", &[])
+            .await
+            .unwrap_err();
         assert!(
             error.to_string().contains("No files found"),
             "an emptied folder keeps no cached listing: {error}"

@@ -3,7 +3,8 @@
 
 use crate::sqlstate::{
     DUPLICATE_TABLE, FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_NAME, IO_ERROR,
-    READ_ONLY_SQL_TRANSACTION, UNDEFINED_TABLE, WRONG_OBJECT_TYPE,
+    READ_ONLY_SQL_TRANSACTION, UNDEFINED_COLUMN, UNDEFINED_OBJECT, UNDEFINED_TABLE,
+    WRONG_OBJECT_TYPE,
 };
 
 /// A refused or failed catalog change.
@@ -24,6 +25,17 @@ pub enum DdlError {
     /// No such object.
     #[error("relation \"{0}\" does not exist")]
     Missing(String),
+    /// No such index (`DROP INDEX`).
+    #[error("index \"{0}\" does not exist")]
+    MissingIndex(String),
+    /// No such column in the table.
+    #[error("column \"{column}\" does not exist in \"{table}\"")]
+    MissingColumn {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
     /// `DROP VIEW` of a table, `DROP TABLE` of a view.
     #[error("\"{name}\" is not {expected}")]
     WrongKind {
@@ -54,6 +66,8 @@ impl DdlError {
             DdlError::Denied(_) => INSUFFICIENT_PRIVILEGE,
             DdlError::Exists(_) => DUPLICATE_TABLE,
             DdlError::Missing(_) => UNDEFINED_TABLE,
+            DdlError::MissingIndex(_) => UNDEFINED_OBJECT,
+            DdlError::MissingColumn { .. } => UNDEFINED_COLUMN,
             DdlError::WrongKind { .. } => WRONG_OBJECT_TYPE,
             DdlError::InvalidName(_) => INVALID_NAME,
             DdlError::Unsupported(_) => FEATURE_NOT_SUPPORTED,

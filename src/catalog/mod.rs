@@ -10,8 +10,11 @@ mod counting_store;
 mod datasets;
 mod ddl_error;
 mod goal_tree;
+mod index_ddl;
+pub mod indexes;
 mod materialize;
 mod object_stores;
+mod page_locations;
 mod saved;
 pub mod system_tables;
 
@@ -19,6 +22,7 @@ pub use counting_store::RequestSnapshot;
 pub use datasets::{DatasetOrigin, DatasetStatus, resolve_url};
 pub use ddl_error::DdlError;
 pub use goal_tree::{Goal, GoalTree, Metric};
+pub use index_ddl::index_definition;
 pub use object_stores::{ObjectStores, OnDemandStores};
 pub use saved::{SavedCatalog, SavedObject};
 
@@ -33,9 +37,10 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfParsedStatement};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 
-use crate::config::{Config, DatasetConfig, DatasetFormat};
+use crate::config::{Config, DatasetConfig, DatasetFormat, IndexConfig};
 use crate::error::{Result, SegmintError};
 use datasets::{ServedDataset, register_dataset};
+use indexes::{IndexDefinition, IndexHandle, IndexOrigin, Indexes, KeyType};
 
 /// The schema every user table (dataset, view, materialised table) lives in.
 pub const DEFAULT_SCHEMA: &str = "public";
@@ -83,6 +88,7 @@ pub struct Catalog {
     views: Mutex<BTreeSet<String>>,
     changes: tokio::sync::Mutex<()>,
     generation: std::sync::atomic::AtomicU64,
+    indexes: Indexes,
 }
 
 /// Held while the catalog changes: counts the change when it starts and when it ends, so a
@@ -143,6 +149,7 @@ impl Catalog {
             views: Mutex::new(BTreeSet::new()),
             changes: tokio::sync::Mutex::new(()),
             generation: std::sync::atomic::AtomicU64::new(0),
+            indexes: Indexes::new(config.catalog.dir.as_deref()),
         })
     }
 
@@ -180,6 +187,11 @@ impl Catalog {
         self.views
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The indexes (`CREATE INDEX`, `[[indexes]]`).
+    pub fn indexes(&self) -> &Indexes {
+        &self.indexes
     }
 
     /// Whether DDL over the wire is allowed (`[catalog] allow_ddl`).
@@ -253,40 +265,48 @@ impl Catalog {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let declared = schema.clone();
-        let (served, status) =
-            match register_dataset(ctx, &self.stores, dataset, origin, schema).await {
-                Ok((served, status)) => {
-                    tracing::info!(
-                        dataset = %dataset.name,
-                        columns = status.columns,
-                        files = status.files,
-                        partitions = ?status.partition_columns,
-                        "registered dataset"
-                    );
-                    (Some(served), status)
+        let (served, status) = match register_dataset(
+            ctx,
+            &self.stores,
+            dataset,
+            origin,
+            schema,
+            &self.indexes.on(&dataset.name),
+        )
+        .await
+        {
+            Ok((served, status)) => {
+                tracing::info!(
+                    dataset = %dataset.name,
+                    columns = status.columns,
+                    files = status.files,
+                    partitions = ?status.partition_columns,
+                    "registered dataset"
+                );
+                (Some(served), status)
+            }
+            Err(error) if origin == DatasetOrigin::Report => {
+                let message = report_not_served(&dataset.name, &error);
+                // Each refresh tries again, and says so only at debug level; a report
+                // that has not run yet is summed up once by `serve_reports`.
+                let again = self
+                    .entries()
+                    .get(&dataset.name)
+                    .is_some_and(|e| e.served.is_none());
+                if again || message.contains(NOT_RUN_YET) || message.starts_with(NO_RUNS) {
+                    tracing::debug!(table = %dataset.name, "{message}");
+                } else {
+                    tracing::warn!("{message}");
                 }
-                Err(error) if origin == DatasetOrigin::Report => {
-                    let message = report_not_served(&dataset.name, &error);
-                    // Each refresh tries again, and says so only at debug level; a report
-                    // that has not run yet is summed up once by `serve_reports`.
-                    let again = self
-                        .entries()
-                        .get(&dataset.name)
-                        .is_some_and(|e| e.served.is_none());
-                    if again || message.contains(NOT_RUN_YET) || message.starts_with(NO_RUNS) {
-                        tracing::debug!(table = %dataset.name, "{message}");
-                    } else {
-                        tracing::warn!("{message}");
-                    }
-                    let status = DatasetStatus::failed(dataset, origin, message);
-                    (None, status)
-                }
-                Err(error) => {
-                    tracing::error!(dataset = %dataset.name, %error, "dataset not registered");
-                    let status = DatasetStatus::failed(dataset, origin, error.to_string());
-                    (None, status)
-                }
-            };
+                let status = DatasetStatus::failed(dataset, origin, message);
+                (None, status)
+            }
+            Err(error) => {
+                tracing::error!(dataset = %dataset.name, %error, "dataset not registered");
+                let status = DatasetStatus::failed(dataset, origin, error.to_string());
+                (None, status)
+            }
+        };
         let error = status.error.clone();
         self.entries().insert(
             dataset.name.clone(),
@@ -309,14 +329,17 @@ impl Catalog {
             return vec![];
         };
         let mut failed = Vec::new();
-        let mut views = Vec::new();
+        let mut rest = Vec::new();
         for object in saved.load() {
             match self.restore_table(ctx, &object).await {
                 Ok(true) => {}
-                Ok(false) => views.push(object),
+                Ok(false) => rest.push(object),
                 Err(error) => failed.push((object.name.clone(), error.to_string())),
             }
         }
+        // Indexes are on tables, views on anything.
+        let (mut views, unbuilt) = self.restore_indexes(ctx, rest).await;
+        failed.extend(unbuilt);
         loop {
             let before = views.len();
             let mut waiting = Vec::new();
@@ -455,11 +478,17 @@ impl Catalog {
             match entry.served {
                 Some(mut served) => {
                     let mut status = entry.status.clone();
-                    match served.refresh(ctx, &name).await {
+                    let indexes = self.indexes.on(&name);
+                    match served.refresh(ctx, &name, &indexes).await {
                         Ok(files) => {
                             status.files = files;
                             status.columns = served.columns();
                             status.error = None;
+                            for handle in &indexes {
+                                if let Err(error) = self.build_index(ctx, handle, &served).await {
+                                    tracing::warn!(index = %handle.definition().name, %error, "index not extended: lookups read the new files whole");
+                                }
+                            }
                         }
                         Err(error) => {
                             tracing::warn!(dataset = %name, %error, "refresh failed");
@@ -682,6 +711,7 @@ impl Catalog {
             }
             Some(Saved::Table) => {
                 self.forget(ctx, &name)?;
+                self.drop_indexes_on(&name);
                 let removed = self.entries().remove(&name);
                 if let Some(location) = removed.and_then(|e| e.location) {
                     self.remove_data(ctx, &location).await;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Weak};
 use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
@@ -25,7 +26,8 @@ use crate::error::Result;
 /// The schema's name.
 pub const SCHEMA: &str = "segmint";
 
-type Snapshot = fn(&Catalog) -> Vec<ArrayRef>;
+/// Computes a table's columns from the catalog.
+pub type Snapshot = fn(&Catalog) -> Vec<ArrayRef>;
 
 /// One table whose rows are computed from the catalog at each scan.
 #[derive(Debug)]
@@ -93,16 +95,27 @@ pub fn register(ctx: &SessionContext, catalog: &Arc<Catalog>) -> Result<()> {
         ),
     ];
     for (name, fields, snapshot) in tables {
-        let table_schema = Arc::new(Schema::new(fields));
-        let stream = Arc::new(SnapshotTable {
-            schema: table_schema.clone(),
-            catalog: Arc::downgrade(catalog),
-            snapshot,
-        });
-        let table = StreamingTable::try_new(table_schema, vec![stream])?;
-        schema.register_table(name.to_string(), Arc::new(table))?;
+        schema.register_table(name.to_string(), snapshot_table(catalog, fields, snapshot)?)?;
     }
     Ok(())
+}
+
+/// A table of `fields` whose rows `snapshot` computes from the catalog at each scan.
+pub fn snapshot_table(
+    catalog: &Arc<Catalog>,
+    fields: Vec<Field>,
+    snapshot: Snapshot,
+) -> Result<Arc<dyn TableProvider>> {
+    let table_schema = Arc::new(Schema::new(fields));
+    let stream = Arc::new(SnapshotTable {
+        schema: table_schema.clone(),
+        catalog: Arc::downgrade(catalog),
+        snapshot,
+    });
+    Ok(Arc::new(StreamingTable::try_new(
+        table_schema,
+        vec![stream],
+    )?))
 }
 
 fn datasets(catalog: &Catalog) -> Vec<ArrayRef> {

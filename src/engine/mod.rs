@@ -53,12 +53,14 @@ pub trait Dialect: Send + Sync {
     fn register_functions(&self, ctx: &SessionContext, database: &str) -> Result<()>;
 
     /// Installs catalog tables over what `ctx` holds; `sql_functions` are the
-    /// `CREATE FUNCTION` functions, listed as they are when the catalog is read.
+    /// `CREATE FUNCTION` functions and `catalog` the indexes, listed as they are when the
+    /// catalog is read.
     async fn install_catalog(
         &self,
         ctx: &SessionContext,
         database: &str,
         sql_functions: Arc<sql_functions::SqlFunctions>,
+        catalog: &Arc<Catalog>,
     ) -> Result<()>;
 }
 
@@ -184,6 +186,7 @@ impl Engine {
         let assets = Assets::load(config)?;
         let as_of = analysis_date(config)?;
         catalog.register_datasets(&ctx, &config.datasets).await;
+        catalog.register_indexes(&ctx, &config.indexes).await;
         let function_files: Vec<(String, String)> = assets
             .functions
             .iter()
@@ -208,7 +211,7 @@ impl Engine {
         let goal_tree = GoalTree::parse(&assets.goals.text, &assets.targets.text)?;
         goal_tree.register(&ctx)?;
         dialect
-            .install_catalog(&ctx, &database, sql_functions.clone())
+            .install_catalog(&ctx, &database, sql_functions.clone(), &catalog)
             .await?;
         let table_function_names = ctx
             .state_ref()

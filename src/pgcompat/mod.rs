@@ -23,6 +23,7 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 
+use crate::catalog::Catalog;
 use crate::engine::{self, sql_functions::SqlFunctions};
 use crate::error::{Result, SegmintError};
 
@@ -30,6 +31,7 @@ pub mod catalog_tables;
 pub mod information_schema;
 pub mod naming;
 pub mod pg_functions;
+pub mod pg_indexes;
 pub mod pg_proc;
 pub mod rewrite;
 pub mod sql_parser;
@@ -57,8 +59,9 @@ impl engine::Dialect for Postgres {
         ctx: &SessionContext,
         database: &str,
         sql_functions: Arc<SqlFunctions>,
+        catalog: &Arc<Catalog>,
     ) -> Result<()> {
-        pg_proc::install(ctx, database, sql_functions).await?;
+        pg_proc::install(ctx, database, sql_functions, pg_indexes::table(catalog)?).await?;
         Ok(())
     }
 }

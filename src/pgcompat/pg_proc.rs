@@ -202,7 +202,13 @@ fn result_of(
 
 /// Installs the overlay and helper functions into `ctx` (whose pg_catalog is already set up);
 /// `sql` are the `CREATE FUNCTION` functions, listed as they are when the catalog is read.
-pub async fn install(ctx: &SessionContext, database: &str, sql: Arc<SqlFunctions>) -> Result<()> {
+/// `pg_indexes` is the catalog's indexes.
+pub async fn install(
+    ctx: &SessionContext,
+    database: &str,
+    sql: Arc<SqlFunctions>,
+    pg_indexes: Arc<dyn TableProvider>,
+) -> Result<()> {
     let catalog = ctx
         .catalog(database)
         .ok_or_else(|| DataFusionError::Plan(format!("catalog {database} not found")))?;
@@ -234,6 +240,7 @@ pub async fn install(ctx: &SessionContext, database: &str, sql: Arc<SqlFunctions
     let mut overrides: HashMap<String, Arc<dyn TableProvider>> = HashMap::from([
         ("pg_proc".to_string(), pg_proc),
         ("pg_type".to_string(), pg_type),
+        ("pg_indexes".to_string(), pg_indexes),
         (
             super::information_schema::TABLE_NAME.to_string(),
             Arc::new(super::information_schema::PgColumns::new(

@@ -10,7 +10,9 @@
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use datafusion::sql::sqlparser::ast::{ObjectName, Statement, visit_relations};
+use datafusion::sql::sqlparser::ast::{
+    Ident, ObjectName, ObjectNamePart, Statement, visit_relations, visit_relations_mut,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
@@ -71,12 +73,18 @@ impl SqlParser {
                     .catalog_queries
                     .parse(sql)?
                     .into_iter()
-                    .map(|s| (s, None))
+                    .map(|mut s| {
+                        qualify_segmint_catalog_tables(&mut s);
+                        (s, None)
+                    })
                     .collect());
             }
         };
         if written.iter().any(reads_pg_catalog) {
-            let rewritten = self.catalog_queries.parse(sql)?;
+            let mut rewritten = self.catalog_queries.parse(sql)?;
+            rewritten
+                .iter_mut()
+                .for_each(qualify_segmint_catalog_tables);
             if rewritten.len() == written.len() {
                 return Ok(rewritten
                     .into_iter()
@@ -96,6 +104,28 @@ impl SqlParser {
             })
             .collect())
     }
+}
+
+/// The `pg_catalog` tables Segmint adds to the bundled ones (which the compatibility rules
+/// qualify by themselves).
+const SEGMINT_CATALOG_TABLES: &[&str] = &["pg_indexes"];
+
+/// Qualifies unqualified names of [`SEGMINT_CATALOG_TABLES`] with `pg_catalog`, as
+/// PostgreSQL's search path finds them.
+fn qualify_segmint_catalog_tables(statement: &mut Statement) {
+    let _ = visit_relations_mut(statement, |name| {
+        if let [part] = name.0.as_slice()
+            && let Some(ident) = part.as_ident()
+            && SEGMINT_CATALOG_TABLES.contains(&ident.value.to_ascii_lowercase().as_str())
+        {
+            let table = ident.clone();
+            *name = ObjectName(vec![
+                ObjectNamePart::Identifier(Ident::new("pg_catalog")),
+                ObjectNamePart::Identifier(table),
+            ]);
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// Whether `statement` reads a table of the PostgreSQL catalog (`pg_catalog.*`,
@@ -155,6 +185,15 @@ mod tests {
             )
             .expect("parses")[0]
         ));
+    }
+
+    #[test]
+    fn segmint_catalog_tables_are_found_unqualified() {
+        assert_eq!(
+            parsed("SELECT indexname FROM pg_indexes WHERE tablename = 'orders'"),
+            "SELECT indexname FROM pg_catalog.pg_indexes WHERE tablename = 'orders'"
+        );
+        assert!(parsed("SELECT * FROM pg_catalog.pg_indexes").contains("pg_catalog.pg_indexes"));
     }
 
     #[test]

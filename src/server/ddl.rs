@@ -1,6 +1,7 @@
 //! DDL over the wire, for administrators (`[catalog] allow_ddl`): `CREATE [OR REPLACE] VIEW`
 //! (saved segments), `CREATE EXTERNAL TABLE`, `CREATE TABLE AS`, `DROP TABLE | VIEW`,
-//! `CREATE [OR REPLACE] FUNCTION` / `DROP FUNCTION` (SQL functions), and the admin command
+//! `CREATE [OR REPLACE] FUNCTION` / `DROP FUNCTION` (SQL functions), `CREATE INDEX` /
+//! `DROP INDEX` (customer indexes), and the admin command
 //! `REFRESH DATASET name` / `REFRESH DATASETS`. The catalog does the work; this
 //! module recognises the statements and answers like PostgreSQL.
 
@@ -9,12 +10,13 @@ use std::sync::Arc;
 use datafusion::common::TableReference;
 use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{ObjectType, Statement};
 use pgwire::api::results::{Response, Tag};
 use pgwire::error::{PgWireError, PgWireResult};
 
 use super::sqlstate::{FEATURE_NOT_SUPPORTED, to_pg_error, user_error};
-use crate::catalog::{Catalog, DdlError, ObjectKind};
+use crate::catalog::indexes::IndexDefinition;
+use crate::catalog::{Catalog, DdlError, ObjectKind, index_definition};
 use crate::engine::sql_functions::{self, SqlFunctions};
 
 /// A change to the catalog, planned and waiting to run.
@@ -67,6 +69,20 @@ pub enum CatalogChange {
         /// Its SQL text, which is saved.
         sql: String,
     },
+    /// `CREATE INDEX [IF NOT EXISTS] name ON dataset (column)`.
+    CreateIndex {
+        /// What the index covers.
+        definition: IndexDefinition,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+    },
+    /// `DROP INDEX [IF EXISTS] names`.
+    DropIndex {
+        /// The indexes.
+        names: Vec<String>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
     /// `DROP FUNCTION [IF EXISTS] names`.
     DropFunction {
         /// The engine's SQL functions.
@@ -95,6 +111,50 @@ pub fn function_change(
             if_exists: drop.if_exists,
         }),
         _ => None,
+    }
+}
+
+/// The catalog change a `CREATE INDEX` or `DROP INDEX` statement makes.
+pub fn index_change(statement: &Statement) -> PgWireResult<CatalogChange> {
+    match statement {
+        Statement::CreateIndex(create) => {
+            let (definition, if_not_exists) = index_definition(create).map_err(pg_error)?;
+            Ok(CatalogChange::CreateIndex {
+                definition,
+                if_not_exists,
+            })
+        }
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            names,
+            if_exists,
+            cascade,
+            ..
+        } => {
+            if *cascade {
+                return Err(user_error(
+                    FEATURE_NOT_SUPPORTED,
+                    "DROP INDEX ... CASCADE is not supported: nothing depends on an index",
+                ));
+            }
+            let names = names
+                .iter()
+                .map(|n| {
+                    let name = n.to_string();
+                    name.strip_prefix("public.")
+                        .map(str::to_string)
+                        .unwrap_or(name)
+                })
+                .collect();
+            Ok(CatalogChange::DropIndex {
+                names,
+                if_exists: *if_exists,
+            })
+        }
+        _ => Err(user_error(
+            FEATURE_NOT_SUPPORTED,
+            "expected CREATE INDEX or DROP INDEX",
+        )),
     }
 }
 
@@ -259,6 +319,25 @@ pub async fn run(
                 .await
                 .map_err(to_pg_error)?;
             Tag::new("CREATE FUNCTION")
+        }
+        CatalogChange::CreateIndex {
+            definition,
+            if_not_exists,
+        } => {
+            catalog
+                .create_index(ctx, definition.clone(), *if_not_exists)
+                .await
+                .map_err(pg_error)?;
+            Tag::new("CREATE INDEX")
+        }
+        CatalogChange::DropIndex { names, if_exists } => {
+            for name in names {
+                catalog
+                    .drop_index(ctx, name, *if_exists)
+                    .await
+                    .map_err(pg_error)?;
+            }
+            Tag::new("DROP INDEX")
         }
         CatalogChange::DropFunction {
             functions,

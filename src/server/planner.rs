@@ -149,6 +149,9 @@ impl Planner {
                 })?;
                 Prepared::Catalog(Box::new(change))
             }
+            Statement::Index(statement) => {
+                Prepared::Catalog(Box::new(ddl::index_change(&statement)?))
+            }
             Statement::Sql {
                 statement,
                 original,

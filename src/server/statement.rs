@@ -58,6 +58,8 @@ pub enum Statement {
     Close(Option<String>),
     /// `CREATE FUNCTION` or `DROP FUNCTION` (SQL functions).
     Function(Box<ast::Statement>),
+    /// `CREATE INDEX` or `DROP INDEX` (customer indexes).
+    Index(Box<ast::Statement>),
     /// SQL for the engine to plan: queries, views, `CREATE TABLE AS`, `DROP`, `EXPLAIN`,
     /// `SET datafusion.*`...
     Sql {
@@ -162,6 +164,11 @@ fn classify_parsed(
         ast::Statement::CreateFunction(_) | ast::Statement::DropFunction(_) => {
             Statement::Function(Box::new(statement))
         }
+        ast::Statement::CreateIndex(_)
+        | ast::Statement::Drop {
+            object_type: ast::ObjectType::Index,
+            ..
+        } => Statement::Index(Box::new(statement)),
         ast::Statement::Declare { mut stmts } if stmts.len() == 1 => {
             let declare = stmts.remove(0);
             let (Some(name), Some(query)) = (declare.names.first(), declare.for_query) else {
@@ -594,6 +601,11 @@ mod tests {
             one("DROP FUNCTION IF EXISTS f"),
             Statement::Function(_)
         ));
+        assert!(matches!(
+            one("CREATE INDEX i ON orders (customer_id)"),
+            Statement::Index(_)
+        ));
+        assert!(matches!(one("DROP INDEX IF EXISTS i"), Statement::Index(_)));
         assert!(matches!(
             one("SELECT 1 AS x"),
             Statement::Sql {

@@ -47,6 +47,7 @@ use datafusion_proto::protobuf::LogicalPlanNode;
 use futures::StreamExt;
 use segmint_udfs::table::KernelTable;
 
+use crate::catalog::indexes::IndexedTable;
 use crate::config::{Config, parse_scheduler_url};
 use crate::error::Result as SegmintResult;
 
@@ -347,6 +348,15 @@ impl ClusterPlanner {
                     local_only = true;
                     return;
                 };
+                // An index lookup is answered here; other scans of the dataset can ship.
+                let provider = match provider.downcast_ref::<IndexedTable>() {
+                    Some(indexed) if indexed.index_for(&scan.filters).is_some() => {
+                        local_only = true;
+                        return;
+                    }
+                    Some(indexed) => indexed.inner().clone(),
+                    None => provider,
+                };
                 if let Some(listing) = provider.downcast_ref::<ListingTable>() {
                     for path in listing.table_paths() {
                         let url: &url::Url = path.as_ref();
@@ -436,6 +446,14 @@ fn prepare_kernel_inputs(plan: LogicalPlan, session: &dyn Session) -> Result<Log
         let Ok(provider) = source_as_provider(&scan.source) else {
             return Ok(Transformed::no(node));
         };
+        // The executors read the dataset itself (indexes are the server's).
+        if let Some(indexed) = provider.downcast_ref::<IndexedTable>()
+            && indexed.index_for(&scan.filters).is_none()
+        {
+            let mut scan = scan.clone();
+            scan.source = provider_as_source(indexed.inner().clone());
+            return Ok(Transformed::yes(LogicalPlan::TableScan(scan)));
+        }
         let Some(kernel) = provider.downcast_ref::<KernelTable>() else {
             return Ok(Transformed::no(node));
         };
