@@ -239,7 +239,19 @@ async fn indexes_answer_lookups_on_a_foreign_layout_and_survive_refresh_and_rest
         assert_eq!(sqlstate(&error), code, "{sql}: {error:?}");
     }
     client
-        .batch_execute("CREATE INDEX IF NOT EXISTS purchases_by_buyer ON purchases (buyer)")
+        .batch_execute("CREATE VIEW big_buyers AS SELECT * FROM purchases WHERE cds > 5")
+        .await
+        .expect("a view");
+    for (sql, code) in [
+        ("CREATE INDEX x ON big_buyers (buyer)", "42809"),
+        ("CREATE VIEW purchases_by_buyer AS SELECT 1", "42P07"),
+    ] {
+        let error = client.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&error), code, "{sql}: {error:?}");
+    }
+    // Unquoted names are folded to lowercase, as PostgreSQL does.
+    client
+        .batch_execute("CREATE INDEX IF NOT EXISTS Purchases_By_Buyer ON Purchases (BUYER)")
         .await
         .expect("IF NOT EXISTS");
     client
@@ -304,7 +316,7 @@ async fn indexes_answer_lookups_on_a_foreign_layout_and_survive_refresh_and_rest
     assert_eq!(sqlstate(&error), "42501", "{error:?}");
 
     client
-        .batch_execute("DROP INDEX purchases_by_buyer")
+        .batch_execute("DROP INDEX public.\"purchases_by_buyer\"")
         .await
         .expect("drop");
     assert_eq!(listed_indexes(&client).await.len(), 1);

@@ -3,8 +3,8 @@
 
 use crate::sqlstate::{
     DUPLICATE_TABLE, FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, INVALID_NAME, IO_ERROR,
-    READ_ONLY_SQL_TRANSACTION, UNDEFINED_COLUMN, UNDEFINED_OBJECT, UNDEFINED_TABLE,
-    WRONG_OBJECT_TYPE,
+    OBJECT_NOT_IN_PREREQUISITE_STATE, READ_ONLY_SQL_TRANSACTION, UNDEFINED_COLUMN,
+    UNDEFINED_OBJECT, UNDEFINED_TABLE, WRONG_OBJECT_TYPE,
 };
 
 /// A refused or failed catalog change.
@@ -53,6 +53,9 @@ pub enum DdlError {
     /// The engine refused the statement (planning or execution error).
     #[error(transparent)]
     Engine(Box<datafusion::error::DataFusionError>),
+    /// The object it needs is not in a state to be used (a dataset that is not served).
+    #[error("{0}")]
+    NotReady(String),
     /// Storage failed: listing, writing files, saving the catalog.
     #[error("{0}")]
     Failed(String),
@@ -72,6 +75,7 @@ impl DdlError {
             DdlError::InvalidName(_) => INVALID_NAME,
             DdlError::Unsupported(_) => FEATURE_NOT_SUPPORTED,
             DdlError::Engine(_) => "XX000",
+            DdlError::NotReady(_) => OBJECT_NOT_IN_PREREQUISITE_STATE,
             DdlError::Failed(_) => IO_ERROR,
         }
     }

@@ -49,18 +49,26 @@ pub fn index_definition(
         IndexDefinition {
             name: plain_name(name)?,
             dataset: plain_name(&create.table_name)?,
-            column: column.value.clone(),
+            column: folded(column),
         },
         create.if_not_exists,
     ))
 }
 
-/// `name` or `public.name`, as the lowercase name the catalog keeps.
-fn plain_name(name: &ast::ObjectName) -> std::result::Result<String, DdlError> {
+/// An identifier as PostgreSQL reads it: lowercased unless quoted.
+fn folded(ident: &ast::Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+/// `name` or `public.name`, as the name the catalog keeps (unquoted parts lowercased).
+pub fn plain_name(name: &ast::ObjectName) -> std::result::Result<String, DdlError> {
     let parts: Vec<String> = name
         .0
         .iter()
-        .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+        .filter_map(|p| p.as_ident().map(folded))
         .collect();
     match parts.as_slice() {
         [name] => Ok(name.clone()),
@@ -189,19 +197,46 @@ impl Catalog {
             return Err(DdlError::Exists(name));
         }
         let dataset = definition.dataset.clone();
-        let served = match self.entries().get(&dataset) {
+        if self.views().contains(&dataset) {
+            return Err(DdlError::WrongKind {
+                name: dataset,
+                expected: "a dataset (indexes are on tables, not views)",
+            });
+        }
+        let entry = self.entries().get(&dataset).cloned();
+        let served = match entry {
+            None if ctx.table_exist(dataset.as_str()).unwrap_or(false) => {
+                return Err(DdlError::WrongKind {
+                    name: dataset,
+                    expected: "a dataset (indexes are on tables, not views)",
+                });
+            }
             None => return Err(DdlError::Missing(dataset)),
-            Some(entry) => entry.served.clone().ok_or_else(|| {
-                DdlError::Failed(format!(
-                    "dataset \"{dataset}\" is not served ({}): an index is built over its files",
-                    entry.status.error.clone().unwrap_or_default()
-                ))
-            })?,
+            Some(entry) => match entry.served.clone() {
+                Some(served) => served,
+                None => {
+                    if !save {
+                        // Built when a refresh serves the dataset again.
+                        self.indexes.add(definition, origin);
+                    }
+                    return Err(DdlError::NotReady(format!(
+                        "dataset \"{dataset}\" is not served ({}): an index is built over its \
+                         files",
+                        entry.status.error.clone().unwrap_or_default()
+                    )));
+                }
+            },
         };
         key_type(&served, &definition)?;
         let handle = self.indexes.add(definition.clone(), origin);
         if let Err(error) = self.build_index(ctx, &handle, &served).await {
-            self.indexes.remove(&name);
+            if save {
+                self.indexes.remove(&name);
+            } else {
+                // Saved or configured: kept (with its saved build), and built again at the
+                // next refresh that lists the dataset; scans read the files meanwhile.
+                let _ = self.serve_with_indexes(ctx, &dataset);
+            }
             return Err(error);
         }
         if save
@@ -341,5 +376,20 @@ mod tests {
             );
         }
         assert!(saved_definition("CREATE VIEW v AS SELECT 1").is_none());
+        let (folded, _) = parse("CREATE INDEX By_Buyer ON Orders (\"Buyer Id\")").unwrap();
+        assert_eq!(
+            folded,
+            IndexDefinition {
+                name: "by_buyer".into(),
+                dataset: "orders".into(),
+                column: "Buyer Id".into(),
+            }
+        );
+        assert_eq!(
+            saved_definition(&folded.sql()).unwrap().unwrap(),
+            folded,
+            "{}",
+            folded.sql()
+        );
     }
 }

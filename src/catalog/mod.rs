@@ -22,7 +22,7 @@ pub use counting_store::RequestSnapshot;
 pub use datasets::{DatasetOrigin, DatasetStatus, resolve_url};
 pub use ddl_error::DdlError;
 pub use goal_tree::{Goal, GoalTree, Metric};
-pub use index_ddl::index_definition;
+pub use index_ddl::{index_definition, plain_name};
 pub use object_stores::{ObjectStores, OnDemandStores};
 pub use saved::{SavedCatalog, SavedObject};
 
@@ -503,14 +503,23 @@ impl Catalog {
                     statuses.push(status);
                 }
                 None => {
-                    self.serve(
-                        ctx,
-                        &entry.config,
-                        entry.status.origin,
-                        entry.declared,
-                        entry.location,
-                    )
-                    .await;
+                    let error = self
+                        .serve(
+                            ctx,
+                            &entry.config,
+                            entry.status.origin,
+                            entry.declared,
+                            entry.location,
+                        )
+                        .await;
+                    let served = self.entries().get(&name).and_then(|e| e.served.clone());
+                    if let (None, Some(served)) = (error, served) {
+                        for handle in self.indexes.on(&name) {
+                            if let Err(error) = self.build_index(ctx, &handle, &served).await {
+                                tracing::warn!(index = %handle.definition().name, %error, "index not built");
+                            }
+                        }
+                    }
                     if let Some(current) = self.entries().get(&name) {
                         statuses.push(current.status.clone());
                     }
@@ -800,6 +809,9 @@ impl Catalog {
             return Err(DdlError::ReadOnly);
         }
         let name = public_name(name)?;
+        if self.indexes.get(&name).is_some() {
+            return Err(DdlError::Exists(name));
+        }
         self.saved_object(ctx, &name, kind, "replaced")?;
         Ok(name)
     }

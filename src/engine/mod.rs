@@ -186,7 +186,6 @@ impl Engine {
         let assets = Assets::load(config)?;
         let as_of = analysis_date(config)?;
         catalog.register_datasets(&ctx, &config.datasets).await;
-        catalog.register_indexes(&ctx, &config.indexes).await;
         let function_files: Vec<(String, String)> = assets
             .functions
             .iter()
@@ -203,6 +202,8 @@ impl Engine {
         unrestored.extend(sql_functions.restore_saved(&ctx).await);
         let shop = build_shop(&ctx, &assets, &as_of, &Shop::default()).await?;
         unrestored.extend(catalog.restore(&ctx).await);
+        // Config indexes may be on tables the saved catalog restored.
+        catalog.register_indexes(&ctx, &config.indexes).await;
         system_tables::register(&ctx, &catalog)?;
         ctx.register_table(
             "segmint.cluster",

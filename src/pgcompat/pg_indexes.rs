@@ -42,11 +42,6 @@ fn rows(catalog: &Catalog) -> Vec<ArrayRef> {
         column(&|d| Some(d.dataset.clone())),
         column(&|d| Some(d.name.clone())),
         column(&|_| None),
-        column(&|d| {
-            Some(format!(
-                "CREATE INDEX {} ON {DEFAULT_SCHEMA}.{} USING btree ({})",
-                d.name, d.dataset, d.column
-            ))
-        }),
+        column(&|d| Some(d.indexdef())),
     ]
 }

@@ -16,7 +16,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 
 use super::sqlstate::{FEATURE_NOT_SUPPORTED, to_pg_error, user_error};
 use crate::catalog::indexes::IndexDefinition;
-use crate::catalog::{Catalog, DdlError, ObjectKind, index_definition};
+use crate::catalog::{Catalog, DdlError, ObjectKind, index_definition, plain_name};
 use crate::engine::sql_functions::{self, SqlFunctions};
 
 /// A change to the catalog, planned and waiting to run.
@@ -139,13 +139,9 @@ pub fn index_change(statement: &Statement) -> PgWireResult<CatalogChange> {
             }
             let names = names
                 .iter()
-                .map(|n| {
-                    let name = n.to_string();
-                    name.strip_prefix("public.")
-                        .map(str::to_string)
-                        .unwrap_or(name)
-                })
-                .collect();
+                .map(plain_name)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(pg_error)?;
             Ok(CatalogChange::DropIndex {
                 names,
                 if_exists: *if_exists,

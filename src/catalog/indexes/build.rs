@@ -160,6 +160,7 @@ async fn open(
         path: meta.location.to_string(),
         size: meta.size,
         modified_ms: meta.last_modified.timestamp_millis(),
+        e_tag: meta.e_tag.clone(),
         rows: metadata.metadata().file_metadata().num_rows().max(0) as u64,
         pages,
     };
@@ -221,12 +222,17 @@ async fn row_group_keys(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    let mut row = u32::try_from(first_row).map_err(|_| failed("more than 2^32 rows".into()))?;
+    let too_many = || failed("an index covers files of at most 2^32 rows".into());
+    let mut row = u32::try_from(first_row).map_err(|_| too_many())?;
     let mut batches = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| failed(e.to_string()))?;
+        let next = u32::try_from(batch.num_rows())
+            .ok()
+            .and_then(|n| row.checked_add(n))
+            .ok_or_else(too_many)?;
         batches.push(keys::batch(key_type, batch.column(0), number, row)?);
-        row += batch.num_rows() as u32;
+        row = next;
     }
     Ok(batches)
 }

@@ -319,9 +319,11 @@ pub fn batch(
     first_row: u32,
 ) -> Result<RecordBatch, IndexError> {
     let keys = cast(keys.as_ref(), &key_type.arrow())?;
-    let rows: ArrayRef = Arc::new(UInt32Array::from_iter_values(
-        first_row..first_row + keys.len() as u32,
-    ));
+    let end = u32::try_from(keys.len())
+        .ok()
+        .and_then(|n| first_row.checked_add(n))
+        .ok_or_else(|| IndexError::Corrupt("an index covers files of at most 2^32 rows".into()))?;
+    let rows: ArrayRef = Arc::new(UInt32Array::from_iter_values(first_row..end));
     let (keys, rows) = if keys.null_count() > 0 {
         let present = is_not_null(keys.as_ref())?;
         (filter(&keys, &present)?, filter(&rows, &present)?)

@@ -89,8 +89,29 @@ impl IndexDefinition {
     pub fn sql(&self) -> String {
         format!(
             "CREATE INDEX {} ON {} ({})",
-            self.name, self.dataset, self.column
+            quoted(&self.name),
+            quoted(&self.dataset),
+            quoted(&self.column)
         )
+    }
+
+    /// `CREATE INDEX ... ON public.dataset USING btree (column)`, as `pg_indexes` shows it.
+    pub fn indexdef(&self) -> String {
+        format!(
+            "CREATE INDEX {} ON public.{} USING btree ({})",
+            quoted(&self.name),
+            quoted(&self.dataset),
+            quoted(&self.column)
+        )
+    }
+}
+
+/// `name` as SQL: bare when it is a plain lowercase identifier, double-quoted otherwise.
+fn quoted(name: &str) -> String {
+    if crate::config::is_identifier(name) {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
 
@@ -112,6 +133,10 @@ pub struct IndexedFile {
     pub size: u64,
     /// Its modification time, in milliseconds since the epoch.
     pub modified_ms: i64,
+    /// Its entity tag, when the store gives one (a rewrite within the same second of a
+    /// store that keeps whole seconds still changes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_tag: Option<String>,
     /// Its rows.
     pub rows: u64,
     /// Page locations `[offset, size, first row]` per row group and column, read from the
@@ -126,6 +151,7 @@ impl IndexedFile {
         self.path == meta.location.as_ref()
             && self.size == meta.size
             && self.modified_ms == meta.last_modified.timestamp_millis()
+            && (self.e_tag.is_none() || self.e_tag == meta.e_tag)
     }
 
     fn offset_index(&self) -> Option<ParquetOffsetIndex> {
@@ -354,9 +380,11 @@ impl Indexes {
         handle
     }
 
-    /// Forgets the index called `name` and removes its files.
+    /// Forgets the index called `name` and removes its files. Tables planned before keep
+    /// the handle, now empty: they scan without it.
     pub fn remove(&self, name: &str) -> Option<Arc<IndexHandle>> {
         let handle = self.handles().remove(name)?;
+        *handle.current.write().unwrap_or_else(|p| p.into_inner()) = None;
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_file(dir.join(format!("{name}.json")));
             remove_key_files(dir, name, None);
@@ -415,7 +443,6 @@ impl Indexes {
                 let text = serde_json::to_vec_pretty(&manifest)
                     .map_err(|e| IndexError::Corrupt(e.to_string()))?;
                 keys::write_atomically(&dir.join(format!("{name}.json")), &text)?;
-                remove_key_files(dir, &name, Some(&keys_file));
             }
             Ok(CustomerIndex::new(
                 handle.definition.clone(),
@@ -437,7 +464,19 @@ impl Indexes {
         } else if let Some(path) = &keys_path {
             let _ = std::fs::remove_file(path);
         }
-        handle.set(built)
+        let succeeded = built.is_ok();
+        handle.set(built)?;
+        // Older key files go once no new lookup can pick them.
+        if succeeded && let Some(dir) = &self.dir {
+            remove_key_files(dir, &name, Some(&keys_file));
+        }
+        Ok(())
+    }
+
+    /// Forgets the index called `name` but keeps its saved build (a restore or a config
+    /// index that could not be built now: the next start loads it).
+    pub fn forget(&self, name: &str) {
+        self.handles().remove(name);
     }
 
     /// The saved build of `definition`, if there is one that reads back.

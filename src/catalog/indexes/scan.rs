@@ -183,47 +183,50 @@ fn index_scan(
     let Some(source) = config.file_source().downcast_ref::<ParquetSource>() else {
         return Ok(None);
     };
-    let matches = index
-        .lookup(keys)
-        .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
+    let matches = match index.lookup(keys) {
+        Ok(matches) => matches,
+        Err(error) => {
+            // A key file that cannot be read (dropped, being replaced) costs speed only.
+            tracing::warn!(index = %index.definition().name, %error, "index not used");
+            return Ok(None);
+        }
+    };
     let mut lookup = Lookup {
         index: index.definition().name.clone(),
         column: index.definition().column.clone(),
         keys: keys.len(),
         ..Lookup::default()
     };
-    let mut files: Vec<PartitionedFile> = Vec::new();
+    // Files stay in their groups, so what the scan declares of its partitions still holds.
+    let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); config.file_groups.len()];
     let mut seen = std::collections::HashSet::new();
-    for file in config.file_groups.iter().flat_map(|g| g.files()) {
-        let Some(number) = index.file(&file.object_meta) else {
-            // Not indexed as it is now: read whole, as without an index.
-            lookup.unindexed += 1;
-            files.push(file.clone());
-            continue;
-        };
-        if !seen.insert(number) {
-            continue;
+    for (group, files) in config.file_groups.iter().enumerate() {
+        for file in files.files() {
+            let Some(number) = index.file(&file.object_meta) else {
+                // Not indexed as it is now: read whole, as without an index.
+                lookup.unindexed += 1;
+                groups[group].push(file.clone());
+                continue;
+            };
+            // A file split into byte ranges is read once, whole, with its row selection.
+            if !seen.insert(number) {
+                continue;
+            }
+            lookup.indexed += 1;
+            let Some(rows) = matches.get(&number) else {
+                continue;
+            };
+            lookup.files += 1;
+            lookup.rows += rows.len();
+            let total = index.file_rows(number) as usize;
+            let selection = RowSelection::from_consecutive_ranges(runs(rows).into_iter(), total);
+            let mut chosen = file.clone();
+            chosen.range = None;
+            chosen
+                .extensions
+                .insert(ParquetRowSelection::new(selection));
+            groups[group].push(chosen);
         }
-        lookup.indexed += 1;
-        let Some(rows) = matches.get(&number) else {
-            continue;
-        };
-        lookup.files += 1;
-        lookup.rows += rows.len();
-        let total = index.file_rows(number) as usize;
-        let selection = RowSelection::from_consecutive_ranges(runs(rows).into_iter(), total);
-        let mut chosen = file.clone();
-        chosen.range = None;
-        chosen
-            .extensions
-            .insert(ParquetRowSelection::new(selection));
-        files.push(chosen);
-    }
-    let partitions = state.config().target_partitions().max(1);
-    let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); files.len().clamp(1, partitions)];
-    for (i, file) in files.into_iter().enumerate() {
-        let n = groups.len();
-        groups[i % n].push(file);
     }
     let runtime = state.runtime_env();
     let inner: Arc<dyn ParquetFileReaderFactory> = match source.parquet_file_reader_factory() {
