@@ -213,6 +213,18 @@ pub fn suite(customer: i64, out: &str) -> Vec<SuiteQuery> {
             kind: Kind::Query,
         },
         SuiteQuery {
+            name: "customer_value()",
+            question: "BG/NBD and Gamma-Gamma value of every customer with customer_value(), counted by stage and CLV decile",
+            segmint: format!(
+                "SELECT stage, clv_decile, count(*) AS customers, sum(clv) AS clv
+                 FROM customer_value('completed_orders', DATE '{AS_OF}', 'customer_id', 'order_ts', 'net_amount')
+                 GROUP BY stage, clv_decile ORDER BY stage, clv_decile"
+            ),
+            duckdb: None,
+            baseline: None,
+            kind: Kind::Query,
+        },
+        SuiteQuery {
             name: "rfm_sql",
             question: "The same scores written by hand: three NTILE() windows",
             segmint: rfm_hand.clone(),

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -615,7 +616,13 @@ fn runtime(config: &Config) -> Result<Arc<datafusion::execution::runtime_env::Ru
 fn runtime_builder(config: &Config, caches: CacheManagerConfig) -> Result<RuntimeEnvBuilder> {
     let mut builder = RuntimeEnvBuilder::new().with_cache_manager(caches);
     if let Some(limit) = &config.engine.memory_limit {
-        builder = builder.with_memory_limit(parse_byte_size(limit)?, 1.0);
+        // Shared fairly among the operators that can spill: with a greedy pool the first
+        // aggregation of a multi-level plan (each partial hash table holding nearly every
+        // customer) takes the whole limit, and the next level fails instead of spilling.
+        // The five largest consumers are named when the limit is reached.
+        let pool = FairSpillPool::new(parse_byte_size(limit)?);
+        let top_consumers = std::num::NonZeroUsize::MIN.saturating_add(4);
+        builder = builder.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top_consumers)));
     }
     if let Some(dir) = &config.engine.spill_dir {
         std::fs::create_dir_all(dir)

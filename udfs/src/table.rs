@@ -22,7 +22,7 @@ use datafusion::common::{Column, TableReference};
 use datafusion::config::ExtensionOptions;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::Result;
-use datafusion::execution::memory_pool::MemoryConsumer;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, TableType};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -180,7 +180,22 @@ pub trait TableKernel: fmt::Debug + Send + Sync {
             None => Ok(output),
         }
     }
+    /// The memory [`TableKernel::compute_projected`] allocates on `input` beyond the input
+    /// itself (its working vectors and its result) for a query reading `projection`, an upper
+    /// estimate. `KernelExec` reserves it from
+    /// the memory pool before the kernel runs, so a query that cannot afford the kernel fails
+    /// with "Resources exhausted" instead of growing past the limit.
+    fn working_memory(&self, input: &RecordBatch, projection: Option<&[usize]>) -> usize {
+        let _ = projection;
+        input
+            .num_rows()
+            .saturating_mul(DEFAULT_WORKING_BYTES_PER_ROW)
+    }
 }
+
+/// The working memory per input row [`TableKernel::working_memory`] assumes for kernels
+/// without an estimate of their own.
+pub const DEFAULT_WORKING_BYTES_PER_ROW: usize = 128;
 
 /// The input table of a table function, resolved in the calling session.
 #[derive(Debug, Clone)]
@@ -472,16 +487,10 @@ impl ExecutionPlan for KernelExec {
         let reservation = MemoryConsumer::new(format!("CrmKernel[{}]", kernel.describe()))
             .register(context.memory_pool());
         let result = async move {
-            let reservation = reservation;
-            let batches: Vec<RecordBatch> = input
-                .and_then(|batch| {
-                    let grown = reservation.try_grow(batch.get_array_memory_size());
-                    futures::future::ready(grown.map(|_| batch))
-                })
-                .try_collect()
-                .await?;
-            let all = concat_batches(&input_schema, &batches)?;
-            drop(batches);
+            let mut reservation = reservation;
+            let all = collect_compact(input, &input_schema, &mut reservation).await?;
+            let working = kernel.working_memory(&all, projection.as_deref());
+            reservation.try_grow(working)?;
             // Off the async threads, so a cancel reaches the query while the kernel computes;
             // dropping this future raises `stop`, which the kernel's long loops watch.
             let stop = crate::interrupt::Stop::default();
@@ -495,13 +504,18 @@ impl ExecutionPlan for KernelExec {
             .await
             .map_err(|e| datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)))??;
             drop(stop);
+            // The result stays reserved until its last slice has been read.
+            reservation.resize(output.get_array_memory_size());
             let rows = output.num_rows();
             let slices: Vec<Result<RecordBatch>> = (0..rows)
                 .step_by(batch_size)
                 .map(|offset| Ok(output.slice(offset, batch_size.min(rows - offset))))
                 .collect();
-            drop(reservation);
-            Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(slices))
+            let slices = futures::stream::iter(slices).map(move |slice| {
+                let _held = &reservation;
+                slice
+            });
+            Ok::<_, datafusion::error::DataFusionError>(slices)
         };
         let stream = futures::stream::once(result).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
@@ -509,6 +523,77 @@ impl ExecutionPlan for KernelExec {
             stream.boxed(),
         )))
     }
+}
+
+/// Pending slices are copied into one compact batch once they hold this many bytes.
+const COMPACT_BYTES: usize = 32 << 20;
+
+/// Every row of `input` as one batch, with the memory it holds reserved in `reservation`.
+///
+/// Operators often emit slices of one large batch (a hash aggregation emits all its groups at
+/// once, then slices them), and a slice's `get_array_memory_size` counts its parent's whole
+/// buffers. So each batch is counted by the part of the buffers it covers, and pending slices
+/// are copied into compact batches as they arrive (the copies own their memory, and the
+/// parent can be freed once its producer lets it go). The final concatenation reserves its
+/// copy before it makes it.
+async fn collect_compact(
+    mut input: SendableRecordBatchStream,
+    schema: &SchemaRef,
+    reservation: &mut MemoryReservation,
+) -> Result<RecordBatch> {
+    let mut chunks: Vec<RecordBatch> = Vec::new();
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut pending_bytes = 0usize;
+    let compact = |pending: &mut Vec<RecordBatch>,
+                   pending_bytes: &mut usize,
+                   reservation: &mut MemoryReservation|
+     -> Result<RecordBatch> {
+        let chunk = concat_batches(schema, pending.iter())?;
+        pending.clear();
+        reservation.try_grow(chunk.get_array_memory_size())?;
+        reservation.shrink(std::mem::take(pending_bytes));
+        Ok(chunk)
+    };
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        let bytes = sliced_memory_size(&batch);
+        reservation.try_grow(bytes)?;
+        pending_bytes += bytes;
+        pending.push(batch);
+        if pending_bytes >= COMPACT_BYTES {
+            chunks.push(compact(&mut pending, &mut pending_bytes, reservation)?);
+        }
+    }
+    if !pending.is_empty() {
+        chunks.push(compact(&mut pending, &mut pending_bytes, reservation)?);
+    }
+    match chunks.len() {
+        0 => Ok(RecordBatch::new_empty(schema.clone())),
+        1 => Ok(chunks.remove(0)),
+        _ => {
+            let parts: usize = chunks.iter().map(RecordBatch::get_array_memory_size).sum();
+            reservation.try_grow(parts)?;
+            let all = concat_batches(schema, &chunks)?;
+            drop(chunks);
+            reservation.shrink(parts);
+            reservation.try_resize(all.get_array_memory_size())?;
+            Ok(all)
+        }
+    }
+}
+
+/// The bytes of the buffer ranges `batch`'s columns cover (not their parents' whole buffers).
+fn sliced_memory_size(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size())
+        })
+        .sum()
 }
 
 /// Test helpers: a table function's kernel taken from a real call, rebuilt from its bytes.
@@ -668,5 +753,128 @@ mod tests {
             let expected = matches!(name, "rfm" | "lifecycle" | "customer_value");
             assert_eq!(has, expected, "{name}");
         }
+    }
+
+    /// A stream of `batch` cut into slices of `size` rows, as a hash aggregation emits.
+    fn sliced(batch: &RecordBatch, size: usize) -> SendableRecordBatchStream {
+        let slices: Vec<Result<RecordBatch>> = (0..batch.num_rows())
+            .step_by(size)
+            .map(|offset| Ok(batch.slice(offset, size.min(batch.num_rows() - offset))))
+            .collect();
+        Box::pin(RecordBatchStreamAdapter::new(
+            batch.schema(),
+            futures::stream::iter(slices),
+        ))
+    }
+
+    fn numbers(rows: i64) -> RecordBatch {
+        use datafusion::arrow::array::{Float64Array, Int64Array};
+        let schema = Arc::new(Schema::new(vec![
+            datafusion::arrow::datatypes::Field::new("id", DataType::Int64, false),
+            datafusion::arrow::datatypes::Field::new("value", DataType::Float64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows)),
+                Arc::new(Float64Array::from_iter_values(
+                    (0..rows).map(|v| v as f64 / 2.0),
+                )),
+            ],
+        )
+        .expect("a batch")
+    }
+
+    #[tokio::test]
+    async fn slices_are_counted_by_the_rows_they_hold() {
+        use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
+        // 4M rows (64 MiB) in slices of 8,192: counted at their parent's size, the first
+        // handful of slices would already exceed a pool of three times the batch.
+        let batch = numbers(4 << 20);
+        let bytes = batch.get_array_memory_size();
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(3 * bytes));
+        let mut reservation = MemoryConsumer::new("test").register(&pool);
+        let all = collect_compact(sliced(&batch, 8192), &batch.schema(), &mut reservation)
+            .await
+            .expect("collected within the pool");
+        assert_eq!(all, batch);
+        // What stays reserved is the compact copy, and the pool agrees.
+        assert_eq!(reservation.size(), all.get_array_memory_size());
+        assert_eq!(pool.reserved(), reservation.size());
+        // An empty input is an empty batch.
+        let empty = collect_compact(
+            sliced(&batch.slice(0, 0), 1),
+            &batch.schema(),
+            &mut reservation,
+        )
+        .await
+        .expect("empty");
+        assert_eq!(empty.num_rows(), 0);
+    }
+
+    /// A kernel returning its input, asking for `working` bytes of working memory.
+    #[derive(Debug)]
+    struct Echo {
+        call: KernelCall,
+        schema: SchemaRef,
+        working: usize,
+    }
+
+    impl TableKernel for Echo {
+        fn call(&self) -> &KernelCall {
+            &self.call
+        }
+        fn describe(&self) -> String {
+            "echo".to_string()
+        }
+        fn schema(&self) -> SchemaRef {
+            self.schema.clone()
+        }
+        fn compute(&self, input: RecordBatch) -> Result<RecordBatch> {
+            Ok(input)
+        }
+        fn working_memory(&self, _input: &RecordBatch, _projection: Option<&[usize]>) -> usize {
+            self.working
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kernel_that_cannot_afford_its_working_memory_fails_cleanly() {
+        use datafusion::datasource::memory::MemorySourceConfig;
+        use datafusion::execution::memory_pool::GreedyMemoryPool;
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+
+        let batch = numbers(10_000);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(1 << 20)))
+            .build_arc()
+            .expect("runtime");
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        let run = |working: usize| {
+            let kernel = Arc::new(Echo {
+                call: KernelCall::new("echo", "t", 0, vec![], None, &Default::default()),
+                schema: batch.schema(),
+                working,
+            });
+            let input =
+                MemorySourceConfig::try_new_exec(&[vec![batch.clone()]], batch.schema(), None)
+                    .expect("input");
+            let exec: Arc<dyn ExecutionPlan> =
+                Arc::new(KernelExec::try_new(input, kernel, None).expect("exec"));
+            datafusion::physical_plan::collect(exec, ctx.task_ctx())
+        };
+        // 160 KB of input and 64 KB to work in fit in 1 MiB.
+        let output = run(64 << 10).await.expect("within the pool");
+        assert_eq!(
+            concat_batches(&batch.schema(), &output).expect("one"),
+            batch
+        );
+        // 2 MiB to work in do not: the kernel is refused before it runs, with its name.
+        let error = run(2 << 20).await.expect_err("over the pool").to_string();
+        assert!(error.contains("Resources exhausted"), "{error}");
+        assert!(error.contains("CrmKernel[echo]"), "{error}");
+        // Everything reserved was given back.
+        assert_eq!(ctx.runtime_env().memory_pool.reserved(), 0);
     }
 }

@@ -318,8 +318,14 @@ impl TableKernel for ValueKernel {
     }
 
     fn compute(&self, input: RecordBatch) -> Result<RecordBatch> {
-        let order = sort_to_indices(input.column(0), Some(SortOptions::default()), None)?;
-        let input = take_record_batch(&input, &order)?;
+        // In customer order (the order of the result, and of ties between equal values); the
+        // unsorted input is let go as soon as the sorted copy exists.
+        let sorted = {
+            let order = sort_to_indices(input.column(0), Some(SortOptions::default()), None)?;
+            take_record_batch(&input, &order)?
+        };
+        drop(input);
+        let input = sorted;
         let x = cast(input.column(1), &DataType::Int64)?;
         let x = x.as_primitive::<Int64Type>();
         let column = |i: usize| input.column(i).as_primitive::<Float64Type>();
@@ -331,58 +337,63 @@ impl TableKernel for ValueKernel {
             Ok(h) => h,
             Err(message) => return crate::crm_err!(InvalidArgument, "{NAME}: {message}"),
         };
-        let spend = m_x.values().to_vec();
+        let spend: &[f64] = m_x.values();
         if histories.is_empty() {
             return Ok(RecordBatch::new_empty(self.schema.clone()));
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (fitted, spend_model) = self.fit(&histories, &spend, threads)?;
+        let (fitted, spend_model) = self.fit(&histories, spend, threads)?;
 
-        let chunk = histories.len().div_ceil(threads).max(1);
-        let predictions = std::thread::scope(|scope| {
+        // Each thread writes its customers' predictions straight into the result columns.
+        let rows = histories.len();
+        let mut columns = [(); 4].map(|_| vec![0.0f64; rows]);
+        let chunk = rows.div_ceil(threads).max(1);
+        let predicted = std::thread::scope(|scope| {
+            let [p_alive, expected, spend_out, clv] = &mut columns;
             let handles: Vec<_> = histories
                 .chunks(chunk)
                 .zip(spend.chunks(chunk))
-                .map(|(h, m)| {
+                .zip(p_alive.chunks_mut(chunk))
+                .zip(expected.chunks_mut(chunk))
+                .zip(spend_out.chunks_mut(chunk))
+                .zip(clv.chunks_mut(chunk))
+                .map(|(((((h, m), p_alive), expected), spend_out), clv)| {
                     scope.spawn(move || {
-                        h.iter()
-                            .zip(m)
-                            .map(|(h, m)| self.predict(fitted, spend_model, *h, *m))
-                            .collect::<std::result::Result<Vec<_>, String>>()
+                        for (i, (h, m)) in h.iter().zip(m).enumerate() {
+                            let p = self.predict(fitted, spend_model, *h, *m)?;
+                            p_alive[i] = p.p_alive;
+                            expected[i] = p.expected_90d;
+                            spend_out[i] = p.spend;
+                            clv[i] = p.clv;
+                        }
+                        Ok::<(), String>(())
                     })
                 })
                 .collect();
-            let mut all = Vec::with_capacity(histories.len());
-            for handle in handles {
-                match handle.join() {
-                    Ok(Ok(part)) => all.extend(part),
-                    Ok(Err(message)) => return Err(message),
-                    Err(_) => return Err("a scoring thread panicked".to_string()),
-                }
-            }
-            Ok(all)
+            handles.into_iter().try_for_each(|handle| match handle.join() {
+                Ok(done) => done,
+                Err(_) => Err("a scoring thread panicked".to_string()),
+            })
         });
-        let predictions = match predictions {
-            Ok(p) => p,
-            Err(message) => return crate::crm_err!(InvalidArgument, "{NAME}: {message}"),
-        };
+        if let Err(message) = predicted {
+            return crate::crm_err!(InvalidArgument, "{NAME}: {message}");
+        }
+        let [p_alive, expected, spend_out, clv] = columns;
 
-        let clv: Vec<f64> = predictions.iter().map(|p| p.clv).collect();
-        let positions: Vec<u32> = (0..clv.len() as u32).collect();
+        let positions: Vec<u32> = (0..rows as u32).collect();
         let deciles = ntile_scores(&clv, &positions, 10, false);
+        drop(positions);
         let stages: StringArray = histories
             .iter()
-            .zip(&predictions)
-            .map(|(h, p)| Some(self.stage(*h, p.p_alive)))
+            .zip(&p_alive)
+            .map(|(h, p_alive)| Some(self.stage(*h, *p_alive)))
             .collect();
-        let float = |f: fn(&Prediction) -> f64| -> ArrayRef {
-            Arc::new(Float64Array::from_iter_values(predictions.iter().map(f)))
-        };
+        drop(histories);
         let columns: Vec<ArrayRef> = vec![
             input.column(0).clone(),
-            float(|p| p.p_alive),
-            float(|p| p.expected_90d),
-            float(|p| p.spend),
+            Arc::new(Float64Array::from(p_alive)),
+            Arc::new(Float64Array::from(expected)),
+            Arc::new(Float64Array::from(spend_out)),
             Arc::new(Float64Array::from(clv)),
             Arc::new(stages),
             Arc::new(Int32Array::from_iter_values(
@@ -394,6 +405,15 @@ impl TableKernel for ValueKernel {
             input.column(4).clone(),
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    /// The sorted copy of the input and its order, the histories, four prediction columns,
+    /// the deciles and the stage texts.
+    fn working_memory(&self, input: &RecordBatch, _projection: Option<&[usize]>) -> usize {
+        let per_row = 8 + 24 + 4 * 8 + 4 + 1 + 4 + 16;
+        input
+            .get_array_memory_size()
+            .saturating_add(input.num_rows().saturating_mul(per_row))
     }
 }
 

@@ -381,6 +381,20 @@ impl TableKernel for RfmKernel {
         self.compute_projected(input, None)
     }
 
+    /// Recency, frequency, monetary and the tiebreak (8 bytes each), two float copies being
+    /// scored and their selection orders, the scores and their columns; the text columns and
+    /// class8's comparison values only when read.
+    fn working_memory(&self, input: &RecordBatch, projection: Option<&[usize]>) -> usize {
+        let wanted = |column: usize| projection.is_none_or(|p| p.contains(&column));
+        let text = [(CODE, 8), (SEGMENT, 20), (CLASS8, 48)];
+        let per_row = 80 + text
+            .iter()
+            .filter(|(column, _)| wanted(*column))
+            .map(|(_, bytes)| bytes)
+            .sum::<usize>();
+        input.num_rows().saturating_mul(per_row)
+    }
+
     /// Scores are always computed; the text columns (`rfm_code`, `segment`, `class8`) only
     /// when the query reads them.
     fn compute_projected(
@@ -395,16 +409,14 @@ impl TableKernel for RfmKernel {
             .iter()
             .map(|d| i64::from(self.as_of - d.unwrap_or(self.as_of)))
             .collect();
-        let frequency = cast(input.column(2), &DataType::Int64)?;
-        let frequency: Vec<i64> = frequency
+        let frequency: Vec<i64> = cast(input.column(2), &DataType::Int64)?
             .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
             .iter()
             .map(|v| v.unwrap_or(0))
             .collect();
         // Sums are exact for decimal and integer amounts; float sums are rounded to 1e-6 so the
         // order partial sums merge in cannot move a customer across a quantile edge.
-        let spend = cast(input.column(3), &DataType::Float64)?;
-        let monetary: Vec<f64> = spend
+        let monetary: Vec<f64> = cast(input.column(3), &DataType::Float64)?
             .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
             .iter()
             .zip(&frequency)
@@ -418,22 +430,18 @@ impl TableKernel for RfmKernel {
             })
             .collect();
 
-        let raw: [Vec<f64>; 3] = [
-            recency.iter().map(|v| *v as f64).collect(),
-            frequency.iter().map(|v| *v as f64).collect(),
-            monetary.clone(),
-        ];
         // Rank-based scores break ties by customer id: integer ids compare directly, other ids
         // by their rank. The three dimensions are scored on two threads.
-        let ids = input.column(0);
+        let ids = input.column(0).clone();
+        drop(input);
         let tiebreak: Vec<i64> = match ids.data_type() {
             DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8 => {
-                let ids = cast(ids, &DataType::Int64)?;
+                let ids = cast(&ids, &DataType::Int64)?;
                 let ids = ids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
                 ids.iter().map(|id| id.unwrap_or(i64::MIN)).collect()
             }
             _ => {
-                let order = sort_to_indices(ids, Some(SortOptions::default()), None)?;
+                let order = sort_to_indices(&ids, Some(SortOptions::default()), None)?;
                 let mut rank = vec![0i64; rows];
                 for (position, row) in order.values().iter().enumerate() {
                     rank[*row as usize] = position as i64;
@@ -441,34 +449,43 @@ impl TableKernel for RfmKernel {
                 rank
             }
         };
+        // Counts as floats are made where they are scored and dropped right after, so at most
+        // two such copies exist at once (the kernel's memory is reserved per row).
+        let as_float = |values: &[i64]| -> Vec<f64> { values.iter().map(|v| *v as f64).collect() };
         let (frequency_scores, value_scores) = std::thread::scope(|scope| {
-            let frequency = scope.spawn(|| self.score(1, &raw[1], &tiebreak));
-            let values = [0, 2].map(|d| self.score(d, &raw[d], &tiebreak));
-            (frequency.join(), values)
+            let frequency = scope.spawn(|| self.score(1, &as_float(&frequency), &tiebreak));
+            let recency_scores = self.score(0, &as_float(&recency), &tiebreak);
+            let monetary_scores = self.score(2, &monetary, &tiebreak);
+            (frequency.join(), [recency_scores, monetary_scores])
         });
+        drop(tiebreak);
         let frequency_scores =
             frequency_scores.map_err(|_| crate::crm_error!(Internal, "rfm: scoring failed"))?;
         let [recency_scores, monetary_scores] = value_scores;
         let scored = [recency_scores, frequency_scores, monetary_scores];
         let five_point = scored.iter().all(|s| s.levels == 5);
 
-        let class8_values: [Vec<f64>; 3] = if self.settings.class8_on_scores {
-            // The high/low test is `recency < cut` and `value > cut`: on scores (5 = best for
-            // every dimension) the R score is negated so a high score counts as recent.
-            [0, 1, 2].map(|d| {
-                let sign = if d == 0 { -1.0 } else { 1.0 };
-                scored[d]
-                    .scores
-                    .iter()
-                    .map(|s| sign * f64::from(*s))
-                    .collect()
-            })
-        } else {
-            raw.clone()
-        };
-        let cuts = [0, 1, 2].map(|d| comparison(&class8_values[d], self.settings.class8_median));
-
         let text = [CODE, SEGMENT, CLASS8].map(wanted);
+        // The values class8 compares with its cuts, only when the query reads class8.
+        let class8_values: Option<[Vec<f64>; 3]> = text[2].then(|| {
+            if self.settings.class8_on_scores {
+                // The high/low test is `recency < cut` and `value > cut`: on scores (5 = best
+                // for every dimension) the R score is negated so a high score counts as recent.
+                [0, 1, 2].map(|d| {
+                    let sign = if d == 0 { -1.0 } else { 1.0 };
+                    scored[d]
+                        .scores
+                        .iter()
+                        .map(|s| sign * f64::from(*s))
+                        .collect()
+                })
+            } else {
+                [as_float(&recency), as_float(&frequency), monetary.clone()]
+            }
+        });
+        let cuts = class8_values.as_ref().map(|values| {
+            [0, 1, 2].map(|d| comparison(&values[d], self.settings.class8_median))
+        });
         let capacity =
             |wanted: bool, width: usize| if wanted { (rows, rows * width) } else { (0, 0) };
         let (n, bytes) = capacity(text[0], 3);
@@ -506,8 +523,8 @@ impl TableKernel for RfmKernel {
                     None
                 });
             }
-            if text[2] {
-                let v = [0, 1, 2].map(|d| class8_values[d][row]);
+            if let (Some(values), Some(cuts)) = (&class8_values, &cuts) {
+                let v = [0, 1, 2].map(|d| values[d][row]);
                 classes.append_value(class8(v[0] < cuts[0], v[1] > cuts[1], v[2] > cuts[2]));
             }
         }
@@ -520,7 +537,7 @@ impl TableKernel for RfmKernel {
             }
         };
         let columns: Vec<ArrayRef> = vec![
-            input.column(0).clone(),
+            ids,
             Arc::new(Int64Array::from(recency)),
             Arc::new(Int64Array::from(frequency)),
             Arc::new(Float64Array::from(monetary)),
