@@ -370,10 +370,12 @@ impl TableKernel for ValueKernel {
                     })
                 })
                 .collect();
-            handles.into_iter().try_for_each(|handle| match handle.join() {
-                Ok(done) => done,
-                Err(_) => Err("a scoring thread panicked".to_string()),
-            })
+            handles
+                .into_iter()
+                .try_for_each(|handle| match handle.join() {
+                    Ok(done) => done,
+                    Err(_) => Err("a scoring thread panicked".to_string()),
+                })
         });
         if let Err(message) = predicted {
             return crate::crm_err!(InvalidArgument, "{NAME}: {message}");

@@ -387,11 +387,12 @@ impl TableKernel for RfmKernel {
     fn working_memory(&self, input: &RecordBatch, projection: Option<&[usize]>) -> usize {
         let wanted = |column: usize| projection.is_none_or(|p| p.contains(&column));
         let text = [(CODE, 8), (SEGMENT, 20), (CLASS8, 48)];
-        let per_row = 80 + text
-            .iter()
-            .filter(|(column, _)| wanted(*column))
-            .map(|(_, bytes)| bytes)
-            .sum::<usize>();
+        let per_row = 80
+            + text
+                .iter()
+                .filter(|(column, _)| wanted(*column))
+                .map(|(_, bytes)| bytes)
+                .sum::<usize>();
         input.num_rows().saturating_mul(per_row)
     }
 
@@ -483,9 +484,9 @@ impl TableKernel for RfmKernel {
                 [as_float(&recency), as_float(&frequency), monetary.clone()]
             }
         });
-        let cuts = class8_values.as_ref().map(|values| {
-            [0, 1, 2].map(|d| comparison(&values[d], self.settings.class8_median))
-        });
+        let cuts = class8_values
+            .as_ref()
+            .map(|values| [0, 1, 2].map(|d| comparison(&values[d], self.settings.class8_median)));
         let capacity =
             |wanted: bool, width: usize| if wanted { (rows, rows * width) } else { (0, 0) };
         let (n, bytes) = capacity(text[0], 3);
