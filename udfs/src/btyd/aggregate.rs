@@ -217,6 +217,9 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
             );
         }
         let lists: Vec<&ListArray> = states.iter().map(|s| s.as_list::<i32>()).collect();
+        // Other groups' rows are distinct within each group: pushed as they come and combined
+        // by the sort before the fit, rather than looked up one by one.
+        self.observations.reserve_pushed(lists[0].values().len());
         for i in 0..lists[0].len() {
             if lists[0].is_null(i) {
                 continue;
@@ -231,19 +234,22 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
                 for (value, part) in row.iter_mut().zip(&parts) {
                     *value = part.value(j);
                 }
-                self.observations.add(row, parts[N].value(j));
+                self.observations.push(row, parts[N].value(j));
             }
         }
         Ok(())
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let rows = self.observations.rows();
-        let mut out: Vec<ScalarValue> = (0..N)
-            .map(|k| list(rows.values.iter().map(|row| row[k]).collect()))
-            .collect();
-        out.push(list(rows.weights));
-        Ok(out)
+        // In no particular order: the final step merges the rows into its own counts.
+        let distinct = self.observations.distinct();
+        let mut columns: Vec<Vec<f64>> = (0..=N).map(|_| Vec::with_capacity(distinct)).collect();
+        for (row, weight) in self.observations.iter() {
+            for (column, value) in columns.iter_mut().zip(row.iter().chain([&weight])) {
+                column.push(*value);
+            }
+        }
+        Ok(columns.into_iter().map(list).collect())
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {

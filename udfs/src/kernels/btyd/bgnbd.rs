@@ -4,9 +4,10 @@
 
 use statrs::function::gamma::{digamma, ln_gamma};
 
-use super::fit::{Estimate, maximize};
+use super::fit::{Estimate, maximize_second_order, to_search_variables};
 use super::hyp2f1::tail_over_b;
 use super::observations::{RepeatCount, Rows, runs_of_equal_x, sum_chunks};
+use super::trigamma::trigamma;
 use super::{History, log_add_exp, one_minus_exp_over, positive};
 
 /// BG/NBD parameters.
@@ -166,16 +167,19 @@ impl Customers {
 }
 
 /// The negative mean log-likelihood of `customers` at log-parameters `theta`
-/// (`ln r, ln α, ln a, ln b`), and its gradient in `theta` written to `gradient`.
+/// (`ln r, ln α, ln a, ln b`), its gradient in `theta` written to `gradient` and, when
+/// `hessian` is not empty, its Hessian in `theta` (row-major 4 × 4) written to `hessian`.
 ///
-/// Rows come sorted by `x`, so the log-gamma and digamma terms are computed once per run of
-/// equal `x`. A row adds `logaddexp(A3, A4)` with A3 = −(r+x) ln(α+T) and A4 = ln a −
-/// ln(b+x−1) − (r+x) ln(α+t_x), and the softmax weights of the two terms, from one
-/// exponential and one logarithm.
+/// Rows come sorted by `x`, so the log-gamma, digamma and trigamma terms are computed once
+/// per run of equal `x`. A row adds `logaddexp(A3, A4)` with A3 = −(r+x) ln(α+T) and A4 =
+/// ln a − ln(b+x−1) − (r+x) ln(α+t_x), and the softmax weights w₃, w₄ of the two terms,
+/// from one exponential and one logarithm. Its Hessian is w₃∇²A3 + w₄∇²A4 + w₃w₄ D Dᵀ with
+/// D = ∇A3 − ∇A4, whose sums are products of values the row already has.
 pub fn objective(
     customers: &Customers,
     theta: &[f64],
     gradient: &mut [f64],
+    hessian: &mut [f64],
     threads: usize,
 ) -> f64 {
     let p: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
@@ -185,6 +189,7 @@ pub fn objective(
     let BgNbd { r, alpha, a, b } = model;
     let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
     let (digamma_r, digamma_b, digamma_ab) = (digamma(r), digamma(b), digamma(a + b));
+    let (trigamma_r, trigamma_b, trigamma_ab) = (trigamma(r), trigamma(b), trigamma(a + b));
     // ln(α + t) and 1/(α + t) per distinct time.
     let table: Vec<(f64, f64)> = customers
         .times
@@ -194,18 +199,25 @@ pub fn objective(
             (at.ln(), 1.0 / at)
         })
         .collect();
-    let sums = sum_chunks::<_, 5>(
+    // The log-likelihood, its gradient in (r, α, a, b) and the upper triangle of its Hessian
+    // (rr, rα, ra, rb, αα, αa, αb, aa, ab, bb).
+    let sums = sum_chunks::<_, 15>(
         &customers.rows,
         &customers.weights,
         threads,
         |values, weights| {
-            let mut out = [0.0; 5];
+            let mut out = [0.0; 15];
             for (run, run_weights) in runs_of_equal_x(values, weights) {
                 let x = run[0].x;
                 let k = r + x;
                 // Σw, Σw logaddexp(A3, A4), Σw ∂/∂r and Σw ∂/∂α of it (without the −k factor
-                // of ∂/∂α), and Σw of A4's weight.
+                // of ∂/∂α), Σw of A4's weight, Σw of the weighted 1/(α+t)², and the sums of
+                // s = w w₃ w₄ times D's parts: Dr = ln(α+t_x) − ln(α+T), Dα = 1/(α+t_x) −
+                // 1/(α+T) (k factored out), the rest constant over the run.
                 let (mut n, mut rest, mut d_r, mut d_alpha, mut w4_sum) = (0.0, 0.0, 0.0, 0.0, 0.0);
+                let mut d_alpha2 = 0.0;
+                let (mut s, mut s_r, mut s_alpha, mut s_rr, mut s_ralpha, mut s_alphaalpha) =
+                    (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
                 if x == 0.0 {
                     for (row, w) in run.iter().zip(run_weights) {
                         let (ln_at, inv_at) = table[row.t];
@@ -213,6 +225,7 @@ pub fn objective(
                         rest -= w * k * ln_at;
                         d_r -= w * ln_at;
                         d_alpha += w * inv_at;
+                        d_alpha2 += w * inv_at * inv_at;
                     }
                 } else {
                     let ln_odds = ln_a - (b + x - 1.0).ln();
@@ -234,29 +247,73 @@ pub fn objective(
                         rest += w * (a3.max(a4) + (1.0 + e).ln());
                         d_r -= w * (w3 * ln_at + w4 * ln_at_x);
                         d_alpha += w * (w3 * inv_at + w4 * inv_at_x);
+                        d_alpha2 += w * (w3 * inv_at * inv_at + w4 * inv_at_x * inv_at_x);
                         w4_sum += w * w4;
+                        let sw = w * w3 * w4;
+                        let (dr, da) = (ln_at_x - ln_at, inv_at_x - inv_at);
+                        s += sw;
+                        s_r += sw * dr;
+                        s_alpha += sw * da;
+                        s_rr += sw * dr * dr;
+                        s_ralpha += sw * dr * da;
+                        s_alphaalpha += sw * da * da;
                     }
                 }
                 let ab = digamma_ab - digamma(a + b + x);
+                let ab2 = trigamma_ab - trigamma(a + b + x);
                 out[0] += n * (model.x_terms(x) + r * ln_alpha) + rest;
                 out[1] += n * (digamma(k) - digamma_r + ln_alpha) + d_r;
                 out[2] += n * r / alpha - k * d_alpha;
                 out[3] += n * ab;
                 out[4] += n * (digamma(b + x) - digamma_b + ab);
+                // The x terms and r ln α, then the two terms' own second derivatives.
+                out[5] += n * (trigamma(k) - trigamma_r);
+                out[6] += n / alpha - d_alpha;
+                out[9] += -n * r / (alpha * alpha) + k * d_alpha2;
+                out[12] += n * ab2;
+                out[13] += n * ab2;
+                out[14] += n * (trigamma(b + x) - trigamma_b + ab2);
                 if x > 0.0 {
+                    let c = b + x - 1.0;
                     out[3] += w4_sum / a;
-                    out[4] -= w4_sum / (b + x - 1.0);
+                    out[4] -= w4_sum / c;
+                    out[12] -= w4_sum / (a * a);
+                    out[14] += w4_sum / (c * c);
+                    // w₃w₄ D Dᵀ with D = (Dr, k Dα, −1/a, 1/c) (the sign of D cancels).
+                    out[5] += s_rr;
+                    out[6] += k * s_ralpha;
+                    out[7] -= s_r / a;
+                    out[8] += s_r / c;
+                    out[9] += k * k * s_alphaalpha;
+                    out[10] -= k * s_alpha / a;
+                    out[11] += k * s_alpha / c;
+                    out[12] += s / (a * a);
+                    out[13] -= s / (a * c);
+                    out[14] += s / (c * c);
                 }
             }
             out
         },
     );
-    let total = customers.total;
-    // d/dθ = p · d/dp; negated and averaged.
-    for (i, g) in gradient.iter_mut().enumerate().take(4) {
-        *g = -sums[i + 1] * p[i] / total;
+    let upper = [
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (0, 3),
+        (1, 1),
+        (1, 2),
+        (1, 3),
+        (2, 2),
+        (2, 3),
+        (3, 3),
+    ];
+    let mut h = [0.0; 16];
+    for (&(i, j), value) in upper.iter().zip(&sums[5..]) {
+        h[i * 4 + j] = *value;
+        h[j * 4 + i] = *value;
     }
-    let value = -sums[0] / total;
+    to_search_variables(&p, &sums[1..5], &h, customers.total, gradient, hessian);
+    let value = -sums[0] / customers.total;
     if value.is_finite() {
         value
     } else {
@@ -268,11 +325,12 @@ pub fn objective(
 pub fn fit(rows: &Rows<3>, threads: usize) -> Result<Estimate, String> {
     let mean_t = check_repeaters("BG/NBD", rows)?;
     let customers = Customers::new(rows);
-    let objective =
-        |theta: &[f64], gradient: &mut [f64]| objective(&customers, theta, gradient, threads);
+    let objective = |theta: &[f64], gradient: &mut [f64], hessian: &mut [f64]| {
+        objective(&customers, theta, gradient, hessian, threads)
+    };
     let starts = [vec![1.0; 4], vec![0.5, mean_t / 5.0, 1.0, 2.0]];
     let scales = [1.0, mean_t, 1.0, 1.0];
-    maximize("BG/NBD", &NAMES, &scales, &starts, rows.total(), &objective)
+    maximize_second_order("BG/NBD", &NAMES, &scales, &starts, rows.total(), &objective)
 }
 
 /// Checks that some customers repeat (else nothing identifies the purchase rate) and returns
@@ -297,9 +355,11 @@ pub fn check_repeaters(model: &str, rows: &Rows<3>) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::btyd::fit::EVALUATIONS;
+    use crate::kernels::btyd::fit::{EVALUATIONS, maximize};
     use crate::kernels::btyd::observations::Observations;
-    use crate::kernels::btyd::testing::{check_gradient, close, history, simulated_shop};
+    use crate::kernels::btyd::testing::{
+        check_gradient, check_hessian, close, history, simulated_shop,
+    };
     use proptest::prelude::*;
 
     fn published() -> BgNbd {
@@ -359,9 +419,15 @@ mod tests {
         }
         let customers = Customers::new(&o.rows());
         check_gradient(
-            |theta, gradient| objective(&customers, theta, gradient, 1),
+            |theta, gradient| objective(&customers, theta, gradient, &mut [], 1),
             &[-1.2, 1.5, -0.2, 0.9],
         );
+        for theta in [[-1.2, 1.5, -0.2, 0.9], [0.3, -0.5, 1.1, -0.7]] {
+            check_hessian(
+                |theta, gradient, hessian| objective(&customers, theta, gradient, hessian, 1),
+                &theta,
+            );
+        }
     }
 
     proptest! {
@@ -381,7 +447,7 @@ mod tests {
                 sum += f64::from(*w) * m.log_likelihood(*h);
             }
             let theta = [m.r.ln(), m.alpha.ln(), m.a.ln(), m.b.ln()];
-            let value = objective(&Customers::new(&o.rows()), &theta, &mut [0.0; 4], 2);
+            let value = objective(&Customers::new(&o.rows()), &theta, &mut [0.0; 4], &mut [], 2);
             prop_assert!((value + sum / total).abs() <= 1e-9 * (sum / total).abs().max(1.0));
         }
     }
@@ -394,7 +460,27 @@ mod tests {
         EVALUATIONS.set(0);
         let estimate = fit(&rows, 2).unwrap();
         let evaluations = EVALUATIONS.get();
-        assert!(evaluations <= 100, "{evaluations} evaluations");
+        assert!(evaluations <= 15, "{evaluations} evaluations");
+        // Newton's optimum is the one L-BFGS finds on the gradient alone.
+        let customers = Customers::new(&rows);
+        let first_order = |theta: &[f64], gradient: &mut [f64]| {
+            objective(&customers, theta, gradient, &mut [], 2)
+        };
+        let starts = [vec![1.0; 4]];
+        let scales = [1.0, 30.0, 1.0, 1.0];
+        let lbfgs = maximize(
+            "BG/NBD",
+            &NAMES,
+            &scales,
+            &starts,
+            rows.total(),
+            &first_order,
+        )
+        .unwrap();
+        for (newton, lbfgs) in estimate.params.iter().zip(&lbfgs.params) {
+            assert!((newton / lbfgs - 1.0).abs() < 1e-5, "{newton} vs {lbfgs}");
+        }
+        assert!(estimate.log_likelihood >= lbfgs.log_likelihood - 1e-6);
         // Shapes and scale within sampling error; the dropout Beta is the least identified.
         let truth = [0.25, 4.0, 0.8, 2.5];
         let tolerance = [0.1, 0.1, 0.3, 0.3];

@@ -16,6 +16,7 @@ pub mod gauss_legendre;
 pub mod hyp2f1;
 pub mod observations;
 pub mod pareto_nbd;
+pub mod trigamma;
 
 /// One customer's calibration-period history: `x` repeat transactions, the last at `t_x`,
 /// observed for `T` (`t`) time units since the first purchase.
@@ -171,6 +172,32 @@ pub mod testing {
             down[i] -= h;
             let numeric = (objective(&up, &mut ignore) - objective(&down, &mut ignore)) / (2.0 * h);
             close(gradient[i], numeric, 1e-7);
+        }
+    }
+
+    /// Asserts that `objective`'s Hessian at `theta` matches central differences of its
+    /// gradient, relative to the Hessian's largest entry.
+    pub fn check_hessian(objective: impl Fn(&[f64], &mut [f64], &mut [f64]) -> f64, theta: &[f64]) {
+        let n = theta.len();
+        let mut hessian = vec![0.0; n * n];
+        objective(theta, &mut vec![0.0; n], &mut hessian);
+        let size = hessian.iter().fold(0.0f64, |m, h| m.max(h.abs()));
+        for i in 0..n {
+            let h = 1e-6;
+            let (mut up, mut down) = (theta.to_vec(), theta.to_vec());
+            up[i] += h;
+            down[i] -= h;
+            let (mut g_up, mut g_down) = (vec![0.0; n], vec![0.0; n]);
+            objective(&up, &mut g_up, &mut []);
+            objective(&down, &mut g_down, &mut []);
+            for j in 0..n {
+                let numeric = (g_up[j] - g_down[j]) / (2.0 * h);
+                assert!(
+                    (hessian[j * n + i] - numeric).abs() <= 1e-6 * size.max(1.0),
+                    "H[{j}][{i}] = {} vs {numeric}",
+                    hessian[j * n + i]
+                );
+            }
         }
     }
 }

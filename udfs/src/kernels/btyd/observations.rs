@@ -13,6 +13,9 @@ pub const CHUNK: usize = 2_048;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observations<const N: usize> {
     counts: HashMap<[u64; N], f64>,
+    /// Rows taken as they come (see [`Observations::push`]), combined with equal rows only
+    /// by [`Observations::rows`]' sort.
+    pushed: Vec<([u64; N], f64)>,
 }
 
 impl<const N: usize> Observations<N> {
@@ -20,52 +23,96 @@ impl<const N: usize> Observations<N> {
     pub fn new() -> Self {
         Observations {
             counts: HashMap::default(),
+            pushed: Vec::new(),
         }
     }
 
     /// Adds `weight` customers with `row` (`-0.0` is stored as `0.0`).
     pub fn add(&mut self, row: [f64; N], weight: f64) {
-        let key = row.map(|v| if v == 0.0 { 0u64 } else { v.to_bits() });
-        *self.counts.entry(key).or_default() += weight;
+        *self.counts.entry(key(row)).or_default() += weight;
+    }
+
+    /// Adds `weight` customers with `row` without looking for an equal row yet: for rows that
+    /// are mostly distinct already (other groups' distinct rows being merged), which the sort
+    /// in [`Observations::rows`] then combines at no extra cost.
+    pub fn push(&mut self, row: [f64; N], weight: f64) {
+        self.pushed.push((key(row), weight));
     }
 
     /// Adds every row of `other`.
     pub fn merge(&mut self, other: &Observations<N>) {
-        for (key, weight) in &other.counts {
+        for (key, weight) in other
+            .counts
+            .iter()
+            .chain(other.pushed.iter().map(|(k, w)| (k, w)))
+        {
             *self.counts.entry(*key).or_default() += weight;
         }
     }
 
-    /// The number of distinct rows.
+    /// The number of distinct rows (at most: pushed rows are counted as they came).
     pub fn distinct(&self) -> usize {
-        self.counts.len()
+        self.counts.len() + self.pushed.len()
     }
 
     /// The total weight (customers).
     pub fn total(&self) -> f64 {
-        self.counts.values().sum()
+        self.counts.values().sum::<f64>() + self.pushed.iter().map(|(_, w)| w).sum::<f64>()
+    }
+
+    /// The distinct rows with their weights in no particular order (for handing them on to
+    /// be merged, where [`Observations::rows`]' sort would be wasted).
+    /// A row may come more than once (pushed rows are not combined yet).
+    pub fn iter(&self) -> impl Iterator<Item = ([f64; N], f64)> + '_ {
+        self.counts
+            .iter()
+            .chain(self.pushed.iter().map(|(key, weight)| (key, weight)))
+            .map(|(key, weight)| (key.map(f64::from_bits), *weight))
     }
 
     /// The distinct rows with their weights, in a fixed order (by `x`, then the other
     /// columns), so a fit is deterministic whatever order the rows arrived in.
     pub fn rows(&self) -> Rows<N> {
-        let mut rows: Vec<([f64; N], f64)> = self
+        // Sorted on integer keys in `f64::total_cmp`'s order (the keys are distinct, so an
+        // unstable sort is deterministic too).
+        let order = |bits: u64| {
+            let signed = bits as i64;
+            signed ^ (((signed >> 63) as u64) >> 1) as i64
+        };
+        let mut rows: Vec<([i64; N], [u64; N], f64)> = self
             .counts
             .iter()
-            .map(|(key, weight)| (key.map(f64::from_bits), *weight))
+            .chain(self.pushed.iter().map(|(key, weight)| (key, weight)))
+            .map(|(key, weight)| (key.map(order), *key, *weight))
             .collect();
-        rows.sort_by(|a, b| {
-            a.0.iter()
-                .zip(b.0.iter())
-                .map(|(x, y)| x.total_cmp(y))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        Rows {
-            values: rows.iter().map(|(row, _)| *row).collect(),
-            weights: rows.iter().map(|(_, w)| *w).collect(),
+        // Equal rows (a pushed row that was also added, or pushed twice) have equal keys, so
+        // the unstable sort can reorder only their weights: summed in weight order below, the
+        // total does not depend on it either.
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
+        let (mut values, mut weights): (Vec<[f64; N]>, Vec<f64>) = (Vec::new(), Vec::new());
+        let mut last: Option<[u64; N]> = None;
+        for (_, key, weight) in rows {
+            match (last, weights.last_mut()) {
+                (Some(previous), Some(total)) if previous == key => *total += weight,
+                _ => {
+                    values.push(key.map(f64::from_bits));
+                    weights.push(weight);
+                    last = Some(key);
+                }
+            }
         }
+        Rows { values, weights }
     }
+
+    /// Makes room for `additional` more pushed rows.
+    pub fn reserve_pushed(&mut self, additional: usize) {
+        self.pushed.reserve(additional);
+    }
+}
+
+/// A row's key: its numbers' bits, with `-0.0` as `0.0`.
+fn key<const N: usize>(row: [f64; N]) -> [u64; N] {
+    row.map(|v| if v == 0.0 { 0u64 } else { v.to_bits() })
 }
 
 /// Distinct rows sorted by `x`, with their weights.
@@ -195,6 +242,39 @@ mod tests {
         let rows = a.rows();
         assert_eq!(rows.values, vec![[0.0, 0.0, 3.0], [1.0, 2.0, 3.0]]);
         assert_eq!(rows.weights, vec![3.0, 2.0]);
+        // Pushed rows are combined with equal added and pushed rows when sorted.
+        a.push([1.0, 2.0, 3.0], 4.0);
+        a.push([5.0, 0.0, 6.0], 1.0);
+        a.push([-0.0, 0.0, 3.0], 0.5);
+        a.push([5.0, 0.0, 6.0], 2.0);
+        assert_eq!(a.total(), 12.5);
+        let rows = a.rows();
+        assert_eq!(
+            rows.values,
+            vec![[0.0, 0.0, 3.0], [1.0, 2.0, 3.0], [5.0, 0.0, 6.0]]
+        );
+        assert_eq!(rows.weights, vec![3.5, 6.0, 3.0]);
+    }
+
+    #[test]
+    fn rows_come_in_numeric_order_whatever_their_signs() {
+        let values = [
+            [2.5, -1.0],
+            [-3.0, 4.0],
+            [0.0, -0.5],
+            [2.5, -7.25],
+            [1e300, 0.0],
+            [-1e-300, 2.0],
+            [0.0, 3.0],
+            [f64::INFINITY, 1.0],
+        ];
+        let mut o = Observations::<2>::new();
+        for v in values {
+            o.add(v, 1.0);
+        }
+        let mut expected = values.to_vec();
+        expected.sort_by(|a, b| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1])));
+        assert_eq!(o.rows().values, expected);
     }
 
     #[test]
