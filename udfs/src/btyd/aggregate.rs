@@ -219,7 +219,12 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
         let lists: Vec<&ListArray> = states.iter().map(|s| s.as_list::<i32>()).collect();
         // Other groups' rows are distinct within each group: pushed as they come and combined
         // by the sort before the fit, rather than looked up one by one.
-        self.observations.reserve_pushed(lists[0].values().len());
+        // (The rows these lists cover: with GROUP BY each list array is a slice of a larger
+        // one, whose `values()` are every group's.)
+        let offsets = lists[0].value_offsets();
+        let covered = offsets[offsets.len() - 1] - offsets[0];
+        self.observations
+            .reserve_pushed(usize::try_from(covered).unwrap_or_default());
         for i in 0..lists[0].len() {
             if lists[0].is_null(i) {
                 continue;

@@ -4,7 +4,8 @@
 //! Business meaning: the purchase and dropout behaviour of a customer base, which the
 //! prediction functions (`bgnbd_p_alive`, `bgnbd_expected_purchases`, `clv`) then apply to each
 //! customer. Fitted in log space by Newton's method with the analytic gradient and Hessian
-//! (L-BFGS from further starting points where Newton fails); customers with the same `(x, t_x, T)` are counted once with their weight. On the
+//! (further starting points when a parameter runs off from the first; L-BFGS where Newton
+//! stalls); customers with the same `(x, t_x, T)` are counted once with their weight. On the
 //! CDNOW sample it reproduces the published r = 0.243, α = 4.414, a = 0.793, b = 2.426,
 //! LL = −9582.4.
 //!

@@ -222,10 +222,12 @@ pub fn maximize(
 
 /// [`maximize`] by Newton's method, for an objective that also gives its Hessian.
 ///
-/// Newton runs from each start in turn and stops at the first that converges to a minimum
-/// (a positive definite Hessian) inside the bounds: the further starts are there for data on
-/// which the first one fails, not to be run every time. From a start where Newton fails,
-/// L-BFGS and then Nelder-Mead take over, as in [`maximize`].
+/// Newton runs from each start in turn and stops at the first that converges inside the
+/// bounds: the further starts are there for data on which the first one fails (a parameter
+/// running off), not to be run every time. Where Newton stops inside the bounds without
+/// converging, L-BFGS goes on from its last point; where it cannot run at all from a start
+/// (the likelihood cannot be evaluated there, no damping makes the Hessian positive
+/// definite), L-BFGS and then Nelder-Mead take over from that start, as in [`maximize`].
 pub fn maximize_second_order(
     model: &str,
     names: &[&str],
@@ -241,18 +243,33 @@ pub fn maximize_second_order(
         if crate::interrupt::interrupted() {
             return Err(format!("{model}: {CANCELLED}"));
         }
-        let (found, settled) = match newton(objective, &theta, &centre) {
+        let outcome = newton(objective, &theta, &centre);
+        if crate::interrupt::interrupted() {
+            return Err(format!("{model}: {CANCELLED}"));
+        }
+        let inside = |theta: &[f64]| {
+            theta
+                .iter()
+                .zip(&centre)
+                .all(|(t, c)| (t - c).abs() <= BOUNDARY)
+        };
+        let (found, settled) = match outcome {
             Some(Newton {
                 theta,
                 value,
-                converged,
+                converged: true,
             }) => {
-                let inside = theta
-                    .iter()
-                    .zip(&centre)
-                    .all(|(t, c)| (t - c).abs() <= BOUNDARY);
-                (Some((theta, value)), converged && inside)
+                let settled = inside(&theta);
+                (Some((theta, value)), settled)
             }
+            // Stopped inside the bounds without converging (a stalled line search, the
+            // iteration limit): L-BFGS goes on from where Newton stopped.
+            Some(Newton { theta, value, .. }) if inside(&theta) => {
+                let further = lbfgs(&first_order, &theta).filter(|(_, v)| *v < value);
+                (further.or(Some((theta, value))), false)
+            }
+            // Running off: the next start may stay inside.
+            Some(Newton { theta, value, .. }) => (Some((theta, value)), false),
             None => (
                 lbfgs(&first_order, &theta).or_else(|| nelder_mead(&first_order, &theta)),
                 false,
@@ -328,10 +345,12 @@ const MAX_STEP: f64 = 2.0;
 /// Newton's method with a backtracking (Armijo) line search from `start`, on the Hessian
 /// made positive definite by adding a multiple of the identity where it is not (Levenberg's
 /// damping). Converged when half the squared Newton decrement, the decrease the quadratic
-/// model still predicts, is under [`TOLERANCE_COST`] at an undamped step. Stops early when a
+/// model still predicts, is under [`TOLERANCE_COST`] at an undamped step, or when the
+/// gradient's largest entry is under [`TOLERANCE_GRADIENT`]. Stops early when a
 /// search variable leaves `centre ± (BOUNDARY + 1)`: the estimate would be refused anyway
 /// (a parameter running off), so there is no point following it further. `None` when the
-/// objective cannot be evaluated at the start or no step decreases it.
+/// objective cannot be evaluated at the start, no damping makes the Hessian positive
+/// definite, or the query is cancelled.
 fn newton(objective: &SecondOrder<'_>, start: &[f64], centre: &[f64]) -> Option<Newton> {
     let n = start.len();
     let evaluate = |theta: &[f64], gradient: &mut [f64], hessian: &mut [f64]| {
@@ -354,11 +373,16 @@ fn newton(objective: &SecondOrder<'_>, start: &[f64], centre: &[f64]) -> Option<
         if crate::interrupt::interrupted() {
             return None;
         }
+        if norm_max(&gradient) < TOLERANCE_GRADIENT {
+            return Some(Newton {
+                theta,
+                value,
+                converged: true,
+            });
+        }
         let (mut step, damped) = newton_step(&hessian, &gradient)?;
         let decrement = -dot(&gradient, &step);
-        if !damped
-            && (decrement <= 2.0 * TOLERANCE_COST || norm_max(&gradient) < TOLERANCE_GRADIENT)
-        {
+        if !damped && decrement <= 2.0 * TOLERANCE_COST {
             return Some(Newton {
                 theta,
                 value,
@@ -372,13 +396,16 @@ fn newton(objective: &SecondOrder<'_>, start: &[f64], centre: &[f64]) -> Option<
         let slope = dot(&gradient, &step);
         let mut scale = 1.0;
         let accepted = loop {
+            if crate::interrupt::interrupted() {
+                return None;
+            }
             let trial: Vec<f64> = theta
                 .iter()
                 .zip(&step)
                 .map(|(t, s)| t + scale * s)
                 .collect();
             let trial_value = evaluate(&trial, &mut trial_gradient, &mut trial_hessian);
-            if trial_value <= value + 1e-4 * scale * slope {
+            if trial_value < value && trial_value <= value + 1e-4 * scale * slope {
                 break Some((trial, trial_value));
             }
             scale *= 0.5;
@@ -387,7 +414,8 @@ fn newton(objective: &SecondOrder<'_>, start: &[f64], centre: &[f64]) -> Option<
             }
         };
         let Some((trial, trial_value)) = accepted else {
-            // No decrease along a descent direction: the rounding floor of the sum.
+            // No decrease along a descent direction: the rounding floor of the sum, or a
+            // region the quadratic model does not describe (L-BFGS goes on from here).
             let converged = !damped && norm_max(&gradient) < 1e-6;
             return Some(Newton {
                 theta,

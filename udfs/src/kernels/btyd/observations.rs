@@ -37,6 +37,13 @@ impl<const N: usize> Observations<N> {
     /// in [`Observations::rows`] then combines at no extra cost.
     pub fn push(&mut self, row: [f64; N], weight: f64) {
         self.pushed.push((key(row), weight));
+        // Many groups' rows repeating one another (a long merge) are combined now and then,
+        // so memory follows the distinct rows rather than everything merged.
+        if self.pushed.len() >= COMBINE_PUSHED_AT.max(2 * self.counts.len()) {
+            for (key, weight) in std::mem::take(&mut self.pushed) {
+                *self.counts.entry(key).or_default() += weight;
+            }
+        }
     }
 
     /// Adds every row of `other`.
@@ -73,8 +80,8 @@ impl<const N: usize> Observations<N> {
     /// The distinct rows with their weights, in a fixed order (by `x`, then the other
     /// columns), so a fit is deterministic whatever order the rows arrived in.
     pub fn rows(&self) -> Rows<N> {
-        // Sorted on integer keys in `f64::total_cmp`'s order (the keys are distinct, so an
-        // unstable sort is deterministic too).
+        // Sorted on integer keys in `f64::total_cmp`'s order, equal keys (pushed rows) by
+        // weight, so the unstable sort's result does not depend on the arrival order.
         let order = |bits: u64| {
             let signed = bits as i64;
             signed ^ (((signed >> 63) as u64) >> 1) as i64
@@ -109,6 +116,10 @@ impl<const N: usize> Observations<N> {
         self.pushed.reserve(additional);
     }
 }
+
+/// Pushed rows at which [`Observations::push`] folds them into the counts (or twice the
+/// counted rows, when more).
+const COMBINE_PUSHED_AT: usize = 1 << 20;
 
 /// A row's key: its numbers' bits, with `-0.0` as `0.0`.
 fn key<const N: usize>(row: [f64; N]) -> [u64; N] {
@@ -254,6 +265,21 @@ mod tests {
             vec![[0.0, 0.0, 3.0], [1.0, 2.0, 3.0], [5.0, 0.0, 6.0]]
         );
         assert_eq!(rows.weights, vec![3.5, 6.0, 3.0]);
+    }
+
+    #[test]
+    fn pushed_rows_are_combined_before_they_pile_up() {
+        let mut o = Observations::<2>::new();
+        for i in 0..COMBINE_PUSHED_AT {
+            o.push([(i % 10) as f64, 1.0], 1.0);
+        }
+        assert_eq!(o.distinct(), 10);
+        o.push([3.0, 1.0], 0.5);
+        assert_eq!(o.distinct(), 11, "one pushed row waits");
+        let rows = o.rows();
+        assert_eq!(rows.values.len(), 10);
+        let threes = (0..COMBINE_PUSHED_AT).filter(|i| i % 10 == 3).count();
+        assert_eq!(rows.weights[3], threes as f64 + 0.5);
     }
 
     #[test]
