@@ -218,9 +218,9 @@ impl<const N: usize> Accumulator for FitAccumulator<N> {
         }
         let lists: Vec<&ListArray> = states.iter().map(|s| s.as_list::<i32>()).collect();
         // Other groups' rows are distinct within each group: pushed as they come and combined
-        // by the sort before the fit, rather than looked up one by one.
-        // (The rows these lists cover: with GROUP BY each list array is a slice of a larger
-        // one, whose `values()` are every group's.)
+        // by the sort before the fit, rather than looked up one by one. Room for the rows
+        // these lists cover (with GROUP BY each list array is a slice of a larger one, whose
+        // `values()` are every group's).
         let offsets = lists[0].value_offsets();
         let covered = offsets[offsets.len() - 1] - offsets[0];
         self.observations

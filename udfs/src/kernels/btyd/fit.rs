@@ -240,19 +240,12 @@ pub fn maximize_second_order(
     let first_order = |theta: &[f64], gradient: &mut [f64]| objective(theta, gradient, &mut []);
     let mut best: Option<(Vec<f64>, f64)> = None;
     for theta in log_starts(starts) {
-        if crate::interrupt::interrupted() {
-            return Err(format!("{model}: {CANCELLED}"));
-        }
+        // Newton checks for a cancel at every step and gives up (`None`) on one.
         let outcome = newton(objective, &theta, &centre);
         if crate::interrupt::interrupted() {
             return Err(format!("{model}: {CANCELLED}"));
         }
-        let inside = |theta: &[f64]| {
-            theta
-                .iter()
-                .zip(&centre)
-                .all(|(t, c)| (t - c).abs() <= BOUNDARY)
-        };
+        let inside = |theta: &[f64]| within(theta, &centre, BOUNDARY);
         let (found, settled) = match outcome {
             Some(Newton {
                 theta,
@@ -362,6 +355,9 @@ fn newton(objective: &SecondOrder<'_>, start: &[f64], centre: &[f64]) -> Option<
             && hessian.iter().all(|h| h.is_finite());
         if finite { value } else { f64::INFINITY }
     };
+    if crate::interrupt::interrupted() {
+        return None;
+    }
     let mut theta = start.to_vec();
     let (mut gradient, mut hessian) = (vec![0.0; n], vec![0.0; n * n]);
     let mut value = evaluate(&theta, &mut gradient, &mut hessian);
@@ -427,11 +423,7 @@ fn newton(objective: &SecondOrder<'_>, start: &[f64], centre: &[f64]) -> Option<
         value = trial_value;
         std::mem::swap(&mut gradient, &mut trial_gradient);
         std::mem::swap(&mut hessian, &mut trial_hessian);
-        if theta
-            .iter()
-            .zip(centre)
-            .any(|(t, c)| (t - c).abs() > BOUNDARY + 1.0)
-        {
+        if !within(&theta, centre, BOUNDARY + 1.0) {
             return Some(Newton {
                 theta,
                 value,
@@ -500,6 +492,14 @@ fn solve_cholesky(l: &[f64], n: usize, b: &[f64]) -> Vec<f64> {
         x[i] = (y[i] - sum) / l[i * n + i];
     }
     x
+}
+
+/// Whether every search variable is within `limit` of its scale's logarithm.
+fn within(theta: &[f64], centre: &[f64], limit: f64) -> bool {
+    theta
+        .iter()
+        .zip(centre)
+        .all(|(t, c)| (t - c).abs() <= limit)
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -625,6 +625,26 @@ mod tests {
             hessian[3] = 200.0;
         }
         (1.0 - u).powi(2) + 100.0 * (v - u * u).powi(2)
+    }
+
+    #[test]
+    fn an_interrupted_newton_fit_stops_without_evaluating() {
+        let stop = crate::interrupt::Stop::default();
+        let flag = stop.flag();
+        drop(stop);
+        EVALUATIONS.set(0);
+        let result = crate::interrupt::Stop::watch(flag, || {
+            maximize_second_order(
+                "bowl",
+                &["u", "v"],
+                &[1.0, 1.0],
+                &[vec![1.0, 1.0], vec![10.0, 0.01]],
+                10.0,
+                &bowl_second_order,
+            )
+        });
+        assert_eq!(result, Err(format!("bowl: {CANCELLED}")));
+        assert_eq!(EVALUATIONS.get(), 0);
     }
 
     #[test]

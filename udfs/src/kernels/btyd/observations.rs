@@ -48,11 +48,7 @@ impl<const N: usize> Observations<N> {
 
     /// Adds every row of `other`.
     pub fn merge(&mut self, other: &Observations<N>) {
-        for (key, weight) in other
-            .counts
-            .iter()
-            .chain(other.pushed.iter().map(|(k, w)| (k, w)))
-        {
+        for (key, weight) in other.entries() {
             *self.counts.entry(*key).or_default() += weight;
         }
     }
@@ -64,16 +60,21 @@ impl<const N: usize> Observations<N> {
 
     /// The total weight (customers).
     pub fn total(&self) -> f64 {
-        self.counts.values().sum::<f64>() + self.pushed.iter().map(|(_, w)| w).sum::<f64>()
+        self.entries().map(|(_, weight)| weight).sum()
     }
 
-    /// The distinct rows with their weights in no particular order (for handing them on to
-    /// be merged, where [`Observations::rows`]' sort would be wasted).
-    /// A row may come more than once (pushed rows are not combined yet).
-    pub fn iter(&self) -> impl Iterator<Item = ([f64; N], f64)> + '_ {
+    /// The counted rows, then the pushed ones.
+    fn entries(&self) -> impl Iterator<Item = (&[u64; N], &f64)> + '_ {
         self.counts
             .iter()
             .chain(self.pushed.iter().map(|(key, weight)| (key, weight)))
+    }
+
+    /// The rows with their weights in no particular order, for handing them on to be merged
+    /// (where [`Observations::rows`]' sort would be wasted). A row may come more than once:
+    /// pushed rows are not combined yet.
+    pub fn iter(&self) -> impl Iterator<Item = ([f64; N], f64)> + '_ {
+        self.entries()
             .map(|(key, weight)| (key.map(f64::from_bits), *weight))
     }
 
@@ -87,9 +88,7 @@ impl<const N: usize> Observations<N> {
             signed ^ (((signed >> 63) as u64) >> 1) as i64
         };
         let mut rows: Vec<([i64; N], [u64; N], f64)> = self
-            .counts
-            .iter()
-            .chain(self.pushed.iter().map(|(key, weight)| (key, weight)))
+            .entries()
             .map(|(key, weight)| (key.map(order), *key, *weight))
             .collect();
         // Equal rows (a pushed row that was also added, or pushed twice) have equal keys, so
